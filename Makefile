@@ -1,0 +1,33 @@
+# Two entry points: `make demo` and `make test`. Both create the virtual environment on first
+# use and reuse it afterwards (a stamp per install flavour, redone when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+OUT ?= out
+
+.PHONY: demo test clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-base: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.installed-base
+
+demo: $(VENV)/.installed-base
+	@mkdir -p $(OUT)
+	$(BIN)/latentfx reconstruct latentfx/samples/chelsea.jpg latentfx/samples/coffee.jpg \
+		-o $(OUT)/demo-reconstruction.png
+	@echo "demo output: $(abspath $(OUT)/demo-reconstruction.png)"
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q
+
+clean-venv:
+	rm -rf $(VENV)

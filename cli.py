@@ -1,0 +1,297 @@
+"""latentfx command line.
+
+Every command parses and checks its arguments, runs a pipeline in-process with a progress
+bar, and prints the result. Heavy imports (torch, the pipelines) happen inside the commands,
+so `latentfx --help` and `latentfx CMD --help` answer at once.
+
+Exit codes, decided here and nowhere else:
+  0    success
+  1    unexpected internal error (a bug: please report it with the traceback)
+  2    bad usage: unknown option, missing or malformed argument (Click)
+  3    bad input: a file or value that cannot be used; the message names it
+  4    partly done: the output was written, but some inputs were skipped (listed)
+  130  interrupted (Ctrl-C) or cancelled; training leaves a resumable checkpoint
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from latentfx import __version__
+from latentfx.errors import LatentfxError
+from latentfx.options import AUGMENTS, DEVICES, FAMILIES, FIT_POLICIES
+
+EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INPUT, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+class LatentfxGroup(click.Group):
+    """Turns the errors latentfx raises on purpose into messages and exit codes."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("\nlatentfx: interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except LatentfxError as exc:
+            from pipelines.train import TrainingInterrupted
+
+            click.echo(f"latentfx: {exc}", err=True)
+            ctx.exit(EXIT_INTERRUPTED if isinstance(exc, TrainingInterrupted) else EXIT_INPUT)
+
+
+class Size(click.ParamType):
+    """WIDTHxHEIGHT, or one number for a square."""
+
+    name = "WxH"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        text = str(value).lower()
+        width, _, height = text.partition("x")
+        try:
+            w, h = int(width), int(height or width)
+        except ValueError:
+            self.fail(f"{value!r} is not a size; write it as WIDTHxHEIGHT, e.g. 512x384", param, ctx)
+        if w <= 0 or h <= 0:
+            self.fail(f"{value!r}: width and height must be positive", param, ctx)
+        return (w, h)
+
+
+class IntList(click.ParamType):
+    name = "N,N,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            numbers = tuple(int(v) for v in str(value).split(","))
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
+        if any(n <= 0 for n in numbers):
+            self.fail(f"{value!r}: every entry must be positive", param, ctx)
+        return numbers
+
+
+class ProgressBar:
+    """Adapts a pipeline's progress(done, total, message) to tqdm bars with ETA; a new bar
+    starts whenever a new phase begins (the total changes or the count goes back)."""
+
+    def __init__(self, desc: str):
+        self.desc, self.bar, self.last = desc, None, 0
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        from tqdm import tqdm
+
+        if self.bar is None or total != self.bar.total or done < self.last:
+            self.close()
+            self.bar = tqdm(total=total, desc=self.desc, unit="it", dynamic_ncols=True,
+                            file=sys.stderr, disable=None, mininterval=0.5)
+        self.bar.update(done - self.bar.n)
+        self.last = done
+        if message:
+            self.bar.set_postfix_str(message, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def run_with_progress(module, spec, desc: str):
+    bar = ProgressBar(desc)
+    try:
+        return module.run(spec, progress=bar)
+    finally:
+        bar.close()
+
+
+def report_skipped(skipped) -> None:
+    if skipped:
+        click.echo(f"skipped {len(skipped)} input(s):", err=True)
+        for s in skipped:
+            click.echo(f"  {s.path}: {s.reason}", err=True)
+
+
+model_option = click.option(
+    "-m", "--model", default=None, metavar="MODEL",
+    help="A .safetensors checkpoint, or a bundled model's name (see `latentfx models`). "
+         "Default: the bundled `default` model.")
+device_option = click.option(
+    "--device", type=click.Choice(DEVICES), default="auto", show_default=True,
+    help="Where to run: auto picks cuda, then mps, then cpu.")
+
+
+@click.group(cls=LatentfxGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="latentfx")
+def cli():
+    """Train convolutional VAEs on image collections and make media from their latent spaces."""
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The model file to write (.safetensors). Its run folder goes beside it.")
+@click.option("--family", type=click.Choice(FAMILIES), default="spatial", show_default=True,
+              help="vector: dense latent of D numbers, fixed size (walks, attribute vectors). "
+                   "spatial: fully convolutional latent image, any size (photographs).")
+@click.option("--size", type=int, default=None,
+              help="Training image size (vector: the model's one size; spatial: crop size). "
+                   "Must be a multiple of the downsampling factor. Default: 64 / 96.")
+@click.option("--latent", default=None,
+              help="vector: latent dimension D (default 32). spatial: CHANNELS:FACTOR, "
+                   "e.g. 4:4 = 4 channels at 1/4 resolution (default 4:4).")
+@click.option("--widths", type=IntList(), default=None,
+              help="Channels per resolution level, e.g. 32,64. Each level halves the size.")
+@click.option("--blocks", type=int, default=2, show_default=True,
+              help="Residual blocks per level (depth).")
+@click.option("--batch", type=int, default=16, show_default=True, help="Images per step.")
+@click.option("--steps", type=int, default=None, help="Optimisation steps (default: 100 epochs).")
+@click.option("--epochs", type=float, default=None, help="Passes over the data, instead of --steps.")
+@click.option("--lr", type=float, default=2e-3, show_default=True,
+              help="Peak learning rate (AdamW; warm-up, then cosine decay to 10%).")
+@click.option("--beta", type=float, default=None,
+              help="KL weight per pixel value. Higher: blurrier reconstructions but a smoother "
+                   "latent space, so walks stay on the image manifold. Lower: sharper, but "
+                   "walks cross gaps as ghostly blends. Default: 5e-3 vector, 1e-4 spatial.")
+@click.option("--kl-warmup", type=int, default=500, show_default=True,
+              help="Steps over which beta ramps up from 0, so the decoder learns to use z "
+                   "before the KL pulls it towards the prior.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds initialisation, data order and augmentation. Same seed, same CPU "
+                   "weights.")
+@click.option("--fit", type=click.Choice(FIT_POLICIES), default="center-crop", show_default=True,
+              help="Mixed aspect ratios: crop the centre square, pad to a square, or take "
+                   "random crops at random scales (best for spatial models).")
+@click.option("--augment", type=click.Choice(AUGMENTS), default="flip", show_default=True,
+              help="flip: mirror half the images. strong: also rotations, channel shuffles, "
+                   "brightness and contrast (for very small collections).")
+@click.option("--save-every", type=int, default=500, show_default=True,
+              help="Write checkpoint, model, sample and reconstruction grids and loss curve "
+                   "every N steps.")
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None,
+              help="Where the run's checkpoint and previews go. Default: OUTPUT with .run.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in the run folder (same data order and optimiser state).")
+@device_option
+def train(folder, output, **options):
+    """Train a conv-VAE on the images in FOLDER (recursive)."""
+    from pipelines import train as pipeline
+
+    result = run_with_progress(pipeline, pipeline.TrainSpec(folder=folder, output=output,
+                                                            **options), "train")
+    if result.resumed_from:
+        click.echo(f"resumed at step {result.resumed_from}")
+    click.echo(f"trained {result.steps} steps on {result.images} images "
+               f"({result.images_per_second:.1f} images/s); reconstruction PSNR "
+               f"{result.final_psnr:.2f} dB")
+    click.echo(f"model: {result.output}  (id {result.model_id[:16]})")
+    click.echo(f"run folder: {result.run_dir}")
+    report_skipped(result.skipped)
+
+
+@cli.command()
+@click.argument("model", required=False)
+@click.option("--size", type=Size(), default=None,
+              help="Image size for the latent shape (default: the training size; 512x512 for "
+                   "spatial models).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def info(model, size, as_json):
+    """Describe MODEL (a checkpoint path or bundled name; default: the default model)."""
+    from latentfx.model_info import describe
+
+    summary = describe(model, size=size)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        click.echo(f"{key:<18}{value}")
+
+
+@cli.command()
+def models():
+    """List the bundled models."""
+    from latentfx.bundled import BUNDLED_MODELS, bundled_model_path
+
+    for name, text in BUNDLED_MODELS.items():
+        present = "" if bundled_model_path(name).exists() else "  (missing from this install)"
+        click.echo(f"{name:<10}{text}{present}")
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="Grid to write (.png, .jpg, .webp): originals left, reconstructions right.")
+@model_option
+@click.option("--fit", type=click.Choice(["center-crop", "pad"]), default="center-crop",
+              show_default=True, help="How vector models fit an image to their size.")
+@click.option("--max-side", type=int, default=2048, show_default=True,
+              help="Spatial models: downscale larger images to this many pixels first.")
+@device_option
+def reconstruct(images, output, model, fit, max_side, device):
+    """Encode and decode IMAGES; write a comparison grid and print PSNR/SSIM."""
+    from pipelines import reconstruct as pipeline
+
+    spec = pipeline.ReconstructSpec(images=list(images), output=output, model=model, fit=fit,
+                                    max_side=max_side, device=device)
+    result = run_with_progress(pipeline, spec, "reconstruct")
+    for s in result.scores:
+        click.echo(f"{s.path}: {s.psnr:.2f} dB PSNR, SSIM {s.ssim:.3f} at {s.size[0]}x{s.size[1]}")
+    click.echo(f"wrote {result.output}")
+    report_skipped(result.skipped)
+    if result.skipped:
+        sys.exit(EXIT_PARTIAL)
+
+
+@cli.command()
+@click.option("-o", "--output", required=True, type=click.Path(), help="Grid to write (.png, .jpg, .webp).")
+@click.option("-n", "count", type=int, default=16, show_default=True, help="How many samples.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the latents.")
+@click.option("--size", type=Size(), default=None,
+              help="Spatial models: output size WxH (default 256x256).")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="Scale of the prior's standard deviation: <1 safer, >1 wilder.")
+@model_option
+@device_option
+def sample(output, count, seed, size, temperature, model, device):
+    """Decode random latents drawn from the prior into a grid."""
+    from pipelines import sample as pipeline
+
+    spec = pipeline.SampleSpec(output=output, n=count, seed=seed, size=size,
+                               temperature=temperature, model=model, device=device)
+    result = run_with_progress(pipeline, spec, "sample")
+    click.echo(f"wrote {result.output} ({count} samples at {result.size[0]}x{result.size[1]})")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("-n", "count", type=int, default=1000, show_default=True, help="Number of images.")
+@click.option("--size", type=int, default=64, show_default=True, help="Image side in pixels.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed.")
+def shapes(folder, count, size, seed):
+    """Generate the procedural shapes dataset (with labels.csv) into FOLDER."""
+    from latentfx.datasets.shapes import write_dataset
+
+    if count < 1 or size < 8:
+        raise click.BadParameter("-n must be >= 1 and --size >= 8")
+    bar = ProgressBar("shapes")
+    try:
+        labels = write_dataset(folder, count, seed=seed, size=size, progress=bar)
+    finally:
+        bar.close()
+    click.echo(f"wrote {count} images and {labels}")
+
+
+def main() -> None:
+    cli(prog_name="latentfx")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Datasets latentfx can generate itself, with known factors of variation."""

@@ -1,0 +1,59 @@
+"""What every latentfx model offers, whatever its family (DESIGN §2)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .posterior import DiagonalGaussian
+
+
+class VAE(nn.Module):
+    """encode(x) -> DiagonalGaussian; decode(z) -> image in [0, 1]; latent_shape(h, w).
+
+    Images are float tensors (B, 3, H, W) in [0, 1]. `decode_raw` is the unclamped output the
+    training loss sees; `decode` clamps it for display.
+    """
+
+    config: ModelConfig
+
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        raise NotImplementedError
+
+    def decode_raw(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, ...]:
+        """Shape of one image's latent (without the batch dimension)."""
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        x = self.decode_raw(z).clamp(0.0, 1.0)
+        if size is not None:
+            x = x[..., : size[0], : size[1]]
+        return x
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        """Training pass: sample z from q(z|x) and decode it. Returns (raw recon, posterior)."""
+        posterior = self.encode(x)
+        recon = self.decode_raw(posterior.sample(generator))
+        return recon[..., : x.shape[-2], : x.shape[-1]], posterior
+
+    @torch.inference_mode()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic round trip through the posterior mean, same size as the input."""
+        return self.decode(self.encode(x).mode(), size=tuple(x.shape[-2:]))
+
+    def sample_prior(self, n: int, *, height: int | None = None, width: int | None = None,
+                     generator: torch.Generator | None = None,
+                     temperature: float = 1.0) -> torch.Tensor:
+        """n latents drawn from the prior N(0, I), scaled by temperature."""
+        h = height or self.config.image_size
+        w = width or self.config.image_size
+        shape = (n, *self.latent_shape(h, w))
+        device = next(self.parameters()).device
+        return temperature * torch.randn(shape, generator=generator, device=device)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,32 @@
+"""The encoder's output: a diagonal Gaussian over the latent (Kingma & Welling 2013)."""
+
+from __future__ import annotations
+
+import torch
+
+
+class DiagonalGaussian:
+    """q(z|x) = N(mean, exp(logvar)), elementwise."""
+
+    def __init__(self, mean: torch.Tensor, logvar: torch.Tensor):
+        self.mean = mean
+        # Clamp so exp() can neither overflow nor collapse to exactly zero variance.
+        self.logvar = logvar.clamp(-30.0, 20.0)
+
+    @property
+    def std(self) -> torch.Tensor:
+        return torch.exp(0.5 * self.logvar)
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Reparameterised sample: mean + std * eps, differentiable w.r.t. mean and logvar."""
+        eps = torch.randn(self.mean.shape, generator=generator, device=self.mean.device,
+                          dtype=self.mean.dtype)
+        return self.mean + self.std * eps
+
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+    def kl(self) -> torch.Tensor:
+        """KL(q || N(0, I)) summed over every latent element, one value per batch item."""
+        kl = 0.5 * (self.mean.pow(2) + self.logvar.exp() - 1.0 - self.logvar)
+        return kl.flatten(1).sum(dim=1)  # (B,)

@@ -1,0 +1,46 @@
+"""The `spatial` family: fully convolutional, latent (C, H/f, W/f), any input size."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .base import VAE
+from .blocks import DecoderTrunk, EncoderTrunk, conv3x3
+from .config import ModelConfig
+from .posterior import DiagonalGaussian
+
+
+class SpatialVAE(VAE):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c = config.latent_channels
+        self.encoder = EncoderTrunk(config.widths, config.blocks)
+        self.to_moments = conv3x3(self.encoder.out_channels, 2 * c)  # mean and logvar
+        self.from_latent = conv3x3(c, config.dec_widths[-1])
+        self.decoder = DecoderTrunk(config.dec_widths, config.dec_blocks)
+
+    def padded_size(self, height: int, width: int) -> tuple[int, int]:
+        f = self.config.factor
+        return -(-height // f) * f, -(-width // f) * f
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, ...]:
+        ph, pw = self.padded_size(height, width)
+        f = self.config.factor
+        return (self.config.latent_channels, ph // f, pw // f)
+
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        h, w = x.shape[-2:]
+        ph, pw = self.padded_size(h, w)
+        if (ph, pw) != (h, w):
+            # Reflect (not zero) padding: zeros would read as a black border and leak into
+            # the latent; decode(..., size=) crops the padding off again.
+            mode = "reflect" if ph - h < h and pw - w < w else "replicate"
+            x = F.pad(x, (0, pw - w, 0, ph - h), mode=mode)
+        mean, logvar = self.to_moments(self.encoder(x)).chunk(2, dim=1)  # (B, C, H/f, W/f) x2
+        return DiagonalGaussian(mean, logvar)
+
+    def decode_raw(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.from_latent(z))  # (B, 3, H, W)

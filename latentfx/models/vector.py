@@ -1,0 +1,49 @@
+"""The `vector` family: the classic conv-VAE with a dense bottleneck to D numbers."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .base import VAE
+from .blocks import DecoderTrunk, EncoderTrunk
+from .config import ModelConfig
+from .posterior import DiagonalGaussian
+
+
+class VectorVAE(VAE):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.grid = config.image_size // config.factor  # side of the last feature map
+        d = config.latent_dim
+        enc_flat = config.widths[-1] * self.grid * self.grid
+        dec_flat = config.dec_widths[-1] * self.grid * self.grid
+        self.encoder = EncoderTrunk(config.widths, config.blocks)
+        self.to_moments = nn.Linear(enc_flat, 2 * d)
+        self.from_latent = nn.Linear(d, dec_flat)
+        self.decoder = DecoderTrunk(config.dec_widths, config.dec_blocks)
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, ...]:
+        self._check_size(height, width)
+        return (self.config.latent_dim,)
+
+    def _check_size(self, height: int, width: int) -> None:
+        s = self.config.image_size
+        if (height, width) != (s, s):
+            raise ValueError(
+                f"this vector model works at {s}x{s} only, got {width}x{height}; "
+                f"resize the image first (or use a spatial model for arbitrary sizes)"
+            )
+
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        self._check_size(*x.shape[-2:])
+        h = F.silu(self.encoder(x)).flatten(1)  # (B, C * g * g)
+        mean, logvar = self.to_moments(h).chunk(2, dim=1)  # (B, D) x2
+        return DiagonalGaussian(mean, logvar)
+
+    def decode_raw(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.from_latent(z)  # (B, C * g * g)
+        h = h.view(z.shape[0], self.config.dec_widths[-1], self.grid, self.grid)
+        return self.decoder(h)  # (B, 3, S, S)

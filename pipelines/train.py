@@ -1,0 +1,267 @@
+"""train: image folder -> checkpoint (DESIGN §3).
+
+A run folder beside the output (model.safetensors -> model.run/) holds the resumable
+checkpoint (weights + optimiser + history), the latest sample grid, reconstruction grid and
+loss curve, and the list of skipped files. The output model is refreshed at every save, so
+an interrupted run still leaves a usable model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from latentfx.errors import InputError, LatentfxError
+from latentfx.models import ModelConfig
+from latentfx.options import AUGMENTS, FAMILIES, FIT_POLICIES
+
+FAMILY_DEFAULTS = {
+    # beta: see latentfx.training.loss. The vector family trades sharpness for a smooth,
+    # walkable space; the spatial family stays close to an autoencoder for fidelity.
+    "vector": dict(image_size=64, latent="32", widths=(32, 64, 128, 256), beta=5e-3),
+    "spatial": dict(image_size=96, latent="4:4", widths=None, beta=1e-4),
+}
+SPATIAL_WIDTHS = (32, 64, 128, 256, 256)
+
+
+class TrainingInterrupted(LatentfxError):
+    """Ctrl-C or cancel: a resumable checkpoint was saved."""
+
+
+@dataclass
+class TrainSpec:
+    folder: str
+    output: str
+    family: str = "spatial"
+    size: int | None = None
+    latent: str | None = None  # vector: "D"; spatial: "C:F" (channels : downsampling factor)
+    widths: tuple[int, ...] | None = None
+    blocks: int = 2
+    batch: int = 16
+    steps: int | None = None
+    epochs: float | None = None
+    lr: float = 2e-3
+    beta: float | None = None
+    kl_warmup: int = 500
+    seed: int = 0
+    fit: str = "center-crop"
+    augment: str = "flip"
+    save_every: int = 500
+    device: str = "auto"
+    run_dir: str | None = None
+    resume: bool = False
+
+    def validate(self) -> None:
+        if self.family not in FAMILIES:
+            raise InputError(f"--family must be one of {', '.join(FAMILIES)}, got {self.family!r}")
+        if self.fit not in FIT_POLICIES:
+            raise InputError(f"--fit must be one of {', '.join(FIT_POLICIES)}, got {self.fit!r}")
+        if self.augment not in AUGMENTS:
+            raise InputError(f"--augment must be one of {', '.join(AUGMENTS)}")
+        for name in ("batch", "save_every", "blocks"):
+            if getattr(self, name) < (0 if name == "blocks" else 1):
+                raise InputError(f"--{name.replace('_', '-')} must be positive, "
+                                 f"got {getattr(self, name)}")
+        if self.steps is not None and self.epochs is not None:
+            raise InputError("give --steps or --epochs, not both")
+        if (self.steps is not None and self.steps < 1) or (self.epochs is not None and self.epochs <= 0):
+            raise InputError("--steps / --epochs must be positive")
+        if self.lr <= 0 or (self.beta is not None and self.beta < 0) or self.kl_warmup < 0:
+            raise InputError("--lr must be > 0, --beta and --kl-warmup >= 0")
+        if not Path(self.output).parent.exists():
+            raise InputError(f"{self.output}: its folder {Path(self.output).parent} does not exist")
+        if Path(self.output).is_dir():
+            raise InputError(f"{self.output}: is a folder; give a file name such as model.safetensors")
+
+    def run_path(self) -> Path:
+        if self.run_dir:
+            return Path(self.run_dir)
+        out = Path(self.output)
+        return out.with_name(out.name.removesuffix(".safetensors") + ".run")
+
+    def model_config(self) -> ModelConfig:
+        defaults = FAMILY_DEFAULTS[self.family]
+        size = self.size or defaults["image_size"]
+        latent = self.latent or defaults["latent"]
+        try:
+            if self.family == "vector":
+                widths = self.widths or defaults["widths"]
+                return ModelConfig(family="vector", image_size=size, widths=widths,
+                                   blocks=self.blocks, latent_dim=int(latent))
+            channels, _, factor = latent.partition(":")
+            factor = int(factor or 4)
+            levels = factor.bit_length() - 1
+            if factor < 2 or 2 ** levels != factor or levels > len(SPATIAL_WIDTHS):
+                raise ValueError(f"downsampling factor must be 2, 4, 8, 16 or 32, got {factor}")
+            widths = self.widths or SPATIAL_WIDTHS[:levels]
+            if len(widths) != levels:
+                raise ValueError(f"factor {factor} needs {levels} widths, got {len(widths)}")
+            return ModelConfig(family="spatial", image_size=size, widths=widths,
+                               blocks=self.blocks, latent_channels=int(channels))
+        except ValueError as exc:
+            raise InputError(f"bad model settings (--latent {latent!r}, --size {size}): {exc}") from None
+
+
+@dataclass
+class TrainResult:
+    output: Path
+    model_id: str
+    run_dir: Path
+    steps: int
+    images: int
+    skipped: list
+    final_psnr: float
+    seconds: float
+    images_per_second: float
+    resumed_from: int = 0
+
+
+def _fingerprint(names: list[str]) -> str:
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+
+
+def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = None,
+        cancel: Callable[[], bool] | None = None) -> TrainResult:
+    import torch
+
+    from latentfx.checkpoint import read_checkpoint, model_from_checkpoint
+    from latentfx.devices import pick_device
+    from latentfx.models import build_model
+    from latentfx.training.data import load_training_images
+    from latentfx.training.loop import TrainOptions, TrainState, make_optimizer, train_steps
+    from latentfx.training.optim_state import load_optimizer_tensors
+
+    # 1. Check the request and find the run.
+    spec.validate()
+    device = pick_device(spec.device)
+    run_dir = spec.run_path()
+    checkpoint_path = run_dir / "checkpoint.safetensors"
+    resumed = None
+    if spec.resume:
+        if not checkpoint_path.exists():
+            raise InputError(f"--resume: no checkpoint at {checkpoint_path}; start without --resume")
+        resumed = read_checkpoint(checkpoint_path)
+        config = resumed.config
+    else:
+        config = spec.model_config()
+        if checkpoint_path.exists():
+            raise InputError(f"{run_dir} already holds a run; pass --resume to continue it, "
+                             f"or choose another -o / --run-dir")
+
+    # 2. Decode the training images once.
+    data = load_training_images(spec.folder, size=config.image_size, fit=spec.fit,
+                                progress=progress)
+
+    # 3. Build model, optimiser and state (fresh or resumed).
+    options, state = _options_and_state(spec, config, len(data.images), resumed, data)
+    torch.manual_seed(options.seed)
+    model = model_from_checkpoint(resumed) if resumed else build_model(config)
+    model = model.to(device, memory_format=torch.channels_last)
+    opt = make_optimizer(model, options.lr)
+    if resumed:
+        load_optimizer_tensors(opt, {k: v.to(device) for k, v in resumed.tensors.items()})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_skipped(run_dir, data.skipped)
+
+    # 4. Train, saving as we go.
+    start_step = state.step
+    saver = _Saver(spec, options, model, opt, data, run_dir, device)
+    try:
+        state = train_steps(model, opt, data, options, state, device=device, on_save=saver,
+                            progress=progress, cancel=cancel)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(
+            f"interrupted at step {state.step}; checkpoint saved in {run_dir}. "
+            f"Continue with the same command plus --resume") from None
+    if state.step < options.steps:
+        raise TrainingInterrupted(f"cancelled at step {state.step}; checkpoint saved in {run_dir}")
+    return TrainResult(output=Path(spec.output), model_id=saver.model_id, run_dir=run_dir,
+                       steps=state.step, images=len(data.images), skipped=data.skipped,
+                       final_psnr=saver.psnr, seconds=state.seconds,
+                       images_per_second=(state.images_seen / state.seconds) if state.seconds else 0.0,
+                       resumed_from=start_step)
+
+
+def _options_and_state(spec, config, n_images, resumed, data):
+    from latentfx.training.loop import TrainOptions, TrainState
+
+    if resumed:
+        saved = resumed.metadata["training"]
+        if saved.get("data_fingerprint") != _fingerprint(data.names):
+            raise InputError(
+                f"{spec.folder}: the images differ from the ones this run started with "
+                f"({saved.get('images')} then, {len(data.names)} now); resuming needs the same "
+                f"images. Start a new run with another -o")
+        options = TrainOptions(**saved["options"])
+        if spec.steps is not None:
+            options = replace(options, steps=spec.steps)  # allow extending a finished run
+        state = TrainState(**saved["state"])
+        return options, state
+    family = FAMILY_DEFAULTS[config.family]
+    steps = spec.steps
+    if steps is None:
+        epochs = spec.epochs if spec.epochs is not None else 100
+        steps = max(1, round(epochs * n_images / spec.batch))
+    options = TrainOptions(steps=steps, batch=spec.batch, lr=spec.lr,
+                           beta=family["beta"] if spec.beta is None else spec.beta,
+                           kl_warmup=spec.kl_warmup, seed=spec.seed, fit=spec.fit,
+                           augment=spec.augment, save_every=spec.save_every)
+    return options, TrainState()
+
+
+def _write_skipped(run_dir: Path, skipped) -> None:
+    from latentfx.atomic import atomic_path
+
+    with atomic_path(run_dir / "skipped.txt") as tmp:
+        tmp.write_text("".join(f"{s.path}\t{s.reason}\n" for s in skipped))
+
+
+class _Saver:
+    """Called every save_every steps: checkpoint, exported model, grids, loss curve."""
+
+    def __init__(self, spec, options, model, opt, data, run_dir, device):
+        import torch
+
+        from latentfx.training.data import augment
+
+        self.spec, self.options, self.model, self.opt = spec, options, model, opt
+        self.data, self.run_dir = data, run_dir
+        g = torch.Generator().manual_seed(options.seed)
+        size = model.config.image_size
+        picks = data.images[:8]
+        self.eval_batch = torch.stack([augment(img, size=size, fit=options.fit, mode="none", g=g)
+                                       for img in picks])
+        self.model_id, self.psnr = "", float("nan")
+
+    def __call__(self, state) -> None:
+        from latentfx.checkpoint import save_checkpoint
+        from latentfx.grids import save_image
+        from latentfx.training.optim_state import optimizer_tensors
+        from latentfx.training.reports import (reconstruction_pairs, write_loss_plot,
+                                               write_sample_grid)
+
+        grid, self.psnr = reconstruction_pairs(self.model, self.eval_batch)
+        save_image(grid, self.run_dir / "reconstructions.png")
+        write_sample_grid(self.model, self.run_dir / "samples.png", seed=self.options.seed)
+        write_loss_plot(state.history, self.run_dir / "loss.png")
+        summary = self._summary(state)
+        save_checkpoint(self.run_dir / "checkpoint.safetensors", self.model,
+                        training={**summary, "state": asdict(state)},
+                        extra=optimizer_tensors(self.opt))
+        self.model_id = save_checkpoint(self.spec.output, self.model, training=summary)
+
+    def _summary(self, state) -> dict:
+        return {
+            "options": self.options.to_dict(),
+            "images": len(self.data.names),
+            "skipped": len(self.data.skipped),
+            "data_fingerprint": _fingerprint(self.data.names),
+            "folder_name": Path(self.spec.folder).name,
+            "steps": state.step,
+            "seconds": round(state.seconds, 1),
+            "recon_psnr_db": round(self.psnr, 2),
+            "final_loss": state.history[-1][1] if state.history else None,
+        }

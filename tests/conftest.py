@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny models trained in seconds on generated images."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def tiny_train_spec(folder, output, **overrides):
+    from pipelines.train import TrainSpec
+
+    settings = dict(folder=str(folder), output=str(output), family="vector", size=32,
+                    latent="8", widths=(8, 16), blocks=1, batch=8, steps=20, lr=1e-2,
+                    beta=1e-3, kl_warmup=5, seed=0, save_every=5, device="cpu")
+    settings.update(overrides)
+    return TrainSpec(**settings)
+
+
+@pytest.fixture(scope="session")
+def shapes_folder(tmp_path_factory) -> Path:
+    from latentfx.datasets.shapes import write_dataset
+
+    folder = tmp_path_factory.mktemp("shapes")
+    write_dataset(folder, 48, seed=1, size=32)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_vector_model(shapes_folder, tmp_path_factory) -> Path:
+    """A vector model trained for a few seconds: good enough to exercise every command."""
+    from pipelines import train
+
+    out = tmp_path_factory.mktemp("models") / "tiny-vector.safetensors"
+    train.run(tiny_train_spec(shapes_folder, out, steps=60, save_every=60))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_spatial_model(shapes_folder, tmp_path_factory) -> Path:
+    from pipelines import train
+
+    out = tmp_path_factory.mktemp("models") / "tiny-spatial.safetensors"
+    train.run(tiny_train_spec(shapes_folder, out, family="spatial", latent="4:4", steps=60,
+                              save_every=60, fit="random-crop"))
+    return out

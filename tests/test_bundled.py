@@ -1,0 +1,52 @@
+"""The models and sample images that ship inside the package."""
+
+import torch
+
+from latentfx.bundled import BUNDLED_MODELS, WEIGHTS_DIR, bundled_model_path, sample_images
+from latentfx.datasets.shapes import generate
+from latentfx.images import image_to_tensor, load_image
+from latentfx.loading import load_model
+from latentfx.metrics import psnr
+
+
+def test_bundled_weights_exist_and_stay_under_25_mb():
+    sizes = {name: bundled_model_path(name).stat().st_size for name in BUNDLED_MODELS}
+    assert sum(sizes.values()) < 25 * 1024 * 1024, sizes
+
+
+def test_the_default_model_is_spatial_and_reconstructs_the_samples_at_their_own_size():
+    model, info = load_model(None, device="cpu")
+    assert info.config.family == "spatial"
+    assert info.path == bundled_model_path("default")
+    samples = sample_images()
+    assert len(samples) >= 2
+    for path in samples:
+        x = image_to_tensor(load_image(path))
+        recon = model.reconstruct(x[None])[0]
+        assert recon.shape == x.shape  # native resolution and aspect
+        assert psnr(recon, x) > 25.0, path
+
+
+def test_the_shapes_model_reconstructs_fresh_shapes():
+    model, info = load_model("shapes", device="cpu")
+    assert info.config.family == "vector" and info.config.image_size == 64
+    scores = []
+    for index in range(100_000, 100_016):  # indices far beyond its training set
+        img, _ = generate(index, seed=0, size=64)
+        x = image_to_tensor(img)
+        scores.append(psnr(model.reconstruct(x[None])[0], x))
+    assert sum(scores) / len(scores) > 22.0, scores
+
+
+def test_the_model_card_lists_the_training_images_and_results():
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("recipe", ROOT / "scripts" / "train_default_model.py")
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    card = (WEIGHTS_DIR / "MODEL_CARD.md").read_text()
+    for name in recipe.TRAINING_IMAGES:
+        assert name in card, name
+    assert "dB" in card and "frames/s" in card

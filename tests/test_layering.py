@@ -1,0 +1,43 @@
+"""DESIGN §1: cli -> pipelines -> latentfx, and latentfx imports none of the outer rooms."""
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+FORBIDDEN = {
+    "latentfx": ["cli", "pipelines", "workers", "celery", "click", "redis"],
+    "pipelines": ["cli", "workers", "celery", "click", "redis"],
+}
+MODULES = {
+    "latentfx": ["latentfx", "latentfx.checkpoint", "latentfx.loading", "latentfx.model_info",
+                 "latentfx.training.loop", "latentfx.training.reports", "latentfx.datasets.shapes",
+                 "latentfx.manifest", "latentfx.metrics"],
+    "pipelines": ["pipelines.train", "pipelines.reconstruct", "pipelines.sample"],
+}
+
+
+@pytest.mark.parametrize("room", FORBIDDEN)
+def test_rooms_import_only_inward(room):
+    imports = "; ".join(f"import {m}" for m in MODULES[room])
+    code = (f"import sys; {imports}; "
+            f"bad = [m for m in {FORBIDDEN[room]!r} if m in sys.modules]; "
+            f"print(bad); assert not bad")
+    # Exercise the lazy imports too: building and running a tiny model must stay inside.
+    if room == "latentfx":
+        code += ("; from latentfx.models import ModelConfig, build_model; import torch; "
+                 "build_model(ModelConfig()).reconstruct(torch.rand(1, 3, 8, 8)); "
+                 f"assert not [m for m in {FORBIDDEN[room]!r} if m in sys.modules]")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_nothing_touches_cuda_at_import():
+    code = ("import torch, latentfx.loading, latentfx.devices, pipelines.train; "
+            "assert not torch.cuda.is_initialized()")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -1,0 +1,120 @@
+import pytest
+import torch
+from PIL import Image
+
+from conftest import tiny_train_spec
+from latentfx.checkpoint import load_checkpoint, read_checkpoint
+from latentfx.errors import InputError
+from pipelines import train
+
+
+def weights(path):
+    model, _ = load_checkpoint(path)
+    return model.state_dict()
+
+
+def same_weights(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_lowers_the_loss_and_fills_the_run_folder(shapes_folder, tmp_path):
+    out = tmp_path / "m.safetensors"
+    result = train.run(tiny_train_spec(shapes_folder, out, steps=40, save_every=20))
+    history = read_checkpoint(result.run_dir / "checkpoint.safetensors").metadata["training"]["state"]["history"]
+    first, last = history[0][2], history[-1][2]  # reconstruction MSE
+    assert last < 0.6 * first
+    for name in ("checkpoint.safetensors", "samples.png", "reconstructions.png", "loss.png"):
+        assert (result.run_dir / name).stat().st_size > 0
+    assert Image.open(result.run_dir / "loss.png").size[0] > 100
+    assert out.exists() and result.steps == 40 and result.images == 48
+
+
+def test_same_seed_same_weights_other_seed_other_weights(shapes_folder, tmp_path):
+    paths = {}
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        paths[name] = tmp_path / f"{name}.safetensors"
+        train.run(tiny_train_spec(shapes_folder, paths[name], seed=seed, steps=8))
+    assert same_weights(weights(paths["a"]), weights(paths["b"]))
+    assert not same_weights(weights(paths["a"]), weights(paths["c"]))
+
+
+@pytest.mark.parametrize("family, fit", [("vector", "center-crop"), ("spatial", "random-crop")])
+def test_interrupted_then_resumed_equals_uninterrupted(shapes_folder, tmp_path, family, fit):
+    kw = dict(steps=14, save_every=4, family=family, fit=fit,
+              latent="8" if family == "vector" else "4:4", augment="strong")
+    straight = tmp_path / "straight.safetensors"
+    train.run(tiny_train_spec(shapes_folder, straight, **kw))
+
+    resumed = tmp_path / "resumed.safetensors"
+
+    def ctrl_c_at_step_7(done, total, message):
+        if message.startswith("loss") and done == 7:
+            raise KeyboardInterrupt
+
+    with pytest.raises(train.TrainingInterrupted, match="--resume"):
+        train.run(tiny_train_spec(shapes_folder, resumed, **kw), progress=ctrl_c_at_step_7)
+    saved = read_checkpoint(tmp_path / "resumed.run" / "checkpoint.safetensors")
+    assert saved.metadata["training"]["steps"] == 7
+    result = train.run(tiny_train_spec(shapes_folder, resumed, resume=True, **kw))
+    assert result.resumed_from == 7 and result.steps == 14
+    assert same_weights(weights(straight), weights(resumed))
+
+
+def test_cancel_saves_a_resumable_checkpoint(shapes_folder, tmp_path):
+    calls = {"n": 0}
+
+    def cancel():
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    with pytest.raises(train.TrainingInterrupted, match="cancelled at step 3"):
+        train.run(tiny_train_spec(shapes_folder, tmp_path / "m.safetensors"), cancel=cancel)
+    assert (tmp_path / "m.run" / "checkpoint.safetensors").exists()
+
+
+def test_bad_files_are_skipped_counted_and_listed(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(4):
+        Image.new("RGB", (40, 30), (60 * i, 20, 200)).save(folder / f"ok{i}.png")
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.png").write_text("nope")
+    result = train.run(tiny_train_spec(folder, tmp_path / "m.safetensors", steps=2))
+    assert result.images == 4
+    assert sorted(p.path.rsplit("/", 1)[-1] for p in result.skipped) == ["empty.jpg", "text.png"]
+    listed = (result.run_dir / "skipped.txt").read_text()
+    assert "empty.jpg\tempty file" in listed and "text.png\tnot a readable image" in listed
+
+
+def test_resume_rules(shapes_folder, tmp_path):
+    out = tmp_path / "m.safetensors"
+    with pytest.raises(InputError, match="no checkpoint"):
+        train.run(tiny_train_spec(shapes_folder, out, resume=True))
+    train.run(tiny_train_spec(shapes_folder, out, steps=2))
+    with pytest.raises(InputError, match="already holds a run"):
+        train.run(tiny_train_spec(shapes_folder, out, steps=2))
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.new("RGB", (32, 32)).save(other / "x.png")
+    with pytest.raises(InputError, match="differ from the ones this run started with"):
+        train.run(tiny_train_spec(other, out, resume=True, steps=4))
+    extended = train.run(tiny_train_spec(shapes_folder, out, resume=True, steps=4))
+    assert extended.steps == 4 and extended.resumed_from == 2
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(family="spatial", latent="4:3"), "factor must be 2, 4, 8"),
+    (dict(family="vector", size=33), "multiple of 4"),
+    (dict(steps=0), "must be positive"),
+    (dict(steps=5, epochs=1.0), "not both"),
+    (dict(batch=0), "--batch must be positive"),
+    (dict(family="spatial", latent="4:8", widths=(8, 16)), "needs 3 widths"),
+])
+def test_bad_settings_are_named(shapes_folder, tmp_path, overrides, message):
+    with pytest.raises(InputError, match=message):
+        train.run(tiny_train_spec(shapes_folder, tmp_path / "m.safetensors", **overrides))
+
+
+def test_empty_folder_is_refused(tmp_path):
+    with pytest.raises(InputError, match="no usable images"):
+        train.run(tiny_train_spec(tmp_path, tmp_path / "m.safetensors"))

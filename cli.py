@@ -22,7 +22,7 @@ from pathlib import Path
 import click
 
 from latentfx import __version__
-from latentfx.errors import LatentfxError
+from latentfx.errors import Interrupted, LatentfxError
 from latentfx.options import AUGMENTS, DEVICES, FAMILIES, FIT_POLICIES
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INPUT, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
@@ -38,10 +38,8 @@ class LatentfxGroup(click.Group):
             click.echo("\nlatentfx: interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
         except LatentfxError as exc:
-            from pipelines.train import TrainingInterrupted
-
             click.echo(f"latentfx: {exc}", err=True)
-            ctx.exit(EXIT_INTERRUPTED if isinstance(exc, TrainingInterrupted) else EXIT_INPUT)
+            ctx.exit(EXIT_INTERRUPTED if isinstance(exc, Interrupted) else EXIT_INPUT)
 
 
 class Size(click.ParamType):

@@ -11,3 +11,7 @@ class InputError(LatentfxError):
 
 class CheckpointError(InputError):
     """A model file is missing, unreadable, unsafe, or not a latentfx checkpoint."""
+
+
+class Interrupted(LatentfxError):
+    """The user stopped a job (Ctrl-C or cancel); the message says what was kept."""

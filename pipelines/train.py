@@ -9,14 +9,14 @@ an interrupted run still leaves a usable model.
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from latentfx.errors import InputError, LatentfxError
+from latentfx.errors import InputError, Interrupted
 from latentfx.models import ModelConfig
 from latentfx.options import AUGMENTS, FAMILIES, FIT_POLICIES
+from latentfx.outputs import check_output_file
 
 FAMILY_DEFAULTS = {
     # beta: see latentfx.training.loss. The vector family trades sharpness for a smooth,
@@ -27,7 +27,7 @@ FAMILY_DEFAULTS = {
 SPATIAL_WIDTHS = (32, 64, 128, 256, 256)
 
 
-class TrainingInterrupted(LatentfxError):
+class TrainingInterrupted(Interrupted):
     """Ctrl-C or cancel: a resumable checkpoint was saved."""
 
 
@@ -71,10 +71,7 @@ class TrainSpec:
             raise InputError("--steps / --epochs must be positive")
         if self.lr <= 0 or (self.beta is not None and self.beta < 0) or self.kl_warmup < 0:
             raise InputError("--lr must be > 0, --beta and --kl-warmup >= 0")
-        if not Path(self.output).parent.exists():
-            raise InputError(f"{self.output}: its folder {Path(self.output).parent} does not exist")
-        if Path(self.output).is_dir():
-            raise InputError(f"{self.output}: is a folder; give a file name such as model.safetensors")
+        check_output_file(self.output, suffixes={".safetensors": "safetensors"})
 
     def run_path(self) -> Path:
         if self.run_dir:
@@ -127,51 +124,38 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
         cancel: Callable[[], bool] | None = None) -> TrainResult:
     import torch
 
-    from latentfx.checkpoint import read_checkpoint, model_from_checkpoint
     from latentfx.devices import pick_device
-    from latentfx.models import build_model
     from latentfx.training.data import load_training_images
-    from latentfx.training.loop import TrainOptions, TrainState, make_optimizer, train_steps
-    from latentfx.training.optim_state import load_optimizer_tensors
+    from latentfx.training.loop import ForcedStop, train_steps
 
-    # 1. Check the request and find the run.
+    # 1. Check the request; find the run and its settings (fresh, or saved when resuming).
     spec.validate()
     device = pick_device(spec.device)
     run_dir = spec.run_path()
-    checkpoint_path = run_dir / "checkpoint.safetensors"
-    resumed = None
-    if spec.resume:
-        if not checkpoint_path.exists():
-            raise InputError(f"--resume: no checkpoint at {checkpoint_path}; start without --resume")
-        resumed = read_checkpoint(checkpoint_path)
-        config = resumed.config
-    else:
-        config = spec.model_config()
-        if checkpoint_path.exists():
-            raise InputError(f"{run_dir} already holds a run; pass --resume to continue it, "
-                             f"or choose another -o / --run-dir")
+    resumed = _previous_run(spec, run_dir)
+    config = resumed.config if resumed else spec.model_config()
 
-    # 2. Decode the training images once.
-    data = load_training_images(spec.folder, size=config.image_size, fit=spec.fit,
-                                progress=progress)
-
-    # 3. Build model, optimiser and state (fresh or resumed).
-    options, state = _options_and_state(spec, config, len(data.images), resumed, data)
-    torch.manual_seed(options.seed)
-    model = model_from_checkpoint(resumed) if resumed else build_model(config)
-    model = model.to(device, memory_format=torch.channels_last)
-    opt = make_optimizer(model, options.lr)
+    # 2. Decode the training images once; a resumed run must see the same ones.
+    fit = resumed.metadata["training"]["options"]["fit"] if resumed else spec.fit
+    data = load_training_images(spec.folder, size=config.image_size, fit=fit, progress=progress)
     if resumed:
-        load_optimizer_tensors(opt, {k: v.to(device) for k, v in resumed.tensors.items()})
+        _check_same_images(spec, resumed, data)
+    options, state = _options_and_state(spec, resumed, len(data.images))
+
+    # 3. Model and optimiser, on the device.
+    model, opt = _model_and_optimizer(config, options, resumed, device)
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_skipped(run_dir, data.skipped)
 
     # 4. Train, saving as we go.
     start_step = state.step
-    saver = _Saver(spec, options, model, opt, data, run_dir, device)
+    saver = _Saver(spec, options, model, opt, data, run_dir)
     try:
         state = train_steps(model, opt, data, options, state, device=device, on_save=saver,
                             progress=progress, cancel=cancel)
+    except ForcedStop:
+        raise TrainingInterrupted(f"stopped at once; the last periodic checkpoint in {run_dir} "
+                                  f"stands. Continue with the same command plus --resume") from None
     except KeyboardInterrupt:
         raise TrainingInterrupted(
             f"interrupted at step {state.step}; checkpoint saved in {run_dir}. "
@@ -181,26 +165,37 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
     return TrainResult(output=Path(spec.output), model_id=saver.model_id, run_dir=run_dir,
                        steps=state.step, images=len(data.images), skipped=data.skipped,
                        final_psnr=saver.psnr, seconds=state.seconds,
-                       images_per_second=(state.images_seen / state.seconds) if state.seconds else 0.0,
+                       images_per_second=state.images_seen / state.seconds if state.seconds else 0.0,
                        resumed_from=start_step)
 
 
-def _options_and_state(spec, config, n_images, resumed, data):
+def _previous_run(spec: TrainSpec, run_dir: Path):
+    """The checkpoint to resume from (None for a fresh run); refuses to overwrite a run."""
+    from latentfx.checkpoint import read_checkpoint
+
+    checkpoint = run_dir / "checkpoint.safetensors"
+    if spec.resume:
+        if not checkpoint.exists():
+            raise InputError(f"--resume: no checkpoint at {checkpoint}; start without --resume")
+        return read_checkpoint(checkpoint)
+    if checkpoint.exists():
+        raise InputError(f"{run_dir} already holds a run; pass --resume to continue it, "
+                         f"or choose another -o / --run-dir")
+    return None
+
+
+def _options_and_state(spec: TrainSpec, resumed, n_images: int):
+    """Fresh: options from the spec (--epochs become steps now that the images are counted).
+    Resumed: the saved options and state; only --steps may change, to train longer."""
     from latentfx.training.loop import TrainOptions, TrainState
 
     if resumed:
         saved = resumed.metadata["training"]
-        if saved.get("data_fingerprint") != _fingerprint(data.names):
-            raise InputError(
-                f"{spec.folder}: the images differ from the ones this run started with "
-                f"({saved.get('images')} then, {len(data.names)} now); resuming needs the same "
-                f"images. Start a new run with another -o")
         options = TrainOptions(**saved["options"])
         if spec.steps is not None:
-            options = replace(options, steps=spec.steps)  # allow extending a finished run
-        state = TrainState(**saved["state"])
-        return options, state
-    family = FAMILY_DEFAULTS[config.family]
+            options = replace(options, steps=spec.steps)
+        return options, TrainState(**saved["state"])
+    family = FAMILY_DEFAULTS[spec.family]
     steps = spec.steps
     if steps is None:
         epochs = spec.epochs if spec.epochs is not None else 100
@@ -210,6 +205,32 @@ def _options_and_state(spec, config, n_images, resumed, data):
                            kl_warmup=spec.kl_warmup, seed=spec.seed, fit=spec.fit,
                            augment=spec.augment, save_every=spec.save_every)
     return options, TrainState()
+
+
+def _check_same_images(spec: TrainSpec, resumed, data) -> None:
+    saved = resumed.metadata["training"]
+    if saved.get("data_fingerprint") != _fingerprint(data.names):
+        raise InputError(
+            f"{spec.folder}: the images differ from the ones this run started with "
+            f"({saved.get('images')} then, {len(data.names)} now); resuming needs the same "
+            f"images. Start a new run with another -o")
+
+
+def _model_and_optimizer(config, options, resumed, device):
+    import torch
+
+    from latentfx.checkpoint import model_from_checkpoint
+    from latentfx.models import build_model
+    from latentfx.training.loop import make_optimizer
+    from latentfx.training.optim_state import load_optimizer_tensors
+
+    torch.manual_seed(options.seed)  # the initial weights
+    model = model_from_checkpoint(resumed) if resumed else build_model(config)
+    model = model.to(device, memory_format=torch.channels_last)
+    opt = make_optimizer(model, options.lr)
+    if resumed:
+        load_optimizer_tensors(opt, {k: v.to(device) for k, v in resumed.tensors.items()})
+    return model, opt
 
 
 def _write_skipped(run_dir: Path, skipped) -> None:
@@ -222,7 +243,7 @@ def _write_skipped(run_dir: Path, skipped) -> None:
 class _Saver:
     """Called every save_every steps: checkpoint, exported model, grids, loss curve."""
 
-    def __init__(self, spec, options, model, opt, data, run_dir, device):
+    def __init__(self, spec, options, model, opt, data, run_dir):
         import torch
 
         from latentfx.training.data import augment

@@ -111,3 +111,24 @@ def test_missing_and_folder_paths_are_clear(tmp_path):
         load_checkpoint(tmp_path / "nope.safetensors")
     with pytest.raises(CheckpointError, match="is a folder"):
         load_checkpoint(tmp_path)
+
+
+def test_outputs_are_atomic_and_get_the_usual_permissions(tmp_path):
+    import os
+
+    from latentfx.atomic import atomic_path
+
+    target = tmp_path / "out.txt"
+    target.write_text("good")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("partial")
+            raise RuntimeError("crash mid-write")
+    assert target.read_text() == "good"  # a good output is never replaced by a partial one
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]  # no temp file left behind
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -118,3 +118,36 @@ def test_bad_settings_are_named(shapes_folder, tmp_path, overrides, message):
 def test_empty_folder_is_refused(tmp_path):
     with pytest.raises(InputError, match="no usable images"):
         train.run(tiny_train_spec(tmp_path, tmp_path / "m.safetensors"))
+
+
+def test_a_real_ctrl_c_saves_a_checkpoint_that_resumes(shapes_folder, tmp_path):
+    """SIGINT to a real `latentfx train` process: exit 130, a checkpoint, then --resume."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    out = tmp_path / "m.safetensors"
+    base = [sys.executable, str(ROOT / "cli.py"), "train", str(shapes_folder), "-o", str(out)]
+    args = base + [
+            "--family", "vector", "--size", "32", "--latent", "8", "--widths", "8,16",
+            "--blocks", "1", "--batch", "4", "--steps", "100000", "--save-every", "100000",
+            "--device", "cpu"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint = tmp_path / "m.run" / "checkpoint.safetensors"
+    deadline = time.time() + 120
+    while not (tmp_path / "m.run" / "skipped.txt").exists() and time.time() < deadline:
+        time.sleep(0.2)  # the run folder appears once training starts
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "--resume" in stderr
+    steps = read_checkpoint(checkpoint).metadata["training"]["steps"]
+    assert 0 < steps < 100000
+    resumed = subprocess.run(base + ["--steps", str(steps + 3), "--resume", "--device", "cpu"],
+                             capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed at step {steps}" in resumed.stdout

@@ -3,7 +3,10 @@ so a resumed run continues exactly where an uninterrupted one would be."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -54,40 +57,76 @@ def make_optimizer(model: VAE, lr: float) -> torch.optim.Optimizer:
     return torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
 
 
+class ForcedStop(KeyboardInterrupt):
+    """A second Ctrl-C: stop at once, without saving (the last periodic save stands)."""
+
+
+@contextlib.contextmanager
+def deferred_interrupt():
+    """While training, the first Ctrl-C only raises a flag, checked between steps, so the
+    checkpoint saved on the way out is never taken in the middle of an optimiser update."""
+    flag = {"set": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag  # signals can only be handled in the main thread: nothing to defer
+        return
+
+    def handler(signum, frame):
+        if flag["set"]:
+            raise ForcedStop
+        flag["set"] = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def train_steps(model: VAE, opt: torch.optim.Optimizer, data: TrainingImages,
                 options: TrainOptions, state: TrainState, *, device: torch.device,
                 on_save: Callable[[TrainState], None],
                 progress: Callable[[int, int, str], None] | None = None,
                 cancel: Callable[[], bool] | None = None) -> TrainState:
     """Run from state.step to options.steps, calling on_save every save_every steps and at
-    the end. KeyboardInterrupt and cancel() save first, then stop (the caller decides)."""
+    the end. Ctrl-C saves first and then raises KeyboardInterrupt; cancel() saves and returns
+    early (state.step < options.steps tells the caller)."""
     model.train()
-    stream = batches(data, batch=options.batch, size=_crop_size(model), fit=options.fit,
+    stream = batches(data, batch=options.batch, size=model.config.image_size, fit=options.fit,
                      mode=options.augment, seed=options.seed, start_step=state.step)
     window: list[tuple[float, float, float]] = []
-    try:
-        for step, x in stream:
-            if step >= options.steps or (cancel and cancel()):
-                break
-            started = time.perf_counter()
-            terms = _one_step(model, opt, x.to(device, memory_format=torch.channels_last),
-                              options, step)
-            state.seconds += time.perf_counter() - started
-            state.step, state.images_seen = step + 1, state.images_seen + x.shape[0]
-            window.append((float(terms.total.detach()), terms.recon, terms.kl))
-            if state.step % LOG_EVERY == 0 or state.step == options.steps:
-                state.history.append([state.step, *map(_mean, zip(*window))])
-                window.clear()
-            if progress:
-                progress(state.step, options.steps,
-                         f"loss {terms.total:.5f} mse {terms.recon:.5f} kl {terms.kl:.4f}")
-            if state.step % options.save_every == 0 and state.step < options.steps:
-                on_save(state)
-    except KeyboardInterrupt:
-        on_save(state)
-        raise
+    with deferred_interrupt() as interrupted:
+        try:
+            for step, x in stream:
+                if interrupted["set"]:
+                    raise KeyboardInterrupt
+                if step >= options.steps or (cancel and cancel()):
+                    break
+                started = time.perf_counter()
+                terms = _one_step(model, opt, x.to(device, memory_format=torch.channels_last),
+                                  options, step)
+                state.seconds += time.perf_counter() - started
+                state.step, state.images_seen = step + 1, state.images_seen + x.shape[0]
+                _record(state, window, terms, options)
+                if progress:
+                    progress(state.step, options.steps,
+                             f"loss {terms.total:.5f} mse {terms.recon:.5f} kl {terms.kl:.4f}")
+                if state.step % options.save_every == 0 and state.step < options.steps:
+                    on_save(state)
+        except ForcedStop:
+            raise
+        except KeyboardInterrupt:
+            on_save(state)
+            raise
     on_save(state)
     return state
+
+
+def _record(state: TrainState, window: list, terms, options: TrainOptions) -> None:
+    """Average the loss terms over LOG_EVERY steps into one history row."""
+    window.append((float(terms.total.detach()), terms.recon, terms.kl))
+    if state.step % LOG_EVERY == 0 or state.step == options.steps:
+        state.history.append([state.step, *map(_mean, zip(*window))])
+        window.clear()
 
 
 def _one_step(model: VAE, opt: torch.optim.Optimizer, x: torch.Tensor,
@@ -104,10 +143,6 @@ def _one_step(model: VAE, opt: torch.optim.Optimizer, x: torch.Tensor,
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
     return terms
-
-
-def _crop_size(model: VAE) -> int:
-    return model.config.image_size
 
 
 def _mean(values) -> float:

@@ -16,6 +16,3 @@ def load_model(name_or_path: str | None, *, device: str = "auto") -> tuple[VAE, 
     model = model.to(pick_device(device), memory_format=torch.channels_last)
     return model, info
 
-
-def model_device(model: VAE) -> torch.device:
-    return next(model.parameters()).device

@@ -57,7 +57,7 @@ def run(spec: ReconstructSpec, *, progress: Callable[[int, int, str], None] | No
     from latentfx.fitting import for_model
     from latentfx.grids import fit_into, make_grid, save_image
     from latentfx.images import image_to_tensor, load_image
-    from latentfx.loading import load_model, model_device
+    from latentfx.loading import load_model
     from latentfx.manifest import input_record, write_manifest
     from latentfx.metrics import psnr, ssim
 
@@ -77,7 +77,7 @@ def run(spec: ReconstructSpec, *, progress: Callable[[int, int, str], None] | No
         except InputError as exc:
             skipped.append(Skipped(str(path), str(exc).removeprefix(f"{path}: ")))
             continue
-        recon = model.reconstruct(x[None].to(model_device(model)))[0].cpu()
+        recon = model.reconstruct(x[None].to(model.device))[0].cpu()
         scores.append(ImageScore(str(path), psnr(recon, x), ssim(recon, x),
                                  (x.shape[-1], x.shape[-2])))
         pairs.append((x, recon))

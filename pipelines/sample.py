@@ -46,8 +46,9 @@ def run(spec: SampleSpec, *, progress: Callable[[int, int, str], None] | None = 
         cancel: Callable[[], bool] | None = None) -> SampleResult:
     import torch
 
+    from latentfx.batching import map_batches
     from latentfx.grids import make_grid, save_image
-    from latentfx.loading import load_model, model_device
+    from latentfx.loading import load_model
     from latentfx.manifest import write_manifest
 
     # 1. Check inputs, load the model, settle the size.
@@ -64,17 +65,14 @@ def run(spec: SampleSpec, *, progress: Callable[[int, int, str], None] | None = 
 
     # 2. Draw z ~ N(0, T^2 I) with a CPU generator (same numbers on every device) and decode.
     g = torch.Generator().manual_seed(spec.seed)
-    z = spec.temperature * torch.randn((spec.n, *model.latent_shape(height, width)), generator=g)
-    images = []
+    z = model.sample_prior(spec.n, height=height, width=width, generator=g,
+                           temperature=spec.temperature)
     with torch.inference_mode():
-        for start in range(0, spec.n, 16):
-            batch = z[start: start + 16].to(model_device(model))
-            images.append(model.decode(batch, size=(height, width)).cpu())
-            if progress:
-                progress(min(spec.n, start + 16), spec.n, "decoding")
+        images = map_batches(lambda zb: model.decode(zb, size=(height, width)).cpu(),
+                             z, batch=16, progress=progress, message="decoding")
 
     # 3. Save the grid and its manifest.
-    save_image(make_grid(torch.cat(images), nrow=math.ceil(math.sqrt(spec.n))), spec.output)
+    save_image(make_grid(images, nrow=math.ceil(math.sqrt(spec.n))), spec.output)
     write_manifest(spec.output, job="sample", spec=asdict(spec), model_id=info.model_id,
                    inputs=[], seeds={"seed": spec.seed},
                    timings={"seconds": round(time.perf_counter() - started, 3)})

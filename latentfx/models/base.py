@@ -48,12 +48,18 @@ class VAE(nn.Module):
     def sample_prior(self, n: int, *, height: int | None = None, width: int | None = None,
                      generator: torch.Generator | None = None,
                      temperature: float = 1.0) -> torch.Tensor:
-        """n latents drawn from the prior N(0, I), scaled by temperature."""
+        """n latents drawn from the prior N(0, T^2 I), on the model's device.
+
+        Drawn on the CPU (pass a CPU generator), so a seed gives the same latents whatever
+        the device."""
         h = height or self.config.image_size
         w = width or self.config.image_size
-        shape = (n, *self.latent_shape(h, w))
-        device = next(self.parameters()).device
-        return temperature * torch.randn(shape, generator=generator, device=device)
+        z = torch.randn((n, *self.latent_shape(h, w)), generator=generator)
+        return (temperature * z).to(self.device)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -16,7 +16,7 @@ from ..metrics import mse_to_psnr
 def write_sample_grid(model: VAE, path: Path, *, seed: int, n: int = 16) -> None:
     was_training = model.training
     model.eval()
-    g = torch.Generator(device=_device(model)).manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
     size = model.config.image_size
     z = model.sample_prior(n, height=size, width=size, generator=g)
     save_image(make_grid(model.decode(z).cpu(), nrow=int(n ** 0.5)), path)
@@ -28,7 +28,7 @@ def reconstruction_pairs(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, flo
     """Originals above their reconstructions, as one grid; and the mean PSNR."""
     was_training = model.training
     model.eval()
-    recon = model.reconstruct(x.to(_device(model))).cpu()
+    recon = model.reconstruct(x.to(model.device)).cpu()
     model.train(was_training)
     mse = torch.mean((recon - x) ** 2).item()
     return make_grid(torch.cat([x, recon]), nrow=x.shape[0]), mse_to_psnr(mse)
@@ -58,6 +58,3 @@ def write_loss_plot(history: list[list[float]], path: Path) -> None:
         fig.savefig(tmp, format="png")
     plt.close(fig)
 
-
-def _device(model: VAE) -> torch.device:
-    return next(model.parameters()).device

@@ -8,15 +8,17 @@ OUT ?= out
 
 .PHONY: demo test clean-venv
 
-$(BIN)/python:
+# The stamp is written only once the venv works, so a half-made venv is made again.
+$(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip --version >/dev/null
+	touch $@
 
-$(VENV)/.installed-base: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-base: pyproject.toml | $(VENV)/.created
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml | $(VENV)/.created
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@ $(VENV)/.installed-base
 

@@ -9,7 +9,9 @@ Exit codes, decided here and nowhere else:
   1    unexpected internal error (a bug: please report it with the traceback)
   2    bad usage: unknown option, missing or malformed argument (Click)
   3    bad input: a file or value that cannot be used; the message names it
-  4    partly done: the output was written, but some inputs were skipped (listed)
+  4    partly done: some of the files named on the command line could not be used; the
+       output was written without them (listed). Folder jobs such as `train` skip bad files,
+       list them, and exit 0: a folder is expected to hold the odd bad file.
   130  interrupted (Ctrl-C) or cancelled; training leaves a resumable checkpoint
 """
 
@@ -25,6 +27,8 @@ from latentfx import __version__
 from latentfx.errors import Interrupted, LatentfxError
 from latentfx.options import AUGMENTS, DEVICES, FAMILIES, FIT_POLICIES
 
+RUN_SETTINGS = ("family", "size", "latent", "widths", "blocks", "batch", "epochs", "lr", "beta",
+                "kl_warmup", "seed", "fit", "augment", "save_every")
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INPUT, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 
@@ -177,9 +181,18 @@ def cli():
 @click.option("--resume", is_flag=True,
               help="Continue the run in the run folder (same data order and optimiser state).")
 @device_option
-def train(folder, output, **options):
+@click.pass_context
+def train(ctx, folder, output, **options):
     """Train a conv-VAE on the images in FOLDER (recursive)."""
     from pipelines import train as pipeline
+
+    if options["resume"]:
+        # A resumed run keeps its own settings; silently ignoring a new --lr would mislead.
+        given = [f"--{name.replace('_', '-')}" for name in RUN_SETTINGS
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise click.UsageError(f"--resume continues the run with its own settings; drop "
+                                   f"{', '.join(given)} (only --steps and --device may change)")
 
     result = run_with_progress(pipeline, pipeline.TrainSpec(folder=folder, output=output,
                                                             **options), "train")
@@ -194,16 +207,20 @@ def train(folder, output, **options):
 
 
 @cli.command()
-@click.argument("model", required=False)
+@click.argument("model_path", metavar="[MODEL]", required=False)
+@model_option
 @click.option("--size", type=Size(), default=None,
               help="Image size for the latent shape (default: the training size; 512x512 for "
                    "spatial models).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-def info(model, size, as_json):
-    """Describe MODEL (a checkpoint path or bundled name; default: the default model)."""
+def info(model_path, model, size, as_json):
+    """Describe MODEL (a checkpoint path or bundled name, as an argument or with -m;
+    default: the default model)."""
     from latentfx.model_info import describe
 
-    summary = describe(model, size=size)
+    if model_path and model and model_path != model:
+        raise click.UsageError("give the model once: as an argument or with -m, not both")
+    summary = describe(model_path or model, size=size)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return

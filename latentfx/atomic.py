@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Iterator
 
@@ -20,11 +20,10 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
     """
     target = Path(target)
     suffix = target.suffix if suffix is None else suffix  # keep the extension: writers sniff it
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{suffix}",
-                               dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+    # A random name created with O_EXCL (like mkstemp) but mode 0666, so the umask gives the
+    # file the usual permissions (mkstemp would make it 0600).
+    tmp_path = target.parent / f".{target.stem}.{secrets.token_hex(6)}.partial{suffix}"
+    os.close(os.open(tmp_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
@@ -34,8 +33,3 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
         if tmp_path.exists():
             tmp_path.unlink()
 
-
-def _umask() -> int:
-    mask = os.umask(0)  # the only portable way to read it is to set it
-    os.umask(mask)
-    return mask

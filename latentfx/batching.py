@@ -23,15 +23,24 @@ def map_batches(fn: Callable[[torch.Tensor], torch.Tensor], items: torch.Tensor,
     outputs, start, total = [], 0, items.shape[0]
     while start < total:
         try:
-            outputs.append(fn(items[start: start + batch]))
+            out = fn(items[start: start + batch])
         except (RuntimeError, MemoryError) as exc:
             if not _is_oom(exc) or batch == 1:
                 raise
-            batch = max(1, batch // 2)
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            out = None
+        if out is None:
+            batch //= 2
+            _free_cached_memory()  # outside the except block, whose traceback holds tensors
             continue
+        outputs.append(out)
         start = min(total, start + batch)
         if progress:
             progress(start, total, message)
     return torch.cat(outputs)
+
+
+def _free_cached_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        torch.mps.empty_cache()

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, Skipped
 from .images import is_image_name
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """An input a folder job left out, and why (reported at the end and in manifests)."""
-
-    path: str
-    reason: str
 
 
 def scan_folder(folder: str | os.PathLike) -> tuple[list[Path], list[Skipped]]:

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from .atomic import atomic_path
+from .fitting import resize
 from .images import tensor_to_image
 from .outputs import image_format
 
@@ -26,8 +26,7 @@ def fit_into(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
     h, w = image.shape[-2:]
     scale = min(height / h, width / w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    resized = F.interpolate(image[None], size=(nh, nw), mode="bilinear", antialias=True,
-                            align_corners=False)[0]
+    resized = resize(image, nh, nw)
     canvas = torch.ones(3, height, width)
     top, left = (height - nh) // 2, (width - nw) // 2
     canvas[:, top: top + nh, left: left + nw] = resized.clamp(0, 1)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InputError
+from .errors import BadFile, InputError, Skipped
 
 # Formats we decode. Everything else (PSD, EPS, ICO, ...) is refused: EPS would run
 # Ghostscript, and the rarer decoders are where image-library CVEs live.
@@ -40,15 +40,15 @@ def max_pixels() -> int:
 def load_image(path: str | os.PathLike) -> Image.Image:
     """Open any supported image as an 8-bit RGB PIL image, upright per its EXIF orientation.
 
-    Raises InputError naming the file and the reason for anything unusable.
+    Raises BadFile naming the file and the reason for anything unusable.
     """
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{path}: no such file")
+        raise BadFile(path, "no such file")
     if path.is_dir():
-        raise InputError(f"{path}: is a folder, expected an image file")
+        raise BadFile(path, "is a folder, expected an image file")
     if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file (0 bytes)")
+        raise BadFile(path, "empty file (0 bytes)")
     try:
         with Image.open(path) as img:
             _check_header(path, img)
@@ -56,26 +56,38 @@ def load_image(path: str | os.PathLike) -> Image.Image:
             img.load()
             img = ImageOps.exif_transpose(img)
             return to_rgb(img)
-    except InputError:
+    except BadFile:
         raise
+    except PermissionError:
+        raise BadFile(path, "permission denied; check the file's permissions") from None
     except UnidentifiedImageError:
-        raise InputError(f"{path}: not a readable image (unknown or corrupt format)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputError(f"{path}: cannot decode image ({exc}); the file may be truncated "
-                         f"or damaged") from None
+        raise BadFile(path, "not a readable image (unknown or corrupt format)") from None
+    except Exception as exc:  # noqa: BLE001 - decoders raise many types on hostile bytes
+        raise BadFile(path, f"cannot decode image ({type(exc).__name__}: {exc}); the file may "
+                            f"be truncated or damaged") from None
 
 
 def _check_header(path: Path, img: Image.Image) -> None:
     if img.format not in ALLOWED_FORMATS:
-        raise InputError(f"{path}: format {img.format} is not supported; convert it to PNG "
-                         f"or JPEG (supported: {', '.join(sorted(ALLOWED_FORMATS))})")
+        raise BadFile(path, f"format {img.format} is not supported; convert it to PNG or JPEG "
+                            f"(supported: {', '.join(sorted(ALLOWED_FORMATS))})")
     w, h = img.size
     cap = max_pixels()
     if w * h > cap:
-        raise InputError(f"{path}: {w}x{h} is {w * h:,} pixels, over the limit of {cap:,}; "
-                         f"downscale it first or raise LATENTFX_MAX_PIXELS")
+        raise BadFile(path, f"{w}x{h} is {w * h:,} pixels, over the limit of {cap:,}; "
+                            f"downscale it first or raise LATENTFX_MAX_PIXELS")
     if w == 0 or h == 0:
-        raise InputError(f"{path}: image has no pixels ({w}x{h})")
+        raise BadFile(path, f"image has no pixels ({w}x{h})")
+
+
+def load_or_skip(path: str | os.PathLike, skipped: list[Skipped]):
+    """The image as a float tensor (3, H, W), or None after recording why it was skipped:
+    how every multi-input job keeps one bad file from sinking the rest."""
+    try:
+        return image_to_tensor(load_image(path))
+    except BadFile as exc:
+        skipped.append(Skipped(exc.path, exc.reason))
+        return None
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

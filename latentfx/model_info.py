@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .bundled import WEIGHTS_DIR, resolve_model
 from .checkpoint import model_from_checkpoint, read_checkpoint
+from .errors import InputError
 
 
 def describe(name_or_path: str | None, *, size: tuple[int, int] | None = None) -> dict:
@@ -15,10 +16,10 @@ def describe(name_or_path: str | None, *, size: tuple[int, int] | None = None) -
         side = config.image_size if config.family == "vector" else 512
         size = (side, side)
     width, height = size
+    if config.family == "vector" and (width, height) != (config.image_size,) * 2:
+        raise InputError(f"--size {width}x{height}: this vector model works at "
+                         f"{config.image_size}x{config.image_size} only")
     latent = model.latent_shape(height, width)
-    latent_numbers = 1
-    for n in latent:
-        latent_numbers *= n
     training = info.metadata.get("training", {})
     name = str(name_or_path or "default")
     return {
@@ -28,7 +29,7 @@ def describe(name_or_path: str | None, *, size: tuple[int, int] | None = None) -
         "config": _relevant(config.to_dict()),
         "parameters": _params(model),
         "latent_shape": f"{' x '.join(map(str, latent))} for {width}x{height} "
-                        f"(compression {3 * width * height / latent_numbers:.1f}x)",
+                        f"(compression {model.compression(height, width):.2f}x)",
         "training": {k: v for k, v in training.items() if k not in ("options", "state")},
         "trained_with": training.get("options", {}),
         "latentfx_version": info.metadata.get("latentfx_version"),

@@ -7,8 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from latentfx.collection import Skipped
-from latentfx.errors import InputError
+from latentfx.errors import InputError, Interrupted, Skipped
 from latentfx.options import FIT_POLICIES
 from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
 
@@ -56,7 +55,7 @@ def run(spec: ReconstructSpec, *, progress: Callable[[int, int, str], None] | No
 
     from latentfx.fitting import for_model
     from latentfx.grids import fit_into, make_grid, save_image
-    from latentfx.images import image_to_tensor, load_image
+    from latentfx.images import load_or_skip
     from latentfx.loading import load_model
     from latentfx.manifest import input_record, write_manifest
     from latentfx.metrics import psnr, ssim
@@ -70,13 +69,12 @@ def run(spec: ReconstructSpec, *, progress: Callable[[int, int, str], None] | No
     pairs, scores, skipped, inputs = [], [], [], []
     for i, path in enumerate(spec.images):
         if cancel and cancel():
-            break
-        try:
-            x = for_model(image_to_tensor(load_image(path)), model, fit=spec.fit,
-                          max_side=spec.max_side)
-        except InputError as exc:
-            skipped.append(Skipped(str(path), str(exc).removeprefix(f"{path}: ")))
+            raise Interrupted(f"cancelled after {len(pairs)} of {len(spec.images)} images; "
+                              f"nothing written")
+        image = load_or_skip(path, skipped)
+        if image is None:
             continue
+        x = for_model(image, model, fit=spec.fit, max_side=spec.max_side)
         recon = model.reconstruct(x[None].to(model.device))[0].cpu()
         scores.append(ImageScore(str(path), psnr(recon, x), ssim(recon, x),
                                  (x.shape[-1], x.shape[-2])))

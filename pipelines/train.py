@@ -69,6 +69,8 @@ class TrainSpec:
             raise InputError("give --steps or --epochs, not both")
         if (self.steps is not None and self.steps < 1) or (self.epochs is not None and self.epochs <= 0):
             raise InputError("--steps / --epochs must be positive")
+        if self.size is not None and self.size < 8:
+            raise InputError(f"--size must be at least 8, got {self.size}")
         if self.lr <= 0 or (self.beta is not None and self.beta < 0) or self.kl_warmup < 0:
             raise InputError("--lr must be > 0, --beta and --kl-warmup >= 0")
         check_output_file(self.output, suffixes={".safetensors": "safetensors"})
@@ -81,7 +83,7 @@ class TrainSpec:
 
     def model_config(self) -> ModelConfig:
         defaults = FAMILY_DEFAULTS[self.family]
-        size = self.size or defaults["image_size"]
+        size = self.size if self.size is not None else defaults["image_size"]
         latent = self.latent or defaults["latent"]
         try:
             if self.family == "vector":
@@ -96,6 +98,8 @@ class TrainSpec:
             widths = self.widths or SPATIAL_WIDTHS[:levels]
             if len(widths) != levels:
                 raise ValueError(f"factor {factor} needs {levels} widths, got {len(widths)}")
+            if size % factor:
+                raise ValueError(f"the crop size must be a multiple of the factor {factor}")
             return ModelConfig(family="spatial", image_size=size, widths=widths,
                                blocks=self.blocks, latent_channels=int(channels))
         except ValueError as exc:
@@ -116,8 +120,12 @@ class TrainResult:
     resumed_from: int = 0
 
 
-def _fingerprint(names: list[str]) -> str:
-    return hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+def _fingerprint(data) -> str:
+    """Identifies the training set: names and decoded pixels, so edited files count too."""
+    h = hashlib.sha256()
+    for name, image in zip(data.names, data.images):
+        h.update(name.encode() + b"\0" + image.numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = None,
@@ -209,11 +217,11 @@ def _options_and_state(spec: TrainSpec, resumed, n_images: int):
 
 def _check_same_images(spec: TrainSpec, resumed, data) -> None:
     saved = resumed.metadata["training"]
-    if saved.get("data_fingerprint") != _fingerprint(data.names):
+    if saved.get("data_fingerprint") != _fingerprint(data):
         raise InputError(
             f"{spec.folder}: the images differ from the ones this run started with "
             f"({saved.get('images')} then, {len(data.names)} now); resuming needs the same "
-            f"images. Start a new run with another -o")
+            f"images (same names and pixels). Start a new run with another -o")
 
 
 def _model_and_optimizer(config, options, resumed, device):
@@ -256,6 +264,7 @@ class _Saver:
         self.eval_batch = torch.stack([augment(img, size=size, fit=options.fit, mode="none", g=g)
                                        for img in picks])
         self.model_id, self.psnr = "", float("nan")
+        self.fingerprint = _fingerprint(data)  # once: it reads every pixel
 
     def __call__(self, state) -> None:
         from latentfx.checkpoint import save_checkpoint
@@ -279,7 +288,7 @@ class _Saver:
             "options": self.options.to_dict(),
             "images": len(self.data.names),
             "skipped": len(self.data.skipped),
-            "data_fingerprint": _fingerprint(self.data.names),
+            "data_fingerprint": self.fingerprint,
             "folder_name": Path(self.spec.folder).name,
             "steps": state.step,
             "seconds": round(state.seconds, 1),

@@ -11,10 +11,10 @@ def train_recipe(*, images: Path, output: Path, steps: int, recipe: dict) -> Non
     from pipelines import train
     from tqdm import tqdm
 
-    run_dir = output.with_name(output.name.removesuffix(".safetensors") + ".run")
-    resume = (run_dir / "checkpoint.safetensors").exists()
-    spec = train.TrainSpec(folder=str(images), output=str(output), steps=steps, resume=resume,
-                           device="cpu", **recipe)
+    spec = train.TrainSpec(folder=str(images), output=str(output), steps=steps, device="cpu",
+                           **recipe)
+    # Re-running continues the run (the recipe is fixed, so its saved settings are the same).
+    spec.resume = (spec.run_path() / "checkpoint.safetensors").exists()
     bar = tqdm(total=steps, desc=f"train {output.stem}", mininterval=5)
 
     def progress(done, total, message):

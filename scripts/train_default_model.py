@@ -60,7 +60,7 @@ def export_images(folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("build/default-run"))
-    parser.add_argument("--steps", type=int, default=7000)
+    parser.add_argument("--steps", type=int, default=6000)
     args = parser.parse_args()
 
     from bundled_training import train_recipe

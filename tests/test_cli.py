@@ -82,6 +82,8 @@ def test_reconstruct_with_a_bad_file_still_writes_the_rest_and_exits_4(tiny_vect
     (lambda t, m: ["sample", "-o", t / "s.png", "-m", m, "-n", "0"], "-n must be between"),
     (lambda t, m: ["sample", "-o", t / "s.png", "-m", m, "--size", "64x64"], "spatial models only"),
     (lambda t, m: ["info", t / "x.png"], "not a safetensors file"),
+    (lambda t, m: ["info", "-m", m, "--size", "64x64"], "works at 32x32 only"),
+    (lambda t, m: ["shapes", t, "-n", "2"], "folder is not empty"),
 ])
 def test_bad_input_exits_3_with_a_message(tiny_vector_model, tmp_path, make_args, message):
     Image.new("RGB", (40, 40)).save(tmp_path / "x.png")
@@ -110,7 +112,7 @@ def test_sample_is_seeded(tiny_vector_model, tmp_path):
 def test_info_describes_a_model(tiny_spatial_model):
     result = invoke("info", tiny_spatial_model, "--size", "64x48")
     assert result.exit_code == 0
-    assert "spatial" in result.output and "4 x 12 x 16 for 64x48 (compression 12.0x)" in result.output
+    assert "spatial" in result.output and "4 x 12 x 16 for 64x48 (compression 12.00x)" in result.output
     summary = json.loads(invoke("info", tiny_spatial_model, "--json").output)
     assert len(summary["model_id"]) == 64 and summary["training"]["steps"] == 60
 
@@ -138,3 +140,10 @@ def test_models_lists_the_bundled_models():
     assert result.exit_code == 0
     assert "default" in result.output and "shapes" in result.output
     assert "missing" not in result.output
+
+
+def test_resume_refuses_new_settings(shapes_folder, tmp_path):
+    result = invoke("train", shapes_folder, "-o", tmp_path / "m.safetensors", "--resume",
+                    "--lr", "0.1", "--beta", "0.5")
+    assert result.exit_code == 2
+    assert "drop --lr, --beta" in result.output

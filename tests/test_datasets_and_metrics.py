@@ -37,3 +37,5 @@ def test_psnr_and_ssim():
     assert psnr(x, (x + 0.1).clamp(0, 1)) == pytest.approx(20.0, abs=1.5)
     assert ssim(x, x) == pytest.approx(1.0)
     assert ssim(x, torch.rand(3, 32, 32)) < 0.2
+    tiny = torch.rand(3, 4, 6)  # smaller than the 11x11 window
+    assert ssim(tiny, tiny) == pytest.approx(1.0)

@@ -109,6 +109,8 @@ def test_resume_rules(shapes_folder, tmp_path):
     (dict(steps=5, epochs=1.0), "not both"),
     (dict(batch=0), "--batch must be positive"),
     (dict(family="spatial", latent="4:8", widths=(8, 16)), "needs 3 widths"),
+    (dict(family="spatial", latent="4:4", size=30), "multiple of the factor 4"),
+    (dict(size=0), "--size must be at least 8"),
 ])
 def test_bad_settings_are_named(shapes_folder, tmp_path, overrides, message):
     with pytest.raises(InputError, match=message):

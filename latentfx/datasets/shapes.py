@@ -16,6 +16,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..errors import InputError
+
 KINDS = ("circle", "square", "triangle", "diamond")
 COLOURS = {
     "red": (220, 40, 40),
@@ -91,6 +93,9 @@ def write_dataset(folder: str | os.PathLike, n: int, *, seed: int = 0, size: int
     from ..atomic import atomic_path
 
     folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        # Writing into a used folder would leave old images beside the new labels.csv.
+        raise InputError(f"{folder}: folder is not empty; choose a new or empty folder")
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for i in range(n):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -27,6 +29,10 @@ class VAE(nn.Module):
     def latent_shape(self, height: int, width: int) -> tuple[int, ...]:
         """Shape of one image's latent (without the batch dimension)."""
         raise NotImplementedError
+
+    def compression(self, height: int, width: int) -> float:
+        """Pixel values per latent number for an image of this size (3*H*W / size of z)."""
+        return 3 * height * width / math.prod(self.latent_shape(height, width))
 
     def decode(self, z: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
         x = self.decode_raw(z).clamp(0.0, 1.0)

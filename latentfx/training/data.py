@@ -14,10 +14,10 @@ from typing import Callable, Iterator
 
 import torch
 
-from ..collection import Skipped, scan_folder
+from ..collection import scan_folder
 from ..errors import InputError
 from ..fitting import fit_square, resize
-from ..images import image_to_tensor, load_image
+from ..images import load_or_skip
 
 
 @dataclass
@@ -33,11 +33,8 @@ def load_training_images(folder, *, size: int, fit: str,
     paths, skipped = scan_folder(folder)
     images, names = [], []
     for i, path in enumerate(paths):
-        try:
-            img = image_to_tensor(load_image(path))
-        except InputError as exc:
-            skipped.append(Skipped(str(path), str(exc).removeprefix(f"{path}: ")))
-        else:
+        img = load_or_skip(path, skipped)
+        if img is not None:
             images.append(fit_image(img, size=size, fit=fit))
             names.append(path.relative_to(folder).as_posix())
         if progress:

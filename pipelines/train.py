@@ -21,7 +21,7 @@ from latentfx.outputs import check_output_file
 FAMILY_DEFAULTS = {
     # beta: see latentfx.training.loss. The vector family trades sharpness for a smooth,
     # walkable space; the spatial family stays close to an autoencoder for fidelity.
-    "vector": dict(image_size=64, latent="32", widths=(32, 64, 128, 256), beta=5e-3),
+    "vector": dict(image_size=64, latent="32", widths=(32, 64, 128, 256), beta=2e-2),
     "spatial": dict(image_size=96, latent="4:4", widths=None, beta=1e-4),
 }
 SPATIAL_WIDTHS = (32, 64, 128, 256, 256)

@@ -38,7 +38,7 @@ def load_training_images(folder, *, size: int, fit: str,
             images.append(fit_image(img, size=size, fit=fit))
             names.append(path.relative_to(folder).as_posix())
         if progress:
-            progress(i + 1, len(paths), path.name)
+            progress(i + 1, len(paths), f"reading {path.name}")
     if not images:
         raise InputError(f"{folder}: no usable images found ({len(skipped)} skipped)")
     return TrainingImages(images, names, skipped)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import math
 
 import torch
@@ -11,7 +12,7 @@ from .config import ModelConfig
 from .posterior import DiagonalGaussian
 
 
-class VAE(nn.Module):
+class VAE(nn.Module, abc.ABC):
     """encode(x) -> DiagonalGaussian; decode(z) -> image in [0, 1]; latent_shape(h, w).
 
     Images are float tensors (B, 3, H, W) in [0, 1]. `decode_raw` is the unclamped output the
@@ -20,15 +21,17 @@ class VAE(nn.Module):
 
     config: ModelConfig
 
+    @abc.abstractmethod
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
-        raise NotImplementedError
+        """q(z|x) for a batch of images."""
 
+    @abc.abstractmethod
     def decode_raw(self, z: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The decoder's unclamped output for a batch of latents."""
 
+    @abc.abstractmethod
     def latent_shape(self, height: int, width: int) -> tuple[int, ...]:
         """Shape of one image's latent (without the batch dimension)."""
-        raise NotImplementedError
 
     def compression(self, height: int, width: int) -> float:
         """Pixel values per latent number for an image of this size (3*H*W / size of z)."""

@@ -22,7 +22,7 @@ FAMILY_DEFAULTS = {
     # beta: see latentfx.training.loss. The vector family trades sharpness for a smooth,
     # walkable space; the spatial family stays close to an autoencoder for fidelity.
     "vector": dict(image_size=64, latent="32", widths=(32, 64, 128, 256), beta=2e-2),
-    "spatial": dict(image_size=96, latent="4:4", widths=None, beta=1e-4),
+    "spatial": dict(image_size=96, latent="4:4", beta=1e-4),  # widths: SPATIAL_WIDTHS
 }
 SPATIAL_WIDTHS = (32, 64, 128, 256, 256)
 
@@ -146,8 +146,9 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
     # 2. Decode the training images once; a resumed run must see the same ones.
     fit = resumed.metadata["training"]["options"]["fit"] if resumed else spec.fit
     data = load_training_images(spec.folder, size=config.image_size, fit=fit, progress=progress)
+    fingerprint = _fingerprint(data)  # reads every pixel: once
     if resumed:
-        _check_same_images(spec, resumed, data)
+        _check_same_images(spec, resumed, data, fingerprint)
     options, state = _options_and_state(spec, resumed, len(data.images))
 
     # 3. Model and optimiser, on the device.
@@ -157,7 +158,7 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
 
     # 4. Train, saving as we go.
     start_step = state.step
-    saver = _Saver(spec, options, model, opt, data, run_dir)
+    saver = _Saver(spec, options, model, opt, data, run_dir, fingerprint)
     try:
         state = train_steps(model, opt, data, options, state, device=device, on_save=saver,
                             progress=progress, cancel=cancel)
@@ -215,9 +216,9 @@ def _options_and_state(spec: TrainSpec, resumed, n_images: int):
     return options, TrainState()
 
 
-def _check_same_images(spec: TrainSpec, resumed, data) -> None:
+def _check_same_images(spec: TrainSpec, resumed, data, fingerprint: str) -> None:
     saved = resumed.metadata["training"]
-    if saved.get("data_fingerprint") != _fingerprint(data):
+    if saved.get("data_fingerprint") != fingerprint:
         raise InputError(
             f"{spec.folder}: the images differ from the ones this run started with "
             f"({saved.get('images')} then, {len(data.names)} now); resuming needs the same "
@@ -251,7 +252,7 @@ def _write_skipped(run_dir: Path, skipped) -> None:
 class _Saver:
     """Called every save_every steps: checkpoint, exported model, grids, loss curve."""
 
-    def __init__(self, spec, options, model, opt, data, run_dir):
+    def __init__(self, spec, options, model, opt, data, run_dir, fingerprint):
         import torch
 
         from latentfx.training.data import augment
@@ -264,7 +265,7 @@ class _Saver:
         self.eval_batch = torch.stack([augment(img, size=size, fit=options.fit, mode="none", g=g)
                                        for img in picks])
         self.model_id, self.psnr = "", float("nan")
-        self.fingerprint = _fingerprint(data)  # once: it reads every pixel
+        self.fingerprint = fingerprint
 
     def __call__(self, state) -> None:
         from latentfx.checkpoint import save_checkpoint

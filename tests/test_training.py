@@ -142,7 +142,7 @@ def test_a_real_ctrl_c_saves_a_checkpoint_that_resumes(shapes_folder, tmp_path):
     deadline = time.time() + 120
     while not (tmp_path / "m.run" / "skipped.txt").exists() and time.time() < deadline:
         time.sleep(0.2)  # the run folder appears once training starts
-    time.sleep(1.0)
+    time.sleep(2.0)  # well inside training, whose Ctrl-C handler is installed by now
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr

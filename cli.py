@@ -25,7 +25,7 @@ import click
 
 from latentfx import __version__
 from latentfx.errors import Interrupted, LatentfxError
-from latentfx.options import AUGMENTS, DEVICES, FAMILIES, FIT_POLICIES
+from latentfx.options import AUGMENTS, DEVICES, FAMILIES, FIT_POLICIES, INFERENCE_FITS
 
 RUN_SETTINGS = ("family", "size", "latent", "widths", "blocks", "batch", "epochs", "lr", "beta",
                 "kl_warmup", "seed", "fit", "augment", "save_every")
@@ -245,7 +245,7 @@ def models():
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Grid to write (.png, .jpg, .webp): originals left, reconstructions right.")
 @model_option
-@click.option("--fit", type=click.Choice(["center-crop", "pad"]), default="center-crop",
+@click.option("--fit", type=click.Choice(INFERENCE_FITS), default="center-crop",
               show_default=True, help="How vector models fit an image to their size.")
 @click.option("--max-side", type=int, default=2048, show_default=True,
               help="Spatial models: downscale larger images to this many pixels first.")

@@ -3,5 +3,6 @@
 
 FAMILIES = ("vector", "spatial")
 FIT_POLICIES = ("center-crop", "pad", "random-crop")
+INFERENCE_FITS = ("center-crop", "pad")  # random crops make sense for training only
 AUGMENTS = ("none", "flip", "strong")
 DEVICES = ("auto", "cpu", "cuda", "mps")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from latentfx.errors import InputError, Interrupted, Skipped
-from latentfx.options import FIT_POLICIES
+from latentfx.options import INFERENCE_FITS
 from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
 
 DISPLAY_MAX_SIDE = 512  # grid cells are at most this big; metrics use full resolution
@@ -26,8 +26,8 @@ class ReconstructSpec:
     def validate(self) -> None:
         if not self.images:
             raise InputError("give at least one image to reconstruct")
-        if self.fit not in ("center-crop", "pad"):
-            raise InputError(f"--fit must be center-crop or pad, got {self.fit!r}")
+        if self.fit not in INFERENCE_FITS:
+            raise InputError(f"--fit must be one of {', '.join(INFERENCE_FITS)}, got {self.fit!r}")
         if self.max_side is not None and self.max_side < 8:
             raise InputError(f"--max-side must be at least 8, got {self.max_side}")
         check_output_file(self.output, suffixes=IMAGE_OUTPUTS)

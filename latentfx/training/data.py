@@ -56,18 +56,23 @@ def epoch_order(n: int, *, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
+def random_square(img: torch.Tensor, *, size: int, g: torch.Generator) -> torch.Tensor:
+    """A square crop of random side in [size, short side] at a random position."""
+    h, w = img.shape[-2:]
+    side = int(torch.randint(size, min(h, w) + 1, (1,), generator=g))
+    top = int(torch.randint(0, h - side + 1, (1,), generator=g))
+    left = int(torch.randint(0, w - side + 1, (1,), generator=g))
+    return img[:, top: top + side, left: left + side]
+
+
 def augment(img: torch.Tensor, *, size: int, fit: str, mode: str,
             g: torch.Generator) -> torch.Tensor:
     """uint8 (3, h, w) -> float (3, size, size) in [0, 1]."""
-    x = img.float().div(255.0)
     if fit == "random-crop":
-        h, w = x.shape[-2:]
-        side = int(torch.randint(size, min(h, w) + 1, (1,), generator=g))
-        top = int(torch.randint(0, h - side + 1, (1,), generator=g))
-        left = int(torch.randint(0, w - side + 1, (1,), generator=g))
-        x = x[:, top: top + side, left: left + side]
-        if side != size:
-            x = resize(x, size, size)
+        img = random_square(img, size=size, g=g)  # crop the uint8 image: convert less
+    x = img.float().div(255.0)
+    if x.shape[-2:] != (size, size):
+        x = resize(x, size, size)
     if mode in ("flip", "strong") and torch.rand(1, generator=g) < 0.5:
         x = x.flip(-1)
     if mode == "strong":

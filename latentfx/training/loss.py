@@ -26,7 +26,6 @@ class LossTerms:
     total: torch.Tensor
     recon: float  # MSE per pixel value
     kl: float  # nats per pixel value
-    beta: float  # the beta used this step
 
 
 def kl_weight(step: int, *, beta: float, warmup: int) -> float:
@@ -40,4 +39,4 @@ def vae_loss(x: torch.Tensor, recon: torch.Tensor, posterior: DiagonalGaussian, 
     mse = F.mse_loss(recon, x)
     kl = posterior.kl().mean() / x[0].numel()
     total = mse + beta * kl
-    return LossTerms(total=total, recon=float(mse.detach()), kl=float(kl.detach()), beta=beta)
+    return LossTerms(total=total, recon=float(mse.detach()), kl=float(kl.detach()))

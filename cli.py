@@ -65,16 +65,21 @@ class Size(click.ParamType):
         return (w, h)
 
 
-class IntList(click.ParamType):
-    name = "N,N,..."
+class NumberList(click.ParamType):
+    """Comma-separated positive numbers: `2,1,3`."""
+
+    def __init__(self, kind: type = int):
+        self.kind = kind
+        self.name = "N,N,..." if kind is int else "X,X,..."
 
     def convert(self, value, param, ctx):
         if isinstance(value, tuple):
             return value
         try:
-            numbers = tuple(int(v) for v in str(value).split(","))
+            numbers = tuple(self.kind(v) for v in str(value).split(","))
         except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
+            self.fail(f"{value!r} is not a comma-separated list of "
+                      f"{'integers' if self.kind is int else 'numbers'}", param, ctx)
         if any(n <= 0 for n in numbers):
             self.fail(f"{value!r}: every entry must be positive", param, ctx)
         return numbers
@@ -84,15 +89,15 @@ class ProgressBar:
     """Adapts a pipeline's progress(done, total, message) to tqdm bars with ETA; a new bar
     starts whenever a new phase begins (the total changes or the count goes back)."""
 
-    def __init__(self, desc: str):
-        self.desc, self.bar, self.last = desc, None, 0
+    def __init__(self, desc: str, unit: str = "it"):
+        self.desc, self.unit, self.bar, self.last = desc, unit, None, 0
 
     def __call__(self, done: int, total: int, message: str = "") -> None:
         from tqdm import tqdm
 
         if self.bar is None or total != self.bar.total or done < self.last:
             self.close()
-            self.bar = tqdm(total=total, desc=self.desc, unit="it", dynamic_ncols=True,
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, dynamic_ncols=True,
                             file=sys.stderr, disable=None, mininterval=0.5)
         self.bar.update(done - self.bar.n)
         self.last = done
@@ -105,8 +110,8 @@ class ProgressBar:
             self.bar = None
 
 
-def run_with_progress(module, spec, desc: str):
-    bar = ProgressBar(desc)
+def run_with_progress(module, spec, desc: str, unit: str = "it"):
+    bar = ProgressBar(desc, unit)
     try:
         return module.run(spec, progress=bar)
     finally:
@@ -148,7 +153,7 @@ def cli():
 @click.option("--latent", default=None,
               help="vector: latent dimension D (default 32). spatial: CHANNELS:FACTOR, "
                    "e.g. 4:4 = 4 channels at 1/4 resolution (default 4:4).")
-@click.option("--widths", type=IntList(), default=None,
+@click.option("--widths", type=NumberList(int), default=None,
               help="Channels per resolution level, e.g. 32,64. Each level halves the size.")
 @click.option("--blocks", type=int, default=2, show_default=True,
               help="Residual blocks per level (depth).")
@@ -283,6 +288,113 @@ def sample(output, count, seed, size, temperature, model, device):
                                temperature=temperature, model=model, device=device)
     result = run_with_progress(pipeline, spec, "sample")
     click.echo(f"wrote {result.output} ({count} samples at {result.size[0]}x{result.size[1]})")
+
+
+@cli.command()
+@click.argument("keyframes", nargs=-1)
+@click.option("-o", "--output", required=True,
+              help="Video to write: .mp4 (H.264), .webm (VP9), .gif, .mov (ProRes 422 HQ), or a "
+                   "folder / name_%05d.png pattern for a PNG sequence.")
+@model_option
+@click.option("--size", type=Size(), default=None,
+              help="Frame size WxH. Default: the first image keyframe's size (long side at most "
+                   "512) for spatial models; 256x256 for vector models, which decode at their "
+                   "own size and are upscaled (bicubic).")
+@click.option("--fit", type=click.Choice(["crop", "pad", "stretch"]), default="crop",
+              show_default=True,
+              help="How keyframes of another size or aspect fill the frame: crop the centre, "
+                   "pad (letterbox on black), or stretch.")
+@click.option("--interp", type=click.Choice(["lerp", "slerp", "spline"]), default=None,
+              help="lerp: straight lines. slerp: great circles (keeps latent norms, the usual "
+                   "choice for Gaussian latents). spline: Catmull-Rom through every keyframe, no "
+                   "kink at keyframes. Default: slerp; spline with --random.")
+@click.option("--ease", type=click.Choice(["linear", "smooth", "smoother", "cosine", "quad",
+                                           "cubic", "quart"]), default=None,
+              help="Timing within each segment. Default: smooth (rests on keyframes); linear "
+                   "for spline (keeps moving through them) and for --pacing uniform.")
+@click.option("--frames", type=int, default=None,
+              help="Frames per segment: K keyframes give N*(K-1)+1 frames, a loop N*K. "
+                   "Default 48.")
+@click.option("--duration", type=float, default=None, help="Length of the whole video in seconds.")
+@click.option("--durations", type=NumberList(float), default=None,
+              help="Seconds per segment, e.g. 2,1,3.")
+@click.option("--fps", type=float, default=24.0, show_default=True, help="Frames per second.")
+@click.option("--hold", type=int, default=0, show_default=True,
+              help="Extra frames to rest on each keyframe.")
+@click.option("--loop", is_flag=True,
+              help="Return to the first keyframe seamlessly (no repeated frame at the seam).")
+@click.option("--random", is_flag=True,
+              help="No keyframes: walk through --keys random draws from the prior "
+                   "(seed:S, seed:S+1, ...). With --loop it plays forever without a seam.")
+@click.option("--keys", type=int, default=4, show_default=True, help="Keyframes for --random.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Fixes every random choice (the --random keyframes).")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="Scale of the prior for seed:N keyframes: <1 tamer, >1 wilder.")
+@click.option("--pacing", type=click.Choice(["time", "uniform"]), default="time",
+              show_default=True,
+              help="uniform: place frames so the picture changes by the same amount from frame "
+                   "to frame (a low-resolution pre-pass measures the path first).")
+@click.option("--residual", is_flag=True,
+              help="Add back each image keyframe's reconstruction residual, so keyframes show "
+                   "the original photographs while in-between frames stay latent.")
+@click.option("--space", type=click.Choice(["latent", "pixel"]), default="latent",
+              show_default=True, help="pixel: a plain crossfade, for comparison.")
+@click.option("--compare", is_flag=True,
+              help="Render the pixel crossfade (left) beside the latent walk (right).")
+@click.option("--crf", type=int, default=None,
+              help="Quality for .mp4/.webm (lower is better; default 18 / 32).")
+@click.option("--codec", default=None,
+              help="ffmpeg encoder instead of the container's default, e.g. libx265.")
+@click.option("--frames-dir", default=None,
+              help="Also keep every frame as PNGs in this folder (or name_%05d.png pattern).")
+@click.option("--sheet", default=None, help="Also write a contact sheet of evenly spaced frames.")
+@click.option("--sheet-frames", type=int, default=8, show_default=True,
+              help="Frames on the contact sheet.")
+@click.option("--batch", type=int, default=8, show_default=True,
+              help="Frames decoded together (halves by itself on out-of-memory).")
+@device_option
+def walk(keyframes, **options):
+    """Render a latent walk through KEYFRAMES (images or seed:N) into a video."""
+    from pipelines import walk as pipeline
+
+    spec = pipeline.WalkSpec(keyframes=list(keyframes), **options)
+    report_walk(run_with_progress(pipeline, spec, "walk", unit="frame"))
+
+
+def report_walk(result) -> None:
+    width, height = result.size
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"wrote {result.output}: {result.frames} frames at {width}x{height} in "
+               f"{result.seconds:.1f} s ({result.frames / result.seconds:.1f} frames/s)")
+    click.echo(f"frame-to-frame change varies by {result.step_spread:.2f} (coefficient of "
+               f"variation; --pacing uniform evens it out)")
+    scores = [f"{p:.1f} dB" if p != float("inf") else "exact"
+              for p in result.keyframe_psnr if p is not None]
+    if scores:
+        click.echo(f"keyframes vs. originals (PSNR): {', '.join(scores)}")
+    if result.sheet:
+        click.echo(f"contact sheet: {result.sheet}")
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", default=None,
+              help="Write here instead of the recorded output path.")
+@click.option("--device", type=click.Choice(DEVICES), default=None,
+              help="Run on another device (default: the recorded one; the same device gives "
+                   "the same frames).")
+def rerender(manifest, output, device):
+    """Make an output again from its MANIFEST (OUTPUT.latentfx.json)."""
+    from pipelines import rerender as loader
+
+    module, spec = loader.load(manifest, output=output, device=device)
+    result = run_with_progress(module, spec, "rerender", unit="frame")
+    if hasattr(result, "step_spread"):
+        report_walk(result)
+    else:
+        click.echo(f"wrote {result.output}")
 
 
 @cli.command()

@@ -1,0 +1,62 @@
+"""Keyframes of a walk, as written on the command line: an image path, or `seed:N` for a
+latent drawn from the prior with that seed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import BadFile, InputError
+from .images import image_to_tensor, load_image
+
+_SEED = re.compile(r"seed:(-?\d+)\Z")
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    text: str                      # as given
+    path: Path | None = None       # an image keyframe
+    seed: int | None = None        # a prior keyframe
+    image: torch.Tensor | None = None  # (3, h, w) in [0, 1], once loaded
+
+    @property
+    def is_image(self) -> bool:
+        return self.path is not None
+
+
+def parse_keyframe(text: str) -> Keyframe:
+    """`seed:N` is a prior draw, unless a file of that name exists; anything else is a path."""
+    match = _SEED.match(text)
+    if match and not Path(text).exists():
+        return Keyframe(text, seed=int(match.group(1)))
+    return Keyframe(text, path=Path(text))
+
+
+def load_keyframes(texts: list[str]) -> list[Keyframe]:
+    """Parse and load every keyframe. A walk cannot leave one out, so a bad image stops the
+    job with a message that names it (unlike folder jobs, which skip bad files)."""
+    if len(texts) < 2:
+        raise InputError(f"a walk needs at least two keyframes, got {len(texts)}: "
+                         f"give two or more images or seed:N entries")
+    loaded = []
+    for text in texts:
+        key = parse_keyframe(text)
+        if key.is_image:
+            try:
+                key = Keyframe(text, path=key.path, image=image_to_tensor(load_image(key.path)))
+            except BadFile as exc:
+                raise InputError(f"keyframe {exc}") from None
+        loaded.append(key)
+    return loaded
+
+
+def prior_latent(model, seed: int, *, height: int, width: int,
+                 temperature: float = 1.0) -> torch.Tensor:
+    """The latent `seed:N` stands for: N(0, T^2 I) drawn on the CPU, so the same on every
+    device. (1, ...)."""
+    generator = torch.Generator().manual_seed(seed)
+    return model.sample_prior(1, height=height, width=width, generator=generator,
+                              temperature=temperature)

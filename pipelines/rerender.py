@@ -1,0 +1,60 @@
+"""rerender: read an output's manifest and make the output again from the recorded spec.
+
+Refuses when the model or an input file is no longer the one the manifest recorded, since
+the result would silently differ."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from latentfx.errors import InputError
+
+
+def _jobs() -> dict:
+    from pipelines import reconstruct, sample, walk
+
+    return {"walk": (walk, walk.WalkSpec), "reconstruct": (reconstruct, reconstruct.ReconstructSpec),
+            "sample": (sample, sample.SampleSpec)}
+
+
+def load(manifest: str | os.PathLike, *, output: str | None = None, device: str | None = None):
+    """(pipeline module, spec) that reproduce the output described by `manifest`."""
+    from latentfx.bundled import resolve_model
+    from latentfx.checkpoint import file_sha256
+
+    path = Path(manifest)
+    try:
+        record = json.loads(path.read_text())
+        job, spec_fields = record["job"], dict(record["spec"])
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such manifest") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a latentfx manifest ({exc})") from None
+    jobs = _jobs()
+    if job not in jobs:
+        raise InputError(f"{path}: job {job!r} cannot be rerendered; rerender knows "
+                         f"{', '.join(jobs)}")
+    module, spec_class = jobs[job]
+    if output is not None:
+        spec_fields["output"] = output
+    if device is not None:
+        spec_fields["device"] = device
+    try:
+        spec = spec_class(**spec_fields)
+    except TypeError as exc:
+        raise InputError(f"{path}: its spec does not fit this latentfx version ({exc})") from None
+
+    model_file = resolve_model(spec.model)
+    if record.get("model_id") and file_sha256(model_file) != record["model_id"]:
+        raise InputError(f"{path}: made with model {record['model_id'][:16]}, but {model_file} "
+                         f"is now a different model; give the original checkpoint")
+    for item in record.get("inputs", []):
+        if not Path(item["path"]).is_file():
+            raise InputError(f"{item['path']}: input of {path} is missing (paths are relative "
+                             f"to the folder the job ran in)")
+        if file_sha256(item["path"]) != item["sha256"]:
+            raise InputError(f"{item['path']}: changed since {path} was written; the rerender "
+                             f"would differ")
+    return module, spec

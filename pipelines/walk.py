@@ -1,0 +1,327 @@
+"""walk: keyframes (images, seed:N) -> a latent-walk video (DESIGN §3).
+
+Steps: check the spec; load the model and keyframes; settle the output size; build the
+renderer (anchors, path, residuals, pacing); then stream frames in batches into ffmpeg while
+the next batch decodes; finally write the contact sheet and the manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from latentfx.errors import InputError, Interrupted
+from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
+
+FITS = ("crop", "pad", "stretch")
+INTERPOLATIONS = ("lerp", "slerp", "spline")
+PACINGS = ("time", "uniform")
+SPACES = ("latent", "pixel")
+DEFAULT_FRAMES = 48           # per segment: 2 s at 24 fps
+MAX_DEFAULT_SIDE = 512        # spatial models: default size is the first image, at most this
+SQUARE_DEFAULT = (256, 256)   # seeds only, or a vector model (upscaled from its own size)
+# Points decoded per segment by the pacing pre-pass: on the bundled model, 8 / 16 / 32 give
+# a frame-to-frame spread of 0.026 / 0.010 / 0.003 where plain timing gives 0.16 (slerp).
+PACING_SAMPLES = 16
+
+
+@dataclass
+class WalkSpec:
+    keyframes: list[str]
+    output: str
+    model: str | None = None
+    size: tuple[int, int] | None = None  # (width, height)
+    fit: str = "crop"
+    interp: str | None = None  # default: slerp; spline for --random
+    ease: str | None = None    # default: smooth; linear for spline or uniform pacing
+    frames: int | None = None
+    duration: float | None = None
+    durations: tuple[float, ...] | None = None
+    fps: float = 24.0
+    hold: int = 0
+    loop: bool = False
+    random: bool = False
+    keys: int = 4              # keyframes drawn for --random
+    seed: int = 0
+    temperature: float = 1.0
+    pacing: str = "time"
+    residual: bool = False
+    space: str = "latent"
+    compare: bool = False
+    crf: int | None = None
+    codec: str | None = None
+    frames_dir: str | None = None
+    sheet: str | None = None
+    sheet_frames: int = 8
+    batch: int = 8
+    device: str = "auto"
+
+    def resolved(self) -> "WalkSpec":
+        """The spec with every default that depends on other options filled in, so that a
+        manifest records exactly what was rendered."""
+        keyframes = self.keyframes
+        if self.random:
+            keyframes = [f"seed:{self.seed + i}" for i in range(self.keys)]
+        interp = self.interp or ("spline" if self.random else "slerp")
+        # Uniform pacing asks for a steady visual rate, which an ease-in-out would undo.
+        ease = self.ease or ("linear" if interp == "spline" or self.pacing == "uniform"
+                             else "smooth")
+        frames = self.frames
+        if frames is None and self.duration is None and self.durations is None:
+            frames = DEFAULT_FRAMES
+        return dataclasses.replace(self, keyframes=list(keyframes), interp=interp, ease=ease,
+                                   frames=frames, random=False,
+                                   durations=tuple(self.durations) if self.durations else None,
+                                   size=tuple(self.size) if self.size else None)
+
+    def validate(self) -> None:
+        from latentfx.easing import EASINGS
+        from latentfx.video import CONTAINERS, video_target
+
+        if self.random and self.keyframes:
+            raise InputError("--random draws its own keyframes; drop the keyframe arguments")
+        if self.random and self.keys < 2:
+            raise InputError(f"--keys must be at least 2, got {self.keys}")
+        if not self.random and len(self.keyframes) < 2:
+            raise InputError(f"a walk needs at least two keyframes, got {len(self.keyframes)}: "
+                             f"give two or more images or seed:N entries (or --random)")
+        _choice("--fit", self.fit, FITS)
+        _choice("--interp", self.interp, INTERPOLATIONS, optional=True)
+        _choice("--ease", self.ease, tuple(EASINGS), optional=True)
+        _choice("--pacing", self.pacing, PACINGS)
+        _choice("--space", self.space, SPACES)
+        if self.fps <= 0:
+            raise InputError(f"--fps must be positive, got {self.fps:g}")
+        if self.hold < 0:
+            raise InputError(f"--hold must be 0 or more, got {self.hold}")
+        if self.temperature <= 0:
+            raise InputError(f"--temperature must be positive, got {self.temperature:g}")
+        if self.batch < 1:
+            raise InputError(f"--batch must be at least 1, got {self.batch}")
+        if self.size is not None and min(self.size) < 8:
+            raise InputError(f"--size must be at least 8x8, got {self.size[0]}x{self.size[1]}")
+        if self.compare and self.space == "pixel":
+            raise InputError("--compare already renders the pixel crossfade beside the latent "
+                             "walk; drop --space pixel")
+        if self.crf is not None and not 0 <= self.crf <= 63:
+            raise InputError(f"--crf must be between 0 and 63, got {self.crf}")
+        if self.sheet_frames < 1:
+            raise InputError(f"--sheet-frames must be at least 1, got {self.sheet_frames}")
+        target = video_target(self.output)
+        if self.crf is not None and not target.is_sequence and \
+                CONTAINERS[target.path.suffix.lower()].crf is None and self.codec is None:
+            raise InputError(f"--crf applies to .mp4 and .webm (or a --codec that takes it), "
+                             f"not {target.label}")
+        if self.frames_dir is not None:
+            if not video_target(self.frames_dir).is_sequence:
+                raise InputError(f"--frames-dir {self.frames_dir}: give a folder or a "
+                                 f"%05d.png pattern")
+        if self.sheet is not None:
+            check_output_file(self.sheet, suffixes=IMAGE_OUTPUTS)
+
+
+def _choice(option: str, value, choices: tuple, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if value not in choices:
+        raise InputError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+
+
+@dataclass
+class WalkResult:
+    output: Path
+    model_id: str
+    frames: int
+    size: tuple[int, int]  # (width, height) of the video
+    seconds: float
+    step_spread: float     # coefficient of variation of frame-to-frame change
+    keyframe_psnr: list[float | None]  # per keyframe: frame vs. fitted original (images only)
+    notes: list[str] = field(default_factory=list)
+    sheet: Path | None = None
+
+
+@dataclass
+class Walk:
+    """Everything needed to render any frame of a walk."""
+
+    spec: WalkSpec            # resolved
+    renderers: list           # one, or [pixel, latent] for --compare
+    timeline: object          # latentfx.timeline.Timeline
+    size: tuple[int, int]     # (width, height) of one renderer's frames
+    keys: list
+    model_id: str
+    notes: list[str]
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.timeline)
+
+    @property
+    def video_size(self) -> tuple[int, int]:
+        width, height = self.size
+        return (width * len(self.renderers), height)
+
+    def render(self, start: int, stop: int):
+        """Frames [start, stop) as float (B, 3, H, W)."""
+        import torch
+
+        seg, frac = self.timeline.segment[start:stop], self.timeline.fraction[start:stop]
+        return torch.cat([r.render(seg, frac) for r in self.renderers], dim=-1)
+
+
+def prepare(spec: WalkSpec, *, progress=None) -> Walk:
+    """Steps 1-3: everything up to the first frame."""
+    from latentfx.keyframes import load_keyframes
+    from latentfx.loading import load_model
+    from latentfx.timeline import allocate, build_timeline, segment_frame_counts
+    from latentfx.video import video_target
+    from latentfx.walk_render import LatentSpace, PixelSpace, WalkRenderer
+
+    # 1. Check the spec and resolve its defaults.
+    spec.validate()
+    spec = spec.resolved()
+    target = video_target(spec.output)
+
+    # 2. Load the model and keyframes; settle the output size.
+    keys = load_keyframes(spec.keyframes)
+    model, info = load_model(spec.model, device=spec.device)
+    notes: list[str] = []
+    width, height = _output_size(spec, model, keys, target.needs_even_size, notes)
+
+    # 3. Build the renderer(s) and the timeline.
+    latent = LatentSpace(model, height=height, width=width, fit=spec.fit,
+                         temperature=spec.temperature)
+    spaces = {"latent": [latent], "pixel": [PixelSpace(latent)]}[spec.space]
+    if spec.compare:
+        spaces = [PixelSpace(latent), latent]
+    renderers = [WalkRenderer(s, keys, interp=spec.interp, loop=spec.loop, ease=spec.ease,
+                              residual=spec.residual) for s in spaces]
+    segments = renderers[0].path.segments
+    counts = segment_frame_counts(segments=segments, loop=spec.loop, keyframes=len(keys),
+                                  fps=spec.fps, frames=spec.frames, duration=spec.duration,
+                                  durations=spec.durations, hold=spec.hold)
+    if spec.pacing == "uniform":
+        for r in renderers:
+            r.pace_uniformly(samples=PACING_SAMPLES, batch=spec.batch, progress=progress)
+        if spec.durations is None:
+            # Segments that change the picture more get more of the frames, so the rate is
+            # even across keyframes too (--durations keeps the user's timing per segment).
+            counts = allocate(sum(counts), renderers[-1].arc.lengths.tolist())
+    timeline = build_timeline(counts, loop=spec.loop, hold=spec.hold)
+    return Walk(spec, renderers, timeline, (width, height), keys, info.model_id, notes)
+
+
+def _output_size(spec: WalkSpec, model, keys, even: bool, notes: list[str]) -> tuple[int, int]:
+    if spec.size is not None:
+        width, height = spec.size
+        if even and (width % 2 or height % 2):
+            fixed = (width - width % 2, height - height % 2)
+            notes.append(f"size {width}x{height} rounded down to {fixed[0]}x{fixed[1]}: "
+                         f"this format stores colour at half resolution and needs even sizes")
+            width, height = fixed
+        return width, height
+    images = [k.image for k in keys if k.is_image]
+    if model.config.family == "vector" or not images:
+        return SQUARE_DEFAULT
+    h, w = images[0].shape[-2:]
+    scale = min(1.0, MAX_DEFAULT_SIDE / max(h, w))
+    width, height = max(8, round(w * scale)), max(8, round(h * scale))
+    return width - width % 2, height - height % 2  # even suits every container
+
+
+def frame_batches(walk: Walk, *, start: int = 0, stop: int | None = None,
+                  cancel: Callable[[], bool] | None = None) -> Iterator[tuple[int, object]]:
+    """(index of the first frame, float frames) for [start, stop), batch by batch."""
+    stop = walk.frame_count if stop is None else stop
+    for first in range(start, stop, walk.spec.batch):
+        if cancel and cancel():
+            raise Interrupted(f"cancelled at frame {first} of {walk.frame_count}; "
+                              f"no output was written")
+        yield first, walk.render(first, min(stop, first + walk.spec.batch))
+
+
+def run(spec: WalkSpec, *, progress: Callable[[int, int, str], None] | None = None,
+        cancel: Callable[[], bool] | None = None) -> WalkResult:
+    import contextlib
+
+    import torch
+
+    from latentfx.grids import make_grid, save_image
+    from latentfx.manifest import input_record, write_manifest
+    from latentfx.metrics import psnr
+    from latentfx.pacing import StepMeter
+    from latentfx.video import VideoWriter, video_target
+    from latentfx.walk_render import to_uint8_frames
+
+    started = time.perf_counter()
+    walk = prepare(spec, progress=progress)
+    spec = walk.spec
+    width, height = walk.video_size
+    total = walk.frame_count
+    sheet_at = _sheet_indices(total, spec.sheet_frames) if spec.sheet else {}
+    key_at = {f: k for k, f in enumerate(walk.timeline.keyframe_frames)}
+    sheet_frames, key_psnr = {}, [None] * len(walk.keys)
+    meter = StepMeter()
+
+    # 4. Stream batches into ffmpeg (and the optional PNG folder) while the next one decodes.
+    with contextlib.ExitStack() as stack:
+        sinks = [stack.enter_context(VideoWriter(video_target(path), width=width, height=height,
+                                                 fps=spec.fps, crf=spec.crf, codec=spec.codec))
+                 for path in [spec.output, spec.frames_dir] if path]
+        for first, frames in frame_batches(walk, cancel=cancel):
+            pixels = to_uint8_frames(frames)
+            for sink in sinks:
+                sink.write(pixels)
+            quantised = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
+            meter.update(quantised)
+            for i in range(len(frames)):
+                if first + i in sheet_at:
+                    sheet_frames[first + i] = quantised[i]
+                if first + i in key_at:
+                    key_psnr[key_at[first + i]] = _keyframe_psnr(walk, key_at[first + i],
+                                                                 quantised[i], psnr)
+            if progress:
+                progress(first + len(frames), total, "frames")
+
+    # 5. Contact sheet and manifest.
+    seconds = time.perf_counter() - started
+    if spec.sheet:
+        ordered = torch.stack([sheet_frames[i] for i in sorted(sheet_frames)])
+        save_image(make_grid(ordered, nrow=min(4, len(ordered))), spec.sheet)
+    result = WalkResult(Path(spec.output), walk.model_id, total, (width, height), seconds,
+                        meter.spread, key_psnr, walk.notes, Path(spec.sheet) if spec.sheet else None)
+    write_manifest(spec.output.rstrip("/"), job="walk", spec=asdict(spec), model_id=walk.model_id,
+                   inputs=[input_record(k.path) for k in walk.keys if k.is_image],
+                   seeds={"keyframes": {k.text: k.seed for k in walk.keys if not k.is_image}},
+                   timings={"seconds": round(seconds, 3),
+                            "frames_per_second": round(total / seconds, 2)},
+                   results={"frames": total, "size": [width, height],
+                            "keyframe_frames": list(walk.timeline.keyframe_frames),
+                            "step_spread": round(meter.spread, 4),
+                            "keyframe_psnr": [None if p is None else round(p, 2)
+                                              for p in key_psnr],
+                            "notes": walk.notes})
+    return result
+
+
+def _sheet_indices(total: int, count: int) -> dict[int, int]:
+    count = min(count, total)
+    if count == 1:
+        return {0: 0}
+    return {round(i * (total - 1) / (count - 1)): i for i in range(count)}
+
+
+def _keyframe_psnr(walk: Walk, k: int, frame, psnr) -> float | None:
+    """How close the rendered keyframe is to the fitted original (latent side for --compare)."""
+    from latentfx.fitting import fit_to
+
+    key = walk.keys[k]
+    if not key.is_image:
+        return None
+    width, height = walk.size
+    original = fit_to(key.image, height, width, walk.spec.fit)
+    original = original.mul(255).round().div(255)  # the frame is 8-bit too
+    return float(psnr(frame[..., -width:], original))

@@ -337,4 +337,4 @@ def read_frames(path: str | os.PathLike) -> np.ndarray:
     if result.returncode != 0:
         raise VideoError(f"{path}: ffmpeg could not decode it: "
                          f"{result.stderr.decode('utf-8', 'replace')[-STDERR_TAIL:]}")
-    return np.frombuffer(result.stdout, np.uint8).reshape(-1, info.height, info.width, 3)
+    return np.frombuffer(bytearray(result.stdout), np.uint8).reshape(-1, info.height, info.width, 3)

@@ -10,7 +10,7 @@ from PIL import Image
 import cli
 from conftest import ROOT
 
-COMMANDS = ["train", "info", "models", "reconstruct", "sample", "shapes"]
+COMMANDS = ["train", "info", "models", "reconstruct", "sample", "shapes", "walk", "rerender"]
 
 
 def invoke(*args):

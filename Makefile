@@ -22,11 +22,14 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/.created
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@ $(VENV)/.installed-base
 
+# A latent walk between the two bundled photos on the bundled default model: 6 s there and
+# back as a seamless loop, resting half a second on each photo (shown exactly: --residual).
 demo: $(VENV)/.installed-base
 	@mkdir -p $(OUT)
-	$(BIN)/latentfx reconstruct latentfx/samples/chelsea.jpg latentfx/samples/coffee.jpg \
-		-o $(OUT)/demo-reconstruction.png
-	@echo "demo output: $(abspath $(OUT)/demo-reconstruction.png)"
+	$(BIN)/latentfx walk latentfx/samples/chelsea.jpg latentfx/samples/coffee.jpg \
+		--loop --residual --hold 12 --duration 6 -o $(OUT)/demo-walk.mp4 \
+		--sheet $(OUT)/demo-walk-sheet.png
+	@echo "demo output: $(abspath $(OUT)/demo-walk.mp4)"
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q

@@ -10,19 +10,18 @@ cleanly; on any failure the temp file goes and an existing output stays as it wa
 from __future__ import annotations
 
 import os
-import queue
 import re
 import secrets
 import shutil
 import subprocess
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import atomic_path
+from .background import Background
 from .errors import InputError, LatentfxError
 from .ffmpeg_binary import ffmpeg_exe
 
@@ -111,12 +110,13 @@ def _writable(target: VideoTarget) -> VideoTarget:
 
 
 def encoder_arguments(target: VideoTarget, *, crf: int | None = None,
-                      codec: str | None = None) -> dict:
-    """ffmpeg output options for a target; `codec` and `crf` override the container's."""
+                      codec: str | None = None, threads: int = 0) -> dict:
+    """ffmpeg output options for a target; `codec` and `crf` override the container's.
+    threads: encoder threads, 0 for ffmpeg's choice."""
     if target.is_sequence:
-        return {"vcodec": codec or "png", "start_number": 0, "f": "image2"}
+        return {"vcodec": codec or "png", "start_number": 0, "f": "image2", "threads": threads}
     c = CONTAINERS[target.path.suffix.lower()]
-    args = {"vcodec": codec or c.codec, "pix_fmt": c.pix_fmt}
+    args = {"vcodec": codec or c.codec, "pix_fmt": c.pix_fmt, "threads": threads}
     quality = crf if crf is not None else c.crf
     if quality is not None:
         args["crf"] = quality
@@ -132,7 +132,8 @@ def encoder_arguments(target: VideoTarget, *, crf: int | None = None,
 
 
 def ffmpeg_command(target: VideoTarget, destination: Path, *, width: int, height: int,
-                   fps: float, crf: int | None = None, codec: str | None = None) -> list[str]:
+                   fps: float, crf: int | None = None, codec: str | None = None,
+                   threads: int = 0) -> list[str]:
     """argv for encoding raw RGB24 frames from stdin into `destination`."""
     import ffmpeg
 
@@ -145,7 +146,8 @@ def ffmpeg_command(target: VideoTarget, destination: Path, *, width: int, height
         palette = split[0].filter("palettegen", stats_mode="full")
         stream = ffmpeg.filter([split[1], palette], "paletteuse", dither="bayer",
                                bayer_scale=4, diff_mode="rectangle")
-    out = ffmpeg.output(stream, str(destination), **encoder_arguments(target, crf=crf, codec=codec))
+    out = ffmpeg.output(stream, str(destination),
+                        **encoder_arguments(target, crf=crf, codec=codec, threads=threads))
     return out.global_args("-hide_banner", "-loglevel", "error", "-nostats") \
         .overwrite_output().compile(cmd=ffmpeg_exe())
 
@@ -155,15 +157,21 @@ class VideoWriter:
 
     frames: uint8 arrays (B, H, W, 3). Leaving the block normally finishes the encode and puts
     the output in place; leaving it by an exception kills ffmpeg and removes the temp output.
+
+    encoder_threads: 0 lets ffmpeg choose (right when frames come fast, from a GPU). When the
+    frames come from a model on the CPU, that model already uses every core and one encoder
+    thread keeps up (x264 'medium' encodes 256x256 at ~400 frames/s), so pass 1: more threads
+    only fight the decoder for the cores (measured in benchmarks/walk.py).
     """
 
     def __init__(self, target: VideoTarget, *, width: int, height: int, fps: float,
-                 crf: int | None = None, codec: str | None = None):
+                 crf: int | None = None, codec: str | None = None, encoder_threads: int = 0):
         if target.needs_even_size and (width % 2 or height % 2):
             raise InputError(f"{target.path}: {target.label} needs an even width and height, "
                              f"got {width}x{height}")
         self.target, self.size = target, (width, height)
-        self.options = dict(width=width, height=height, fps=fps, crf=crf, codec=codec)
+        self.options = dict(width=width, height=height, fps=fps, crf=crf, codec=codec,
+                            threads=encoder_threads)
         self.frames_written = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -174,10 +182,8 @@ class VideoWriter:
         self._stderr = tempfile.TemporaryFile()
         self._process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                          stderr=self._stderr)
-        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
-        self._pipe_error: BaseException | None = None
-        self._thread = threading.Thread(target=self._feed, name="ffmpeg-feed", daemon=True)
-        self._thread.start()
+        # Writing to a pipe releases the GIL, so the feed overlaps with the caller's next batch.
+        self._feed = Background(self._send, maxsize=QUEUE_BATCHES, name="ffmpeg-feed")
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -191,34 +197,24 @@ class VideoWriter:
                 (self.size[1], self.size[0], 3):
             raise ValueError(f"expected uint8 frames (B, {self.size[1]}, {self.size[0]}, 3), "
                              f"got {frames.dtype} {frames.shape}")
-        if self._pipe_error is not None:
+        try:
+            self._feed.put(np.ascontiguousarray(frames))
+        except OSError:  # BrokenPipeError included: ffmpeg has gone
             self._fail("ffmpeg stopped reading frames")
-        self._queue.put(np.ascontiguousarray(frames))
         self.frames_written += len(frames)
 
     # -- internals ----------------------------------------------------------------------------
-    def _feed(self) -> None:
-        """Background thread: write queued batches to ffmpeg. Writing to a pipe releases the
-        GIL, so this overlaps with the caller's next batch."""
-        while True:
-            frames = self._queue.get()
-            if frames is None:
-                return
-            if self._pipe_error is None:
-                try:
-                    self._process.stdin.write(memoryview(frames).cast("B"))
-                except (BrokenPipeError, OSError) as exc:
-                    self._pipe_error = exc  # keep draining so write() never blocks
+    def _send(self, frames: np.ndarray) -> None:
+        self._process.stdin.write(memoryview(frames).cast("B"))
 
     def _finish(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
         try:
+            self._feed.close()
             self._process.stdin.close()
-        except (BrokenPipeError, OSError) as exc:
-            self._pipe_error = self._pipe_error or exc
+        except OSError:
+            self._fail("ffmpeg stopped reading frames")
         code = self._process.wait()
-        if code != 0 or self._pipe_error is not None:
+        if code != 0:
             self._fail(f"ffmpeg exited with code {code}")
         if self.frames_written == 0:
             self._fail("no frames were written")
@@ -228,9 +224,7 @@ class VideoWriter:
     def _abort(self) -> None:
         if self._process.poll() is None:
             self._process.kill()
-        self._pipe_error = self._pipe_error or BrokenPipeError()
-        self._queue.put(None)
-        self._thread.join()
+        self._feed.abandon()
         self._process.wait()
         self._staging.discard()
         self._stderr.close()

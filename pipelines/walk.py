@@ -136,7 +136,8 @@ class WalkResult:
     model_id: str
     frames: int
     size: tuple[int, int]  # (width, height) of the video
-    seconds: float
+    seconds: float         # the whole job
+    render_seconds: float  # from the first frame to the finished file: the streaming part
     step_spread: float     # coefficient of variation of frame-to-frame change
     keyframe_psnr: list[float | None]  # per keyframe: frame vs. fitted original (images only)
     notes: list[str] = field(default_factory=list)
@@ -154,6 +155,7 @@ class Walk:
     keys: list
     model_id: str
     notes: list[str]
+    device: object            # torch.device the model runs on
 
     @property
     def frame_count(self) -> int:
@@ -197,8 +199,12 @@ def prepare(spec: WalkSpec, *, progress=None) -> Walk:
     spaces = {"latent": [latent], "pixel": [PixelSpace(latent)]}[spec.space]
     if spec.compare:
         spaces = [PixelSpace(latent), latent]
-    renderers = [WalkRenderer(s, keys, interp=spec.interp, loop=spec.loop, ease=spec.ease,
-                              residual=spec.residual) for s in spaces]
+    # A crossfade is a straight line between pictures, whatever path the latent side takes;
+    # it shares the timing (easing, holds, loop) so the two stay in step under --compare.
+    renderers = [WalkRenderer(space, keys, loop=spec.loop, ease=spec.ease,
+                              interp="lerp" if isinstance(space, PixelSpace) else spec.interp,
+                              residual=spec.residual)
+                 for space in spaces]
     segments = renderers[0].path.segments
     counts = segment_frame_counts(segments=segments, loop=spec.loop, keyframes=len(keys),
                                   fps=spec.fps, frames=spec.frames, duration=spec.duration,
@@ -211,7 +217,8 @@ def prepare(spec: WalkSpec, *, progress=None) -> Walk:
             # even across keyframes too (--durations keeps the user's timing per segment).
             counts = allocate(sum(counts), renderers[-1].arc.lengths.tolist())
     timeline = build_timeline(counts, loop=spec.loop, hold=spec.hold)
-    return Walk(spec, renderers, timeline, (width, height), keys, info.model_id, notes)
+    return Walk(spec, renderers, timeline, (width, height), keys, info.model_id, notes,
+                model.device)
 
 
 def _output_size(spec: WalkSpec, model, keys, even: bool, notes: list[str]) -> tuple[int, int]:
@@ -249,6 +256,7 @@ def run(spec: WalkSpec, *, progress: Callable[[int, int, str], None] | None = No
 
     import torch
 
+    from latentfx.background import Background
     from latentfx.grids import make_grid, save_image
     from latentfx.manifest import input_record, write_manifest
     from latentfx.metrics import psnr
@@ -259,45 +267,56 @@ def run(spec: WalkSpec, *, progress: Callable[[int, int, str], None] | None = No
     started = time.perf_counter()
     walk = prepare(spec, progress=progress)
     spec = walk.spec
+    render_started = time.perf_counter()
     width, height = walk.video_size
     total = walk.frame_count
     sheet_at = _sheet_indices(total, spec.sheet_frames) if spec.sheet else {}
     key_at = {f: k for k, f in enumerate(walk.timeline.keyframe_frames)}
     sheet_frames, key_psnr = {}, [None] * len(walk.keys)
+    threads = 1 if walk.device.type == "cpu" else 0  # see VideoWriter
     meter = StepMeter()
+
+    def consume(first: int, frames) -> None:
+        """On a background thread: convert, write, measure (the next batch decodes meanwhile)."""
+        pixels = to_uint8_frames(frames)
+        for sink in sinks:
+            sink.write(pixels)
+        meter.update(frames[..., ::2, ::2])  # every other pixel: plenty for this statistic
+        for i in range(len(frames)):
+            if first + i in sheet_at or first + i in key_at:
+                shown = torch.from_numpy(pixels[i]).permute(2, 0, 1).float() / 255  # as written
+                if first + i in sheet_at:
+                    sheet_frames[first + i] = shown
+                if first + i in key_at:
+                    k = key_at[first + i]
+                    key_psnr[k] = _keyframe_psnr(walk, k, shown, psnr)
+        if progress:
+            progress(first + len(frames), total, "frames")
 
     # 4. Stream batches into ffmpeg (and the optional PNG folder) while the next one decodes.
     with contextlib.ExitStack() as stack:
         sinks = [stack.enter_context(VideoWriter(video_target(path), width=width, height=height,
-                                                 fps=spec.fps, crf=spec.crf, codec=spec.codec))
+                                                 fps=spec.fps, crf=spec.crf, codec=spec.codec,
+                                                 encoder_threads=threads))
                  for path in [spec.output, spec.frames_dir] if path]
+        consumer = stack.enter_context(Background(consume, name="walk-frames"))
         for first, frames in frame_batches(walk, cancel=cancel):
-            pixels = to_uint8_frames(frames)
-            for sink in sinks:
-                sink.write(pixels)
-            quantised = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
-            meter.update(quantised)
-            for i in range(len(frames)):
-                if first + i in sheet_at:
-                    sheet_frames[first + i] = quantised[i]
-                if first + i in key_at:
-                    key_psnr[key_at[first + i]] = _keyframe_psnr(walk, key_at[first + i],
-                                                                 quantised[i], psnr)
-            if progress:
-                progress(first + len(frames), total, "frames")
+            consumer.put(first, frames)
 
     # 5. Contact sheet and manifest.
-    seconds = time.perf_counter() - started
+    seconds, render_seconds = (time.perf_counter() - t for t in (started, render_started))
     if spec.sheet:
         ordered = torch.stack([sheet_frames[i] for i in sorted(sheet_frames)])
         save_image(make_grid(ordered, nrow=min(4, len(ordered))), spec.sheet)
     result = WalkResult(Path(spec.output), walk.model_id, total, (width, height), seconds,
-                        meter.spread, key_psnr, walk.notes, Path(spec.sheet) if spec.sheet else None)
+                        render_seconds, meter.spread, key_psnr, walk.notes,
+                        Path(spec.sheet) if spec.sheet else None)
     write_manifest(spec.output.rstrip("/"), job="walk", spec=asdict(spec), model_id=walk.model_id,
                    inputs=[input_record(k.path) for k in walk.keys if k.is_image],
                    seeds={"keyframes": {k.text: k.seed for k in walk.keys if not k.is_image}},
                    timings={"seconds": round(seconds, 3),
-                            "frames_per_second": round(total / seconds, 2)},
+                            "render_seconds": round(render_seconds, 3),
+                            "frames_per_second": round(total / render_seconds, 2)},
                    results={"frames": total, "size": [width, height],
                             "keyframe_frames": list(walk.timeline.keyframe_frames),
                             "step_spread": round(meter.spread, 4),

@@ -368,8 +368,8 @@ def report_walk(result) -> None:
         click.echo(f"note: {note}", err=True)
     click.echo(f"wrote {result.output}: {result.frames} frames at {width}x{height} in "
                f"{result.seconds:.1f} s ({result.frames / result.seconds:.1f} frames/s)")
-    click.echo(f"frame-to-frame change varies by {result.step_spread:.2f} (coefficient of "
-               f"variation; --pacing uniform evens it out)")
+    click.echo(f"evenness: frame-to-frame change varies by {result.step_spread:.2f} (coefficient "
+               f"of variation, 0 = even; easing adds some on purpose; see --pacing uniform)")
     scores = [f"{p:.1f} dB" if p != float("inf") else "exact"
               for p in result.keyframe_psnr if p is not None]
     if scores:

@@ -134,6 +134,30 @@ device_option = click.option(
     help="Where to run: auto picks cuda, then mps, then cpu.")
 
 
+def farm_options(command):
+    """--submit, --priority, --queue: the same job, sent to the render farm."""
+    command = click.option("--queue", type=click.Choice(["gpu", "cpu"]), default="gpu",
+                           show_default=True, help="Farm queue: which workers take the job "
+                                                   "(with --submit).")(command)
+    command = click.option("--priority", type=click.IntRange(0, 9), default=5,
+                           show_default=True,
+                           help="Farm priority, 9 first (with --submit).")(command)
+    return click.option("--submit", is_flag=True,
+                        help="Send the job to the render farm (LATENTFX_REDIS_URL, "
+                             "LATENTFX_STORAGE; see `latentfx doctor`), print its id and "
+                             "return at once.")(command)
+
+
+def submit_job(kind: str, spec, *, queue: str, priority: int) -> None:
+    from workers.settings import from_environment
+    from workers.submit import submit
+
+    job = submit(kind, spec, from_environment(), queue=queue, priority=priority)
+    click.echo(job)
+    click.echo(f"submitted {kind} job {job} to the {queue} queue; follow it with "
+               f"`latentfx status {job} --follow`", err=True)
+
+
 @click.group(cls=LatentfxGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="latentfx")
 def cli():
@@ -255,12 +279,15 @@ def models():
 @click.option("--max-side", type=int, default=2048, show_default=True,
               help="Spatial models: downscale larger images to this many pixels first.")
 @device_option
-def reconstruct(images, output, model, fit, max_side, device):
+@farm_options
+def reconstruct(images, output, model, fit, max_side, device, submit, priority, queue):
     """Encode and decode IMAGES; write a comparison grid and print PSNR/SSIM."""
     from pipelines import reconstruct as pipeline
 
     spec = pipeline.ReconstructSpec(images=list(images), output=output, model=model, fit=fit,
                                     max_side=max_side, device=device)
+    if submit:
+        return submit_job("reconstruct", spec, queue=queue, priority=priority)
     result = run_with_progress(pipeline, spec, "reconstruct")
     for s in result.scores:
         click.echo(f"{s.path}: {s.psnr:.2f} dB PSNR, SSIM {s.ssim:.3f} at {s.size[0]}x{s.size[1]}")
@@ -280,12 +307,15 @@ def reconstruct(images, output, model, fit, max_side, device):
               help="Scale of the prior's standard deviation: <1 safer, >1 wilder.")
 @model_option
 @device_option
-def sample(output, count, seed, size, temperature, model, device):
+@farm_options
+def sample(output, count, seed, size, temperature, model, device, submit, priority, queue):
     """Decode random latents drawn from the prior into a grid."""
     from pipelines import sample as pipeline
 
     spec = pipeline.SampleSpec(output=output, n=count, seed=seed, size=size,
                                temperature=temperature, model=model, device=device)
+    if submit:
+        return submit_job("sample", spec, queue=queue, priority=priority)
     result = run_with_progress(pipeline, spec, "sample")
     click.echo(f"wrote {result.output} ({count} samples at {result.size[0]}x{result.size[1]})")
 
@@ -354,11 +384,14 @@ def sample(output, count, seed, size, temperature, model, device):
 @click.option("--batch", type=int, default=8, show_default=True,
               help="Frames decoded together (halves by itself on out-of-memory).")
 @device_option
-def walk(keyframes, **options):
+@farm_options
+def walk(keyframes, submit, priority, queue, **options):
     """Render a latent walk through KEYFRAMES (images or seed:N) into a video."""
     from pipelines import walk as pipeline
 
     spec = pipeline.WalkSpec(keyframes=list(keyframes), **options)
+    if submit:
+        return submit_job("walk", spec, queue=queue, priority=priority)
     report_walk(run_with_progress(pipeline, spec, "walk", unit="frame"))
 
 
@@ -414,6 +447,247 @@ def shapes(folder, count, size, seed):
     finally:
         bar.close()
     click.echo(f"wrote {count} images and {labels}")
+
+
+# -- the render farm --------------------------------------------------------------------------
+
+def farm():
+    """(settings, job store) from the environment."""
+    from workers.settings import from_environment
+    from workers.store import JobStore
+
+    settings = from_environment()
+    return settings, JobStore.from_url(settings.redis_url)
+
+
+def job_summary(record: dict) -> dict:
+    import time
+
+    chunks = record["chunk_list"]
+    elapsed = time.time() - float(record.get("started") or time.time())
+    rate = record["done"] / elapsed if elapsed > 0 and record["done"] else 0.0
+    remaining = (record["total"] - record["done"]) / rate if rate else None
+    errors = [c["error"] for c in chunks if c.get("error")]
+    return {
+        "id": record["id"], "kind": record["kind"], "state": record["state"],
+        "progress": round(record["done"] / record["total"], 4) if record["total"] else 0.0,
+        "done": record["done"], "total": record["total"],
+        "eta_seconds": None if remaining is None or record["state"] != "running"
+        else round(remaining, 1),
+        "chunks": {state: sum(c["state"] == state for c in chunks)
+                   for state in ("queued", "running", "done", "failed", "cancelled")},
+        "attempts": sum(c["attempts"] for c in chunks),
+        "workers": sorted({c["worker"] for c in chunks if c.get("worker")}),
+        "created": float(record["created"]), "queue": record["queue"],
+        "priority": record["priority"], "output": record.get("output") or None,
+        "error": record.get("error") or (errors[-1] if errors else None),
+        "job_dir": record["job_dir"],
+    }
+
+
+@cli.command()
+@click.option("-n", "limit", type=int, default=30, show_default=True, help="How many jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def jobs(limit, as_json):
+    """List the farm's recent jobs, newest first."""
+    import time
+
+    _, store = farm()
+    rows = [job_summary(store.job(j)) for j in store.job_ids(limit)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'id':<13}{'kind':<12}{'state':<11}{'progress':>9}  {'age':>7}  worker")
+    for r in rows:
+        age = _duration(time.time() - r["created"])
+        click.echo(f"{r['id']:<13}{r['kind']:<12}{r['state']:<11}{r['progress']:>9.0%}  "
+                   f"{age:>7}  {', '.join(r['workers']) or '-'}")
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+@cli.command()
+@click.argument("job")
+@click.option("--follow", is_flag=True,
+              help="Show a live progress bar until the job ends; exit 0 only if it succeeded.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON: id, state (queued, running, succeeded, failed, cancelled), "
+                   "progress (0-1), done, total, eta_seconds, chunks, error, ...")
+def status(job, follow, as_json):
+    """Show a farm job's state, progress, chunks and last error."""
+    import time
+
+    _, store = farm()
+    summary = job_summary(store.job(job))
+    if follow:
+        bar = ProgressBar(f"{summary['kind']} {job}",
+                          unit="frame" if summary["kind"] == "walk" else "it")
+        try:
+            while summary["state"] in ("queued", "running"):
+                c = summary["chunks"]
+                if not as_json:
+                    bar(summary["done"], summary["total"],
+                        f"{summary['state']}, chunks {c['done']}/{sum(c.values())} done, "
+                        f"{c['running']} running")
+                time.sleep(0.5)
+                summary = job_summary(store.job(job))
+            if not as_json:
+                bar(summary["done"], summary["total"], summary["state"])
+        finally:
+            bar.close()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        print_status(summary)
+    if follow and summary["state"] != "succeeded":
+        sys.exit(EXIT_INPUT)
+
+
+def print_status(summary: dict) -> None:
+    c = summary["chunks"]
+    eta = summary["eta_seconds"]
+    click.echo(f"{summary['id']}  {summary['kind']}  {summary['state']}  "
+               f"{summary['done']}/{summary['total']} ({summary['progress']:.0%})"
+               + (f"  ETA {_duration(eta)}" if eta is not None else ""))
+    click.echo("chunks: " + ", ".join(f"{n} {s}" for s, n in c.items() if n)
+               + f"; {summary['attempts']} attempt(s)")
+    if summary["output"]:
+        click.echo(f"output: {summary['output']}  (copy it back: latentfx fetch "
+                   f"{summary['id']} -o DIR)")
+    if summary["error"]:
+        click.echo(f"last error: {summary['error']}")
+
+
+@cli.command()
+@click.argument("job")
+def cancel(job):
+    """Cancel a farm job: queued chunks never start, running ones stop at the next frame."""
+    from workers.app import make_app
+
+    settings, store = farm()
+    queued = store.request_cancel(job)
+    ids = [c["task_id"] for c in queued if c.get("task_id")]
+    if ids:
+        make_app(settings).control.revoke(ids)
+    store.finish_job(job, "cancelled")
+    click.echo(f"cancelled {job}: {len(queued)} queued chunk(s) revoked; running chunks stop "
+               f"at their next frame")
+
+
+@cli.command()
+@click.argument("job")
+def retry(job):
+    """Re-queue a farm job's failed and cancelled chunks (finished chunks are kept)."""
+    from workers.app import make_app
+    from workers.submit import enqueue_chunks
+
+    settings, store = farm()
+    record = store.job(job)
+    if record["state"] in ("queued", "running"):
+        raise click.UsageError(f"job {job} is {record['state']}; retry it once it has ended")
+    again = [c["index"] for c in record["chunk_list"] if c["state"] != "done"]
+    if not again and record["state"] == "succeeded":
+        click.echo(f"job {job} succeeded; nothing to retry")
+        return
+    app = make_app(settings)
+    store.reopen(job)
+    for index in again:
+        store.requeue(job, index, reset_attempts=True)
+    enqueue_chunks(app, store, job, again, queue=record["queue"], priority=record["priority"])
+    if not again:  # every chunk had finished: only the assembly failed or was cancelled
+        app.send_task("latentfx.assemble", args=[job], queue=record["queue"])
+    click.echo(f"re-queued {len(again)} chunk(s) of {job}")
+
+
+@cli.command()
+@click.argument("job")
+@click.option("-o", "--output", "folder", required=True, type=click.Path(file_okay=False),
+              help="Folder to copy the job's outputs and manifests into (created if needed).")
+def fetch(job, folder):
+    """Copy a finished farm job's outputs and manifests back from the storage root."""
+    import shutil
+
+    _, store = farm()
+    record = store.job(job)
+    if record["state"] != "succeeded":
+        raise LatentfxError(f"job {job} is {record['state']}; only a succeeded job's outputs "
+                            f"can be fetched (see `latentfx status {job}`)")
+    source = Path(record["job_dir"]) / "out"
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    for item in sorted(source.iterdir()):
+        destination = target / item.name
+        if item.is_dir():
+            shutil.copytree(item, destination, dirs_exist_ok=True)
+        else:
+            shutil.copy2(item, destination)
+        click.echo(f"fetched {destination}")
+
+
+@cli.command()
+@click.option("--queues", default="gpu,cpu", show_default=True,
+              help="Queues to take jobs from, comma-separated (gpu, cpu).")
+@click.option("-c", "--concurrency", type=int, default=1, show_default=True,
+              help="Jobs at once, one process each: 1 per GPU.")
+@click.option("-n", "--name", default=None, help="Worker name (default: latentfx@HOSTNAME).")
+@click.option("--loglevel", default="INFO", show_default=True, help="Celery log level.")
+def worker(queues, concurrency, name, loglevel):
+    """Run a farm worker with the project's settings (until Ctrl-C)."""
+    import socket
+
+    from workers.app import QUEUES, app
+
+    chosen = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = [q for q in chosen if q not in QUEUES]
+    if unknown or not chosen:
+        raise click.BadParameter(f"unknown queue(s) {unknown}; use {', '.join(QUEUES)}",
+                                 param_hint="--queues")
+    app.conf.latentfx_settings.storage_root()  # refuse to start without shared storage
+    app.worker_main(["worker", "-Q", ",".join(chosen), "-c", str(concurrency), "-P", "prefork",
+                     "-n", name or f"latentfx@{socket.gethostname()}", "--loglevel", loglevel,
+                     "--without-gossip", "--without-mingle", "-E"])
+
+
+@cli.command()
+def doctor():
+    """Show the farm settings found in the environment and check Redis, storage and workers."""
+    from workers.settings import ConfigError, from_environment
+
+    try:
+        settings = from_environment()
+    except ConfigError as exc:
+        click.echo(f"settings:   PROBLEM: {exc}")
+        sys.exit(EXIT_INPUT)
+    problems = 0
+    click.echo(f"redis:      {settings.redacted_url()}")
+    try:
+        import redis
+
+        redis.Redis.from_url(settings.redis_url, socket_timeout=3).ping()
+        click.echo("            answers")
+    except Exception as exc:  # any failure to reach Redis is the finding itself
+        problems += 1
+        click.echo(f"            PROBLEM: {type(exc).__name__}: {exc}")
+    try:
+        click.echo(f"storage:    {settings.storage_root()}")
+    except ConfigError as exc:
+        problems += 1
+        click.echo(f"storage:    PROBLEM: {exc}")
+    click.echo(f"limits:     soft {settings.soft_limit:g} s < hard {settings.hard_limit:g} s < "
+               f"visibility {settings.visibility_timeout:g} s; {settings.max_attempts} "
+               f"deliveries per chunk; {settings.chunk_frames} frames per chunk")
+    if not problems:
+        from workers.app import make_app
+
+        replies = make_app(settings).control.ping(timeout=1.0) or []
+        names = sorted(name for reply in replies for name in reply)
+        click.echo(f"workers:    {', '.join(names) if names else 'none answering right now'}")
+    sys.exit(EXIT_INPUT if problems else EXIT_OK)
 
 
 def main() -> None:

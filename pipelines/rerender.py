@@ -10,13 +10,7 @@ import os
 from pathlib import Path
 
 from latentfx.errors import InputError
-
-
-def _jobs() -> dict:
-    from pipelines import reconstruct, sample, walk
-
-    return {"walk": (walk, walk.WalkSpec), "reconstruct": (reconstruct, reconstruct.ReconstructSpec),
-            "sample": (sample, sample.SampleSpec)}
+from pipelines.registry import JOBS
 
 
 def load(manifest: str | os.PathLike, *, output: str | None = None, device: str | None = None):
@@ -32,11 +26,10 @@ def load(manifest: str | os.PathLike, *, output: str | None = None, device: str 
         raise InputError(f"{path}: no such manifest") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: not a latentfx manifest ({exc})") from None
-    jobs = _jobs()
-    if job not in jobs:
+    if job not in JOBS:
         raise InputError(f"{path}: job {job!r} cannot be rerendered; rerender knows "
-                         f"{', '.join(jobs)}")
-    module, spec_class = jobs[job]
+                         f"{', '.join(JOBS)}")
+    module, spec_class = JOBS[job].load()
     if output is not None:
         spec_fields["output"] = output
     if device is not None:

@@ -252,55 +252,122 @@ def frame_batches(walk: Walk, *, start: int = 0, stop: int | None = None,
 
 def run(spec: WalkSpec, *, progress: Callable[[int, int, str], None] | None = None,
         cancel: Callable[[], bool] | None = None) -> WalkResult:
+    started = time.perf_counter()
+    walk = prepare(spec, progress=progress)
+    keyframe_at = {f: k for k, f in enumerate(walk.timeline.keyframe_frames)}
+    return _encode(walk.spec, frame_batches(walk, cancel=cancel), total=walk.frame_count,
+                   video_size=walk.video_size, keys=walk.keys, keyframe_at=keyframe_at,
+                   frame_size=walk.size, model_id=walk.model_id, notes=walk.notes,
+                   encoder_threads=1 if walk.device.type == "cpu" else 0,  # see VideoWriter
+                   started=started, progress=progress)
+
+
+def frame_total(spec: WalkSpec) -> int:
+    """How many frames the walk has, without loading anything (the farm plans chunks so)."""
+    from latentfx.timeline import segment_frame_counts
+
+    spec.validate()
+    spec = spec.resolved()
+    k = len(spec.keyframes)
+    counts = segment_frame_counts(segments=k if spec.loop else k - 1, loop=spec.loop,
+                                  keyframes=k, fps=spec.fps, frames=spec.frames,
+                                  duration=spec.duration, durations=spec.durations,
+                                  hold=spec.hold)
+    # Uniform pacing may move frames between segments, never changes their sum.
+    return sum(counts) + (0 if spec.loop else 1) + spec.hold * k
+
+
+def render_frames(spec: WalkSpec, start: int, stop: int, *, write: Callable[[int, object], None],
+                  walk: Walk | None = None, cancel: Callable[[], bool] | None = None) -> Walk:
+    """Render frames [start, stop) and hand each to write(index, uint8 (H, W, 3)): a farm
+    chunk. Returns the prepared walk, which a caller may pass back for the next chunk."""
+    from latentfx.walk_render import to_uint8_frames
+
+    walk = walk or prepare(spec)
+    for first, frames in frame_batches(walk, start=start, stop=stop, cancel=cancel):
+        for i, pixels in enumerate(to_uint8_frames(frames)):
+            write(first + i, pixels)
+    return walk
+
+
+def assemble(spec: WalkSpec, frame_files: list[Path], *, model_id: str,
+             progress: Callable[[int, int, str], None] | None = None,
+             cancel: Callable[[], bool] | None = None) -> WalkResult:
+    """Encode frames rendered by chunks (PNG files, in order) exactly as run() would have."""
+    import numpy as np
+    from PIL import Image
+
+    from latentfx.keyframes import parse_keyframe
+
+    started = time.perf_counter()
+    spec.validate()
+    spec = spec.resolved()
+    with Image.open(frame_files[0]) as first:
+        video_size = first.size
+
+    def batches():
+        for start in range(0, len(frame_files), spec.batch):
+            if cancel and cancel():
+                raise Interrupted(f"cancelled while assembling, at frame {start}; no output "
+                                  f"was written")
+            yield start, np.stack([np.asarray(Image.open(f).convert("RGB"))
+                                   for f in frame_files[start: start + spec.batch]])
+
+    return _encode(spec, batches(), total=len(frame_files), video_size=video_size,
+                   keys=[parse_keyframe(k) for k in spec.keyframes], keyframe_at={},
+                   frame_size=video_size, model_id=model_id, notes=[], encoder_threads=1,
+                   started=started, progress=progress)
+
+
+def _encode(spec: WalkSpec, batches, *, total: int, video_size: tuple[int, int], keys: list,
+            keyframe_at: dict[int, int], frame_size: tuple[int, int], model_id: str,
+            notes: list[str], encoder_threads: int, started: float,
+            progress: Callable[[int, int, str], None] | None) -> WalkResult:
+    """Steps 4-5, shared by local renders and farm assembly: stream batches (float frames or
+    uint8 pixels) into the outputs, then the contact sheet and the manifest."""
     import contextlib
 
+    import numpy as np
     import torch
 
     from latentfx.background import Background
     from latentfx.grids import make_grid, save_image
     from latentfx.manifest import input_record, write_manifest
-    from latentfx.metrics import psnr
     from latentfx.pacing import StepMeter
     from latentfx.video import VideoWriter, video_target
     from latentfx.walk_render import to_uint8_frames
 
-    started = time.perf_counter()
-    walk = prepare(spec, progress=progress)
-    spec = walk.spec
     render_started = time.perf_counter()
-    width, height = walk.video_size
-    total = walk.frame_count
+    width, height = video_size
     sheet_at = _sheet_indices(total, spec.sheet_frames) if spec.sheet else {}
-    key_at = {f: k for k, f in enumerate(walk.timeline.keyframe_frames)}
-    sheet_frames, key_psnr = {}, [None] * len(walk.keys)
-    threads = 1 if walk.device.type == "cpu" else 0  # see VideoWriter
+    sheet_frames, key_psnr = {}, [None] * len(keys)
     meter = StepMeter()
 
     def consume(first: int, frames) -> None:
         """On a background thread: convert, write, measure (the next batch decodes meanwhile)."""
-        pixels = to_uint8_frames(frames)
+        pixels = frames if isinstance(frames, np.ndarray) else to_uint8_frames(frames)
         for sink in sinks:
             sink.write(pixels)
-        meter.update(frames[..., ::2, ::2])  # every other pixel: plenty for this statistic
-        for i in range(len(frames)):
-            if first + i in sheet_at or first + i in key_at:
+        meter.update(torch.from_numpy(pixels[:, ::2, ::2]))  # every other pixel is plenty
+        for i in range(len(pixels)):
+            if first + i in sheet_at or first + i in keyframe_at:
                 shown = torch.from_numpy(pixels[i]).permute(2, 0, 1).float() / 255  # as written
                 if first + i in sheet_at:
                     sheet_frames[first + i] = shown
-                if first + i in key_at:
-                    k = key_at[first + i]
-                    key_psnr[k] = _keyframe_psnr(walk, k, shown, psnr)
+                if first + i in keyframe_at:
+                    k = keyframe_at[first + i]
+                    key_psnr[k] = _keyframe_psnr(keys[k], shown, frame_size, spec.fit)
         if progress:
-            progress(first + len(frames), total, "frames")
+            progress(first + len(pixels), total, "frames")
 
     # 4. Stream batches into ffmpeg (and the optional PNG folder) while the next one decodes.
     with contextlib.ExitStack() as stack:
         sinks = [stack.enter_context(VideoWriter(video_target(path), width=width, height=height,
                                                  fps=spec.fps, crf=spec.crf, codec=spec.codec,
-                                                 encoder_threads=threads))
+                                                 encoder_threads=encoder_threads))
                  for path in [spec.output, spec.frames_dir] if path]
         consumer = stack.enter_context(Background(consume, name="walk-frames"))
-        for first, frames in frame_batches(walk, cancel=cancel):
+        for first, frames in batches:
             consumer.put(first, frames)
 
     # 5. Contact sheet and manifest.
@@ -308,21 +375,21 @@ def run(spec: WalkSpec, *, progress: Callable[[int, int, str], None] | None = No
     if spec.sheet:
         ordered = torch.stack([sheet_frames[i] for i in sorted(sheet_frames)])
         save_image(make_grid(ordered, nrow=min(4, len(ordered))), spec.sheet)
-    result = WalkResult(Path(spec.output), walk.model_id, total, (width, height), seconds,
-                        render_seconds, meter.spread, key_psnr, walk.notes,
+    result = WalkResult(Path(spec.output), model_id, total, (width, height), seconds,
+                        render_seconds, meter.spread, key_psnr, notes,
                         Path(spec.sheet) if spec.sheet else None)
-    write_manifest(spec.output.rstrip("/"), job="walk", spec=asdict(spec), model_id=walk.model_id,
-                   inputs=[input_record(k.path) for k in walk.keys if k.is_image],
-                   seeds={"keyframes": {k.text: k.seed for k in walk.keys if not k.is_image}},
+    write_manifest(spec.output.rstrip("/"), job="walk", spec=asdict(spec), model_id=model_id,
+                   inputs=[input_record(k.path) for k in keys if k.is_image],
+                   seeds={"keyframes": {k.text: k.seed for k in keys if not k.is_image}},
                    timings={"seconds": round(seconds, 3),
                             "render_seconds": round(render_seconds, 3),
                             "frames_per_second": round(total / render_seconds, 2)},
                    results={"frames": total, "size": [width, height],
-                            "keyframe_frames": list(walk.timeline.keyframe_frames),
+                            "keyframe_frames": sorted(keyframe_at),
                             "step_spread": round(meter.spread, 4),
                             "keyframe_psnr": [None if p is None else round(p, 2)
                                               for p in key_psnr],
-                            "notes": walk.notes})
+                            "notes": notes})
     return result
 
 
@@ -333,14 +400,14 @@ def _sheet_indices(total: int, count: int) -> dict[int, int]:
     return {round(i * (total - 1) / (count - 1)): i for i in range(count)}
 
 
-def _keyframe_psnr(walk: Walk, k: int, frame, psnr) -> float | None:
-    """How close the rendered keyframe is to the fitted original (latent side for --compare)."""
+def _keyframe_psnr(key, frame, frame_size: tuple[int, int], fit: str) -> float | None:
+    """How close a rendered keyframe is to the fitted original (latent side for --compare)."""
     from latentfx.fitting import fit_to
+    from latentfx.metrics import psnr
 
-    key = walk.keys[k]
     if not key.is_image:
         return None
-    width, height = walk.size
-    original = fit_to(key.image, height, width, walk.spec.fit)
+    width, height = frame_size
+    original = fit_to(key.image, height, width, fit)
     original = original.mul(255).round().div(255)  # the frame is 8-bit too
     return float(psnr(frame[..., -width:], original))

@@ -1,0 +1,32 @@
+"""The jobs that can be rerendered from a manifest or run on the farm, and which of their
+spec fields name files: inputs to check and stage, outputs to place."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    module: str                    # the pipeline module: Spec class and run()
+    spec_class: str
+    inputs: tuple[str, ...]        # fields holding an input path or a list of them
+    outputs: tuple[str, ...]       # fields holding an output path (None when unused)
+    chunked: bool                  # renders in frame ranges (plan / render_frames / assemble)
+
+    def load(self):
+        """(pipeline module, its Spec class)."""
+        module = importlib.import_module(self.module)
+        return module, getattr(module, self.spec_class)
+
+
+JOBS = {
+    "walk": JobKind("walk", "pipelines.walk", "WalkSpec", ("keyframes",),
+                    ("output", "frames_dir", "sheet"), chunked=True),
+    "reconstruct": JobKind("reconstruct", "pipelines.reconstruct", "ReconstructSpec",
+                           ("images",), ("output",), chunked=False),
+    "sample": JobKind("sample", "pipelines.sample", "SampleSpec", (), ("output",),
+                      chunked=False),
+}

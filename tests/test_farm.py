@@ -1,0 +1,244 @@
+"""The render farm with a real redis-server and real worker processes (DESIGN §4, §6)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import cli
+from conftest import ROOT
+from farm_harness import Farm, RedisServer, wait_for
+from latentfx.video import read_frames
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory):
+    base = tmp_path_factory.mktemp("farm")
+    server = RedisServer(base / "redis").start()
+    farm = Farm(server, base / "storage")
+    farm.start_worker("w1")
+    yield farm
+    farm.stop_workers()
+    server.kill()
+
+
+def invoke(farm, *args):
+    return CliRunner().invoke(cli.cli, [str(a) for a in args], env=farm.env,
+                              catch_exceptions=False)
+
+
+def submit(farm, *args) -> str:
+    result = invoke(farm, *args, "--submit", "--queue", "cpu")
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip().splitlines()[0]
+
+
+def slow_walk_args(output="walk.mp4", frames=15):
+    """The bundled model at 256x256: chunks take long enough to be killed mid-way."""
+    return ["walk", "seed:1", "seed:2", "seed:3", "--frames", frames, "--size", "256x256",
+            "-o", output]
+
+
+def test_a_submitted_walk_equals_the_local_render(farm, tiny_spatial_model, shapes_folder,
+                                                  tmp_path):
+    keys = [shapes_folder / f"shape_{i:06d}.png" for i in (1, 2, 5)]
+    options = ["--frames", 6, "--interp", "spline", "--pacing", "uniform", "--residual",
+               "-m", tiny_spatial_model, "--device", "cpu"]
+    job = submit(farm, "walk", *keys, *options, "-o", "walk.mp4")
+    local = invoke(farm, "walk", *keys, *options, "-o", tmp_path / "local.mp4")
+    assert local.exit_code == 0, local.output
+
+    record = farm.wait_job(job)
+    assert record["state"] == "succeeded", farm.logs()
+    assert record["chunks"] == 2 and record["done"] == record["total"] == 13
+    status = json.loads(invoke(farm, "status", job, "--json").stdout)
+    assert (status["id"], status["state"], status["progress"]) == (job, "succeeded", 1.0)
+    fetched = invoke(farm, "fetch", job, "-o", tmp_path / "fetched")
+    assert fetched.exit_code == 0, fetched.output
+    assert np.array_equal(read_frames(tmp_path / "fetched" / "walk.mp4"),
+                          read_frames(tmp_path / "local.mp4"))
+    manifest = json.loads((tmp_path / "fetched" / "walk.mp4.latentfx.json").read_text())
+    assert manifest["results"]["frames"] == 13
+    # The inputs lived outside the storage root, so the CLI copied them into the job.
+    assert all("/inputs/" in k for k in manifest["spec"]["keyframes"])
+    listing = invoke(farm, "jobs")
+    assert job in listing.output and "succeeded" in listing.output
+
+
+def test_a_whole_job_runs_on_the_farm(farm, tiny_spatial_model, shapes_folder, tmp_path):
+    job = submit(farm, "reconstruct", shapes_folder / "shape_000001.png", "-o", "grid.png",
+                 "-m", tiny_spatial_model, "--device", "cpu")
+    assert farm.wait_job(job)["state"] == "succeeded", farm.logs()
+    assert invoke(farm, "fetch", job, "-o", tmp_path).exit_code == 0
+    assert (tmp_path / "grid.png").exists() and (tmp_path / "grid.png.latentfx.json").exists()
+
+
+def running_attempt(store, job, index, after=0):
+    chunk = store.chunk(job, index)
+    if chunk["state"] == "running" and chunk["attempts"] > after:
+        return chunk
+    return None
+
+
+def test_a_pool_process_killed_mid_chunk_loses_nothing(farm):
+    store = farm.store()
+    job = submit(farm, *slow_walk_args())
+    chunk = wait_for(lambda: running_attempt(store, job, 1), timeout=90,
+                     what="chunk 1 to start", interval=0.002)
+    os.kill(int(chunk["pid"]), signal.SIGKILL)
+    record = farm.wait_job(job)
+    assert record["state"] == "succeeded", farm.logs()
+    assert store.chunk(job, 1)["attempts"] == 2
+    assert [a["chunk"] for a in store.attempts(job)].count(1) == 2
+    # Every frame committed exactly once: the counter only moves on a first commit.
+    assert record["done"] == record["total"] == len(store.committed_frames(job)) == 31
+    assert len(read_frames(record["spec"]["output"])) == 31
+    assert not list(Path(record["job_dir"]).rglob("*partial*"))
+
+
+def test_a_chunk_that_kills_its_worker_every_time_fails_after_the_cap(farm):
+    store = farm.store()
+    job = submit(farm, *slow_walk_args("poison.mp4"))
+    killed, stop = [], threading.Event()
+
+    def kill_chunk_one():
+        while not stop.is_set():
+            chunk = running_attempt(store, job, 1, after=len(killed))
+            if chunk:
+                os.kill(int(chunk["pid"]), signal.SIGKILL)
+                killed.append(chunk["attempts"])
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=kill_chunk_one, daemon=True)
+    watcher.start()
+    try:
+        record = farm.wait_job(job, states=("failed",), timeout=180)
+    finally:
+        stop.set()
+        watcher.join()
+    chunks = record["chunk_list"]
+    assert chunks[1]["state"] == "failed" and "gave up after 3 deliveries" in chunks[1]["error"]
+    assert killed == [1, 2, 3]
+    wait_for(lambda: all(c["state"] == "done" for i, c in enumerate(store.job(job)["chunk_list"])
+                         if i != 1), timeout=60, what="the other chunks to finish")
+    assert not Path(record["spec"]["output"]).exists()
+    status = invoke(farm, "status", job)
+    assert "failed" in status.output and "gave up after 3 deliveries" in status.output
+
+
+def test_cancel_stops_at_a_frame_boundary_and_leaves_no_temp_files(farm):
+    store = farm.store()
+    job = submit(farm, *slow_walk_args("cancelled.mp4", frames=40))
+    wait_for(lambda: running_attempt(store, job, 0), timeout=90, what="chunk 0 to start",
+             interval=0.01)
+    result = invoke(farm, "cancel", job)
+    assert result.exit_code == 0 and "cancelled" in result.output
+    wait_for(lambda: not any(c["state"] == "running" for c in store.job(job)["chunk_list"]),
+             timeout=30, what="the running chunk to stop")
+    record = store.job(job)
+    assert record["state"] == "cancelled"
+    assert record["done"] < record["total"]
+    assert {c["state"] for c in record["chunk_list"]} <= {"cancelled", "done"}
+    assert not Path(record["spec"]["output"]).exists()
+    assert not list(Path(record["job_dir"]).rglob("*partial*"))
+    assert json.loads(invoke(farm, "status", job, "--json").stdout)["state"] == "cancelled"
+
+
+def test_the_worker_itself_refuses_a_path_outside_the_root(farm, tmp_path):
+    """Anyone who can write to the broker can call a task: the worker checks again."""
+    from workers.app import make_app
+
+    store, outside = farm.store(), tmp_path / "escaped.mp4"
+    spec = {"keyframes": ["seed:1", "seed:2"], "output": str(outside), "frames": 2}
+    job = store.new_id()
+    store.create(job, kind="walk", spec=spec, ranges=[(0, 3)], total=3, queue="cpu",
+                 priority=5, job_dir=str(farm.storage / "jobs" / job), model_id=None)
+    make_app(farm.settings()).send_task("latentfx.render_chunk", args=[job, 0], queue="cpu")
+    record = farm.wait_job(job, states=("failed",), timeout=60)
+    assert "outside the farm's storage root" in record["error"]
+    assert not outside.exists()
+
+
+def test_a_pickled_message_is_refused_unread(farm, tmp_path):
+    import pickle
+
+    from kombu import Connection
+
+    marker = tmp_path / "pickle-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    with Connection(farm.redis.url) as connection:
+        producer = connection.Producer()
+        producer.publish(pickle.dumps(Payload()), routing_key="cpu", exchange="cpu",
+                         content_type="application/x-python-serialize",
+                         content_encoding="binary",
+                         headers={"task": "latentfx.render_chunk", "id": "evil-1",
+                                  "argsrepr": "", "kwargsrepr": ""})
+    wait_for(lambda: "disallowed" in farm.logs().lower() or "ContentDisallowed" in farm.logs(),
+             timeout=30, what="the worker to refuse the pickled message")
+    assert not marker.exists()
+
+
+def test_duplicate_completions_assemble_once(farm):
+    """The fan-in, against the real Redis: many finishers, stale copies among them."""
+    store = farm.store()
+    job = store.new_id()
+    store.create(job, kind="walk", spec={}, ranges=[(i, i + 1) for i in range(6)], total=6,
+                 queue="cpu", priority=5, job_dir="unused", model_id=None)
+    stale = [store.claim(job, i, worker="a", pid=1, lease_seconds=60, max_attempts=5)
+             for i in range(6)]
+    current = [store.claim(job, i, worker="b", pid=2, lease_seconds=60, max_attempts=5)
+               for i in range(6)]
+    outcomes = []
+
+    def finish(claim, index):
+        outcomes.append(store.finish(job, index, claim.token))
+
+    threads = [threading.Thread(target=finish, args=(c, i))
+               for _ in range(3) for claims in (stale, current) for i, c in enumerate(claims)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("assemble") == 1
+    assert outcomes.count("superseded") == 18  # the stale copies may never finish a chunk
+    assert store.commit_frame(job, 0, stale[0].token, 0) == -1  # nor commit a frame
+
+
+def test_unknown_jobs_and_bad_settings_are_named(farm):
+    result = invoke(farm, "status", "0123456789ab")
+    assert result.exit_code == 3 and "unknown job '0123456789ab'" in result.output
+    bad = {**farm.env, "LATENTFX_SOFT_LIMIT": "100", "LATENTFX_HARD_LIMIT": "50"}
+    done = subprocess.run([sys.executable, "-c", "import cli; cli.main()", "worker"], cwd=ROOT,
+                          env=bad, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and "soft (100 s) < hard (50 s)" in done.stderr
+    doctor = invoke(farm, "doctor")
+    assert doctor.exit_code == 0 and "answers" in doctor.output and "w1@test" in doctor.output
+
+
+def test_a_redis_restart_loses_nothing_queued(tmp_path, tiny_spatial_model):
+    server = RedisServer(tmp_path / "redis").start()
+    farm = Farm(server, tmp_path / "storage")
+    try:
+        job = submit(farm, "walk", "seed:1", "seed:2", "--frames", 20, "--size", "32x32",
+                     "-m", tiny_spatial_model, "--device", "cpu", "-o", "w.mp4")
+        server.kill()  # no worker has seen anything yet; the queue is only in Redis
+        server.start()
+        farm.start_worker("after-restart")
+        record = farm.wait_job(job)
+        assert record["state"] == "succeeded", farm.logs()
+        assert len(read_frames(record["spec"]["output"])) == 21
+    finally:
+        farm.stop_workers()
+        server.kill()

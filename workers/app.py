@@ -1,0 +1,69 @@
+"""The Celery app: JSON only, late acks, one chunk at a time per process (DESIGN §4).
+
+Start a worker with `latentfx worker --queues gpu,cpu` (or `celery -A workers.app worker`).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
+from kombu import Exchange, Queue
+
+from .settings import FarmSettings, from_environment
+
+QUEUES = ("gpu", "cpu")
+
+
+def celery_config(settings: FarmSettings) -> dict:
+    vt = settings.visibility_timeout
+    return dict(
+        # Messages are JSON; a pickled message is refused, never loaded (research §1.12).
+        task_serializer="json", result_serializer="json", accept_content=["json"],
+        result_accept_content=["json"], event_serializer="json",
+        # At-least-once: ack after the chunk ran, requeue when the pool process dies. Our
+        # job store caps the redeliveries and fences duplicates (research §1.1, §1.4).
+        task_acks_late=True, task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.soft_limit, task_time_limit=settings.hard_limit,
+        # Set in all three places, or Redis keeps its 1 h default (celery#7651, #9339).
+        broker_transport_options={"visibility_timeout": vt, "queue_order_strategy": "priority",
+                                  "priority_steps": list(range(10))},
+        result_backend_transport_options={"visibility_timeout": vt},
+        visibility_timeout=vt,
+        # Our job store is the record; Celery's results are not kept (and never read).
+        task_ignore_result=True,
+        task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in QUEUES],
+        task_default_queue="gpu",
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        worker_max_tasks_per_child=50,  # recycles the CUDA context and its memory
+        broker_connection_retry_on_startup=True,
+        worker_send_task_events=True, task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+    )
+
+
+def make_app(settings: FarmSettings | None = None) -> Celery:
+    settings = settings or from_environment()
+    app = Celery("latentfx", broker=settings.redis_url, include=["workers.tasks"])
+    app.conf.update(celery_config(settings))
+    app.conf.latentfx_settings = settings
+    return app
+
+
+app = make_app()
+
+
+@worker_ready.connect
+def _start_reconciler(sender=None, **_):
+    """The worker's parent process re-queues chunks whose worker died (their lease ran out).
+    Every worker runs one; a Redis lock lets one of them act at a time."""
+    from .reconciler import Reconciler
+
+    reconciler = Reconciler(app)
+    thread = threading.Thread(target=reconciler.run_forever, name="latentfx-reconciler",
+                              daemon=True)
+    thread.start()
+    worker_shutdown.connect(lambda **_: reconciler.stop(), weak=False)

@@ -1,0 +1,208 @@
+"""What a worker does with a chunk or an assembly. The Celery tasks are thin wrappers around
+these functions (a task is like a web view); the rendering itself is the pipelines'."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import random
+from pathlib import Path
+
+from latentfx.errors import InputError, Interrupted
+from pipelines.registry import JOBS
+
+from .paths import check_spec
+from .store import JobStore
+
+TRANSIENT = (OSError, ConnectionError)
+BACKOFF_BASE, BACKOFF_MAX = 2.0, 120.0
+
+
+class Superseded(Exception):
+    """Another delivery of this chunk owns it now; this one stops without writing."""
+
+
+@functools.lru_cache(maxsize=4)
+def store_for(url: str) -> JobStore:
+    return JobStore.from_url(url)
+
+
+def backoff(retries: int) -> float:
+    """Exponential backoff with full jitter: spreads the retries of many chunks out."""
+    return random.uniform(0, min(BACKOFF_MAX, BACKOFF_BASE * 2 ** retries))
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    from latentfx.batching import _is_oom
+
+    return _is_oom(exc)
+
+
+def frames_dir(record: dict) -> Path:
+    return Path(record["job_dir"]) / "frames"
+
+
+def frame_file(record: dict, frame: int) -> Path:
+    return frames_dir(record) / f"{frame:06d}.png"
+
+
+# -- chunks -----------------------------------------------------------------------------------
+
+def run_chunk(task, job: str, index: int) -> str:
+    """Claim chunk `index` of `job`, render it, commit it; returns what happened."""
+    settings = task.app.conf.latentfx_settings
+    store = store_for(settings.redis_url)
+    record = store.job(job)
+    kind = JOBS[record["kind"]]
+    try:
+        check_spec(kind, record["spec"], settings.storage_root())
+    except InputError as exc:  # refused by the worker itself: fail, never run
+        store.r.hset(store.chunk_key(job, index), mapping={"state": "failed", "error": str(exc)})
+        store.fail_job(job, str(exc))
+        return "refused"
+    claim = store.claim(job, index, worker=task.request.hostname or "local", pid=os.getpid(),
+                        lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)
+    if claim.outcome != "claimed":
+        settle(store, job)
+        return claim.outcome
+    chunk = store.chunk(job, index)
+    try:
+        if kind.chunked:
+            _render_frames(store, settings, record, chunk, claim.token)
+        else:
+            _run_whole(store, settings, record, chunk, claim.token)
+    except Superseded:
+        return "superseded"
+    except Interrupted:
+        store.end_attempt(job, index, claim.token, "cancelled", "cancelled")
+        settle(store, job)
+        return "cancelled"
+    except InputError as exc:  # bad input: retrying cannot help
+        store.end_attempt(job, index, claim.token, "failed", str(exc))
+        settle(store, job)
+        return "failed"
+    except Exception as exc:
+        return _retry_or_fail(task, store, job, index, claim.token, exc, settings)
+    if store.finish(job, index, claim.token) == "assemble":
+        if kind.chunked:
+            task.app.send_task("latentfx.assemble", args=[job], queue=record["queue"],
+                               priority=9 - record["priority"])
+        else:
+            store.finish_job(job, "succeeded", output=record["spec"]["output"])
+    return "done"
+
+
+def _retry_or_fail(task, store, job, index, token, exc, settings) -> str:
+    """Transient trouble and out-of-memory go back in the queue (backoff with jitter; OOM
+    also halves the batch); anything else is a failure with its message kept."""
+    out_of_memory = is_out_of_memory(exc)
+    if not (out_of_memory or isinstance(exc, TRANSIENT)) or \
+            task.request.retries + 1 >= settings.max_attempts:
+        store.end_attempt(job, index, token, "failed", f"{type(exc).__name__}: {exc}")
+        settle(store, job)
+        return "failed"
+    if out_of_memory:
+        spec = store.job(job)["spec"]
+        spec["batch"] = max(1, int(spec.get("batch", 8)) // 2)
+        store.r.hset(store.job_key(job), "spec", json.dumps(spec))
+    store.end_attempt(job, index, token, "queued", f"retrying after {type(exc).__name__}: {exc}")
+    raise task.retry(exc=exc, countdown=backoff(task.request.retries))
+
+
+def _render_frames(store, settings, record: dict, chunk: dict, token: str) -> None:
+    from PIL import Image
+
+    job, index = record["id"], chunk["index"]
+    module, spec_class = JOBS[record["kind"]].load()
+    spec = spec_class(**record["spec"])
+    folder = frames_dir(record)
+    folder.mkdir(exist_ok=True)
+    committed = store.committed_frames(job)
+    todo = [f for f in range(chunk["start"], chunk["stop"]) if f not in committed]
+    if not todo:
+        return
+    partial = f".{token[:12]}.partial.png"
+
+    def write(frame: int, pixels) -> None:
+        # Checked between frames: cancel, and whether this delivery still owns the chunk.
+        if store.cancel_requested(job):
+            raise Interrupted(f"job {job} cancelled at frame {frame}")
+        if frame in committed:
+            return
+        tmp = folder / f".{frame:06d}{partial}"
+        Image.fromarray(pixels).save(tmp, format="PNG", compress_level=1)
+        os.replace(tmp, frame_file(record, frame))
+        if store.commit_frame(job, index, token, frame) < 0:
+            raise Superseded()
+        if not store.heartbeat(job, index, token, settings.lease_seconds):
+            raise Superseded()
+
+    try:
+        module.render_frames(spec, todo[0], chunk["stop"], write=write,
+                             walk=_prepared(module, spec))
+    finally:
+        for leftover in folder.glob(f"*{partial}"):
+            leftover.unlink(missing_ok=True)
+
+
+_PREPARED: dict[str, object] = {}
+
+
+def _prepared(module, spec):
+    """A worker process renders many chunks of the same walk: load and prepare it once."""
+    key = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
+    if key not in _PREPARED:
+        _PREPARED.clear()
+        _PREPARED[key] = module.prepare(spec)
+    return _PREPARED[key]
+
+
+def _run_whole(store, settings, record: dict, chunk: dict, token: str) -> None:
+    job = record["id"]
+    module, spec_class = JOBS[record["kind"]].load()
+
+    def cancel() -> bool:
+        if not store.heartbeat(job, chunk["index"], token, settings.lease_seconds):
+            raise Superseded()
+        return store.cancel_requested(job)
+
+    module.run(spec_class(**record["spec"]), cancel=cancel)
+    store.commit_frame(job, chunk["index"], token, 0)
+
+
+# -- the fan-in and assembly ------------------------------------------------------------------
+
+def assemble(task, job: str) -> str:
+    settings = task.app.conf.latentfx_settings
+    store = store_for(settings.redis_url)
+    record = store.job(job)
+    kind = JOBS[record["kind"]]
+    check_spec(kind, record["spec"], settings.storage_root())
+    if record["state"] in ("succeeded", "cancelled") or store.cancel_requested(job):
+        return record["state"]
+    module, spec_class = kind.load()
+    files = [frame_file(record, f) for f in range(record["total"])]
+    missing = [f.name for f in files if not f.exists()]
+    if missing or len(store.committed_frames(job)) != record["total"]:
+        store.fail_job(job, f"assembly found {len(missing)} frame(s) missing, e.g. {missing[:3]}")
+        return "failed"
+    try:
+        module.assemble(spec_class(**record["spec"]), files, model_id=record["model_id"],
+                        cancel=lambda: store.cancel_requested(job))
+    except Interrupted:
+        return "cancelled"
+    except InputError as exc:
+        store.fail_job(job, str(exc))
+        return "failed"
+    store.finish_job(job, "succeeded", output=record["spec"]["output"])
+    return "succeeded"
+
+
+def settle(store, job: str) -> None:
+    """Once no chunk can still run, a job with a failed chunk is failed."""
+    record = store.job(job)
+    if record["state"] == "failed":
+        errors = [c["error"] for c in record["chunk_list"] if c["state"] == "failed"]
+        store.finish_job(job, "failed", error=errors[0] if errors else "a chunk failed")

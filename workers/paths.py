@@ -1,0 +1,53 @@
+"""Every path in a farm spec must stay inside the storage root (DESIGN §4). Checked when the
+CLI submits and again by the worker, because anyone who can write to the broker can call a
+task."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from latentfx.bundled import BUNDLED_MODELS
+from latentfx.errors import InputError
+from latentfx.keyframes import parse_keyframe
+from pipelines.registry import JobKind
+
+
+class PathPolicyError(InputError):
+    """A spec names a path outside the farm's storage root."""
+
+
+def contained(path: str | os.PathLike, root: Path, *, what: str) -> Path:
+    """The path, resolved (symlinks followed), if it lies inside root; else PathPolicyError."""
+    text = str(path)
+    if "\x00" in text or "://" in text:
+        raise PathPolicyError(f"{what} {text!r}: not a plain file path")
+    resolved = Path(text).resolve()
+    if resolved != root and root not in resolved.parents:
+        raise PathPolicyError(f"{what} {text!r}: outside the farm's storage root {root}; "
+                              f"farm jobs may only read and write inside it")
+    return resolved
+
+
+def input_paths(kind: JobKind, spec: dict) -> list[tuple[str, str]]:
+    """(field, path) for every file a spec reads, model included (bundled names excluded)."""
+    found = []
+    for field in kind.inputs:
+        values = spec.get(field) or []
+        for value in ([values] if isinstance(values, str) else values):
+            if field == "keyframes" and not parse_keyframe(value).is_image:
+                continue  # seed:N
+            found.append((field, value))
+    model = spec.get("model")
+    if model and not (model in BUNDLED_MODELS and not Path(model).exists()):
+        found.append(("model", model))
+    return found
+
+
+def check_spec(kind: JobKind, spec: dict, root: Path) -> None:
+    """Refuse a spec that reads or writes anything outside root."""
+    for field, value in input_paths(kind, spec):
+        contained(value, root, what=f"{field}")
+    for field in kind.outputs:
+        if spec.get(field):
+            contained(str(spec[field]).rstrip("/") or "/", root, what=field)

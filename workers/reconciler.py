@@ -1,0 +1,53 @@
+"""Re-queues chunks whose worker vanished: a chunk left `running` with an expired lease has
+no live owner (a whole worker killed, a node lost). Redis would redeliver its message only
+after the visibility timeout; the reconciler does it as soon as the lease runs out, and the
+attempt fencing makes any late duplicate harmless."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from .store import PREFIX, JobStore
+
+
+class Reconciler:
+    def __init__(self, app):
+        self.app = app
+        self.settings = app.conf.latentfx_settings
+        self.store = JobStore.from_url(self.settings.redis_url)
+        self._stop = threading.Event()
+
+    def run_forever(self) -> None:
+        interval = max(1.0, self.settings.lease_seconds / 2)
+        while not self._stop.wait(interval):
+            try:
+                self.sweep()
+            except Exception:  # a broker hiccup must not kill the thread; try next round
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def sweep(self) -> list[tuple[str, int]]:
+        """One pass; returns the (job, chunk) pairs it re-queued."""
+        from .submit import enqueue_chunks
+
+        lock = f"{PREFIX}:reconciler"
+        if not self.store.r.set(lock, "1", nx=True, ex=max(1, int(self.settings.lease_seconds))):
+            return []
+        requeued = []
+        now = time.time()
+        for job in self.store.active_jobs():
+            try:
+                record = self.store.job(job)
+            except Exception:
+                continue
+            stale = [c["index"] for c in record["chunk_list"]
+                     if c["state"] == "running" and 0 < c["lease"] < now]
+            for index in stale:
+                self.store.requeue(job, index)
+                enqueue_chunks(self.app, self.store, job, [index], queue=record["queue"],
+                               priority=record["priority"])
+                requeued.append((job, index))
+        return requeued

@@ -1,0 +1,255 @@
+"""The farm's job record, in Redis under our own keys (DESIGN §4).
+
+    lfx:jobs                      zset  job id -> creation time
+    lfx:active                    set   jobs not yet finished (what the reconciler scans)
+    lfx:job:{id}                  hash  kind, spec (JSON), state, total, done, chunks, ...
+    lfx:job:{id}:chunk:{i}        hash  state, start, stop, attempts, owner, lease, worker, ...
+    lfx:job:{id}:frames           set   committed frame numbers (each committed once)
+    lfx:job:{id}:finished         set   finished chunk numbers (the fan-in)
+    lfx:job:{id}:assemble         str   set once, by whoever completes the set
+    lfx:job:{id}:attempts         list  one JSON record per delivery of a chunk
+
+Every transition that depends on who owns a chunk runs as one Lua script, so it is atomic:
+each delivery of a chunk claims it with a fresh token, and only the current owner may
+heartbeat, commit frames or finish it. A redelivered copy running beside the original finds
+itself superseded and stops.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+
+import redis
+
+from latentfx.errors import InputError
+
+PREFIX = "lfx"
+STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+_CLAIM = """
+local chunk, job = KEYS[1], KEYS[2]
+local state = redis.call('HGET', chunk, 'state')
+if state == false then return {'unknown', 0} end
+if state == 'done' or state == 'cancelled' or state == 'failed' then return {'skip', 0} end
+if redis.call('HGET', job, 'cancel') == '1' then
+  redis.call('HSET', chunk, 'state', 'cancelled')
+  return {'cancelled', 0}
+end
+local attempts = redis.call('HINCRBY', chunk, 'attempts', 1)
+if attempts > tonumber(ARGV[5]) then
+  redis.call('HSET', chunk, 'state', 'failed', 'error',
+    'gave up after ' .. ARGV[5] .. ' deliveries: its worker was lost every time')
+  return {'exhausted', attempts}
+end
+redis.call('HSET', chunk, 'state', 'running', 'owner', ARGV[1], 'worker', ARGV[2],
+           'pid', ARGV[3], 'lease', ARGV[4], 'started', ARGV[6])
+if redis.call('HGET', job, 'started') == false then redis.call('HSET', job, 'started', ARGV[6]) end
+return {'claimed', attempts}
+"""
+
+_HEARTBEAT = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'lease', ARGV[2])
+return 1
+"""
+
+_COMMIT_FRAME = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return -1 end
+local added = redis.call('SADD', KEYS[2], ARGV[2])
+if added == 1 then redis.call('HINCRBY', KEYS[3], 'done', 1) end
+return added
+"""
+
+_FINISH = """
+local chunk, finished, job, assemble = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+if redis.call('HGET', chunk, 'owner') ~= ARGV[1] then return 'superseded' end
+redis.call('HSET', chunk, 'state', 'done', 'finished', ARGV[3], 'lease', '0')
+redis.call('SADD', finished, ARGV[2])
+if redis.call('SCARD', finished) == tonumber(redis.call('HGET', job, 'chunks'))
+   and redis.call('SET', assemble, ARGV[1], 'NX') then
+  return 'assemble'
+end
+return 'done'
+"""
+
+_END_ATTEMPT = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'error', ARGV[3], 'lease', '0')
+return 1
+"""
+
+
+class UnknownJob(InputError):
+    pass
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: str   # claimed | skip | cancelled | exhausted | unknown
+    token: str
+    attempt: int
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis):
+        self.r = client
+        self._claim = client.register_script(_CLAIM)
+        self._heartbeat = client.register_script(_HEARTBEAT)
+        self._commit = client.register_script(_COMMIT_FRAME)
+        self._finish = client.register_script(_FINISH)
+        self._end = client.register_script(_END_ATTEMPT)
+
+    @classmethod
+    def from_url(cls, url: str) -> "JobStore":
+        return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=30,
+                                        health_check_interval=30))
+
+    # -- keys ---------------------------------------------------------------------------------
+    @staticmethod
+    def job_key(job: str, *parts) -> str:
+        return ":".join([PREFIX, "job", job, *map(str, parts)])
+
+    def chunk_key(self, job: str, index: int) -> str:
+        return self.job_key(job, "chunk", index)
+
+    # -- creating and reading -----------------------------------------------------------------
+    @staticmethod
+    def new_id() -> str:
+        return uuid.uuid4().hex[:12]
+
+    def create(self, job: str, *, kind: str, spec: dict, ranges: list[tuple[int, int]],
+               total: int, queue: str, priority: int, job_dir: str, model_id: str | None) -> str:
+        now = time.time()
+        pipe = self.r.pipeline()
+        pipe.hset(self.job_key(job), mapping={
+            "id": job, "kind": kind, "spec": json.dumps(spec), "state": "queued",
+            "total": total, "done": 0, "chunks": len(ranges), "queue": queue,
+            "priority": priority, "job_dir": job_dir, "created": now, "cancel": 0,
+            "model_id": model_id or ""})
+        for i, (start, stop) in enumerate(ranges):
+            pipe.hset(self.chunk_key(job, i), mapping={
+                "index": i, "state": "queued", "start": start, "stop": stop, "attempts": 0,
+                "owner": "", "lease": 0, "error": ""})
+        pipe.zadd(f"{PREFIX}:jobs", {job: now})
+        pipe.sadd(f"{PREFIX}:active", job)
+        pipe.execute()
+        return job
+
+    def job(self, job: str) -> dict:
+        record = self.r.hgetall(self.job_key(job))
+        if not record:
+            raise UnknownJob(f"unknown job {job!r}: no such job in this farm's store "
+                             f"(see `latentfx jobs`)")
+        record["spec"] = json.loads(record["spec"])
+        for key in ("total", "done", "chunks", "priority", "cancel"):
+            record[key] = int(record[key])
+        record["chunk_list"] = [self.chunk(job, i) for i in range(record["chunks"])]
+        record["state"] = self._overall_state(record)
+        return record
+
+    def chunk(self, job: str, index: int) -> dict:
+        record = self.r.hgetall(self.chunk_key(job, index))
+        for key in ("index", "start", "stop", "attempts"):
+            record[key] = int(record.get(key, 0))
+        record["lease"] = float(record.get("lease") or 0)
+        return record
+
+    def job_ids(self, limit: int = 50) -> list[str]:
+        return self.r.zrevrange(f"{PREFIX}:jobs", 0, limit - 1)
+
+    def active_jobs(self) -> list[str]:
+        return sorted(self.r.smembers(f"{PREFIX}:active"))
+
+    def committed_frames(self, job: str) -> set[int]:
+        return {int(f) for f in self.r.smembers(self.job_key(job, "frames"))}
+
+    def attempts(self, job: str) -> list[dict]:
+        return [json.loads(a) for a in self.r.lrange(self.job_key(job, "attempts"), 0, -1)]
+
+    @staticmethod
+    def _overall_state(record: dict) -> str:
+        """The job's state from its own terminal marks and its chunks'."""
+        if record["state"] in ("succeeded", "cancelled"):
+            return record["state"]
+        chunk_states = {c["state"] for c in record["chunk_list"]}
+        if record["state"] == "failed" or ("failed" in chunk_states and
+                                           not chunk_states & {"queued", "running"}):
+            return "failed"
+        if record.get("started") or record["done"] or "done" in chunk_states:
+            return "running"
+        return "queued"
+
+    # -- a chunk's life ----------------------------------------------------------------------
+    def claim(self, job: str, index: int, *, worker: str, pid: int, lease_seconds: float,
+              max_attempts: int) -> Claim:
+        token = uuid.uuid4().hex
+        now = time.time()
+        outcome, attempt = self._claim(keys=[self.chunk_key(job, index), self.job_key(job)],
+                                       args=[token, worker, pid, now + lease_seconds,
+                                             max_attempts, now])
+        attempt = int(attempt)
+        if outcome in ("claimed", "exhausted"):
+            self.r.rpush(self.job_key(job, "attempts"), json.dumps(
+                {"chunk": index, "attempt": attempt, "token": token, "worker": worker,
+                 "pid": pid, "started": now, "outcome": outcome}))
+        return Claim(outcome, token, attempt)
+
+    def heartbeat(self, job: str, index: int, token: str, lease_seconds: float) -> bool:
+        """Extend the claim; False once another delivery owns the chunk."""
+        return bool(self._heartbeat(keys=[self.chunk_key(job, index)],
+                                    args=[token, time.time() + lease_seconds]))
+
+    def commit_frame(self, job: str, index: int, token: str, frame: int) -> int:
+        """1: committed now; 0: already committed; -1: this delivery no longer owns the chunk."""
+        return int(self._commit(keys=[self.chunk_key(job, index), self.job_key(job, "frames"),
+                                      self.job_key(job)], args=[token, frame]))
+
+    def finish(self, job: str, index: int, token: str) -> str:
+        """'assemble' for exactly one finisher, once every chunk is done; else 'done' or
+        'superseded'."""
+        return self._finish(keys=[self.chunk_key(job, index), self.job_key(job, "finished"),
+                                  self.job_key(job), self.job_key(job, "assemble")],
+                            args=[token, index, time.time()])
+
+    def end_attempt(self, job: str, index: int, token: str, state: str, error: str = "") -> bool:
+        """Leave the chunk as `state` (failed, cancelled, queued) if this delivery owns it."""
+        return bool(self._end(keys=[self.chunk_key(job, index)], args=[token, state, error]))
+
+    # -- the job as a whole ------------------------------------------------------------------
+    def set_task_id(self, job: str, index: int, task_id: str) -> None:
+        self.r.hset(self.chunk_key(job, index), "task_id", task_id)
+
+    def requeue(self, job: str, index: int, *, reset_attempts: bool = False) -> None:
+        mapping = {"state": "queued", "owner": "", "lease": 0, "error": ""}
+        if reset_attempts:
+            mapping["attempts"] = 0
+        self.r.hset(self.chunk_key(job, index), mapping=mapping)
+
+    def finish_job(self, job: str, state: str, **fields) -> None:
+        self.r.hset(self.job_key(job), mapping={"state": state, "finished": time.time(), **fields})
+        self.r.srem(f"{PREFIX}:active", job)
+
+    def reopen(self, job: str) -> None:
+        self.r.hset(self.job_key(job), mapping={"state": "queued", "cancel": 0, "error": ""})
+        self.r.hdel(self.job_key(job), "finished")
+        self.r.delete(self.job_key(job, "assemble"))
+        self.r.sadd(f"{PREFIX}:active", job)
+
+    def request_cancel(self, job: str) -> list[dict]:
+        """Flag the job (running chunks stop at their next frame) and mark queued chunks
+        cancelled. Returns those queued chunks, whose messages should be revoked."""
+        self.job(job)  # unknown ids raise
+        self.r.hset(self.job_key(job), "cancel", 1)
+        queued = [c for c in self.job(job)["chunk_list"] if c["state"] == "queued"]
+        for c in queued:
+            self.r.hset(self.chunk_key(job, c["index"]), "state", "cancelled")
+        return queued
+
+    def cancel_requested(self, job: str) -> bool:
+        return self.r.hget(self.job_key(job), "cancel") == "1"
+
+    def fail_job(self, job: str, error: str) -> None:
+        self.finish_job(job, "failed", error=error)

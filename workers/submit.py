@@ -1,0 +1,118 @@
+"""Submitting a job: check its spec, stage its inputs under the storage root, record it in
+the job store and queue its chunks."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+from latentfx.errors import InputError
+from pipelines.registry import JOBS
+
+from .paths import check_spec, contained, input_paths
+from .settings import FarmSettings
+
+
+def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
+           priority: int = 5) -> str:
+    """Queue `spec` (a pipeline Spec) as a farm job; returns the job id."""
+    from latentfx.bundled import resolve_model
+    from latentfx.checkpoint import file_sha256
+
+    from .app import make_app
+    from .store import JobStore
+
+    kind = JOBS[kind_name]
+    root = settings.storage_root()
+    if not 0 <= priority <= 9:
+        raise InputError(f"--priority must be between 0 and 9, got {priority}")
+    store = JobStore.from_url(settings.redis_url)
+    fields = dataclasses.asdict(spec)
+    job = JobStore.new_id()
+    staging = _job_folder(root / "jobs" / job)
+    try:
+        fields = _stage_inputs(kind, fields, root, staging)
+        fields = _place_outputs(kind, fields, root, staging)
+        spec = type(spec)(**fields)
+        check_spec(kind, dataclasses.asdict(spec), root)
+        ranges, total = _plan(kind, spec, settings.chunk_frames)
+        model_id = file_sha256(resolve_model(spec.model))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    store.create(job, kind=kind_name, spec=dataclasses.asdict(spec), ranges=ranges,
+                 total=total, queue=queue, priority=priority, job_dir=str(staging),
+                 model_id=model_id)
+    enqueue_chunks(make_app(settings), store, job, range(len(ranges)), queue=queue,
+                   priority=priority)
+    return job
+
+
+def enqueue_chunks(app, store, job: str, indices, *, queue: str, priority: int) -> None:
+    for i in indices:
+        # Redis priorities are emulated with one list per level, 0 served first.
+        result = app.send_task("latentfx.render_chunk", args=[job, i], queue=queue,
+                               priority=9 - priority)
+        store.set_task_id(job, i, result.id)
+
+
+def _job_folder(folder: Path) -> Path:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.mkdir()
+    (folder / "inputs").mkdir()
+    (folder / "out").mkdir()
+    return folder
+
+
+def _stage_inputs(kind, fields: dict, root: Path, job_dir: Path) -> dict:
+    """Single files outside the root are copied into the job's inputs/ folder, and the spec
+    is pointed at the copies; files inside stay where they are (as absolute paths)."""
+    files = {value for _, value in input_paths(kind, fields)}
+    local: dict[str, str] = {}
+    for value in sorted(files):
+        source = Path(value)
+        if not source.is_file():
+            raise InputError(f"{value}: no such file to send to the farm")
+        try:
+            local[value] = str(contained(source, root, what="input"))
+        except InputError:
+            target = job_dir / "inputs" / f"{len(local):03d}-{source.name}"
+            shutil.copy2(source, target)
+            local[value] = str(target)
+
+    def localize(value):
+        if isinstance(value, list):
+            return [local.get(v, v) for v in value]
+        return local.get(value, value)  # seed:N and bundled model names pass through
+
+    return {name: localize(value) if name in (*kind.inputs, "model") else value
+            for name, value in fields.items()}
+
+
+def _place_outputs(kind, fields: dict, root: Path, job_dir: Path) -> dict:
+    """Relative outputs go into the job's out/ folder; absolute ones must be inside root."""
+    fields = dict(fields)
+    for field in kind.outputs:
+        value = fields.get(field)
+        if not value:
+            continue
+        path = Path(value)
+        if not path.is_absolute():
+            if ".." in path.parts:
+                raise InputError(f"{field} {value!r}: a farm output may not climb out of its "
+                                 f"job folder")
+            path = job_dir / "out" / path
+            path.parent.mkdir(parents=True, exist_ok=True)
+        fields[field] = str(path) + ("/" if str(value).endswith("/") else "")
+    return fields
+
+
+def _plan(kind, spec, chunk_frames: int) -> tuple[list[tuple[int, int]], int]:
+    """Chunk ranges and the total count progress is measured in."""
+    module, _ = kind.load()
+    if not kind.chunked:
+        spec.validate()
+        return [(0, 1)], 1
+    total = module.frame_total(spec)
+    return [(s, min(total, s + chunk_frames)) for s in range(0, total, chunk_frames)], total

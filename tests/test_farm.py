@@ -242,3 +242,37 @@ def test_a_redis_restart_loses_nothing_queued(tmp_path, tiny_spatial_model):
     finally:
         farm.stop_workers()
         server.kill()
+
+
+def test_a_whole_worker_lost_is_recovered_by_the_reconciler(farm):
+    """A node lost mid-chunk: its message stays unacknowledged in Redis until the visibility
+    timeout (180 s here); the reconciler re-queues the chunk when its lease (5 s) runs out."""
+    store = farm.store()
+    job = submit(farm, *slow_walk_args("node-lost.mp4"))
+    wait_for(lambda: running_attempt(store, job, 1), timeout=90, what="chunk 1 to start",
+             interval=0.002)
+    started = time.monotonic()
+    farm.stop_workers()  # SIGKILL to the whole process group: parent and pool process
+    farm.start_worker("w2")
+    record = farm.wait_job(job, timeout=120)
+    assert record["state"] == "succeeded", farm.logs()
+    assert time.monotonic() - started < 90  # long before Redis would have redelivered
+    assert record["done"] == record["total"] == len(store.committed_frames(job))
+
+
+def test_retry_requeues_only_what_failed(farm):
+    store = farm.store()
+    job = submit(farm, *slow_walk_args("retried.mp4"))
+    chunk = wait_for(lambda: running_attempt(store, job, 2), timeout=90,
+                     what="chunk 2 to start", interval=0.002)
+    store.r.hset(store.chunk_key(job, 2), "attempts", 99)  # its next delivery is past the cap
+    os.kill(int(chunk["pid"]), signal.SIGKILL)
+    failed = farm.wait_job(job, states=("failed",))
+    assert [c["state"] for c in failed["chunk_list"]].count("failed") == 1
+    done_before = {i for i, c in enumerate(failed["chunk_list"]) if c["state"] == "done"}
+    result = invoke(farm, "retry", job)
+    assert result.exit_code == 0 and "re-queued 1 chunk(s)" in result.output
+    record = farm.wait_job(job)
+    assert record["state"] == "succeeded", farm.logs()
+    assert all(store.chunk(job, i)["attempts"] == 1 for i in done_before)
+    assert len(read_frames(record["spec"]["output"])) == 31

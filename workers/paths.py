@@ -18,10 +18,14 @@ class PathPolicyError(InputError):
 
 
 def contained(path: str | os.PathLike, root: Path, *, what: str) -> Path:
-    """The path, resolved (symlinks followed), if it lies inside root; else PathPolicyError."""
+    """The absolute path, resolved (symlinks followed), if it lies inside root; else
+    PathPolicyError."""
     text = str(path)
     if "\x00" in text or "://" in text:
         raise PathPolicyError(f"{what} {text!r}: not a plain file path")
+    if not os.path.isabs(text):
+        # A worker's working folder is nobody's business: specs carry absolute paths only.
+        raise PathPolicyError(f"{what} {text!r}: farm specs take absolute paths only")
     resolved = Path(text).resolve()
     if resolved != root and root not in resolved.parents:
         raise PathPolicyError(f"{what} {text!r}: outside the farm's storage root {root}; "

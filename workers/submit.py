@@ -75,7 +75,7 @@ def _stage_inputs(kind, fields: dict, root: Path, job_dir: Path) -> dict:
         if not source.is_file():
             raise InputError(f"{value}: no such file to send to the farm")
         try:
-            local[value] = str(contained(source, root, what="input"))
+            local[value] = str(contained(source.resolve(), root, what="input"))
         except InputError:
             target = job_dir / "inputs" / f"{len(local):03d}-{source.name}"
             shutil.copy2(source, target)

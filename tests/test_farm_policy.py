@@ -1,0 +1,95 @@
+"""Farm rules that need no worker: settings, Celery config, path policy, retry policy,
+the compose file."""
+
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from latentfx.errors import InputError
+from pipelines.registry import JOBS
+from workers.app import celery_config
+from workers.execution import backoff, is_out_of_memory
+from workers.paths import PathPolicyError, check_spec
+from workers.settings import ConfigError, FarmSettings, from_environment
+
+
+def test_time_limits_must_be_ordered():
+    with pytest.raises(ConfigError, match="soft"):
+        FarmSettings(soft_limit=3600, hard_limit=3600)
+    with pytest.raises(ConfigError, match="visibility timeout"):
+        FarmSettings(soft_limit=10, hard_limit=3600, visibility_timeout=3600)
+    assert from_environment({"LATENTFX_HARD_LIMIT": "100", "LATENTFX_SOFT_LIMIT": "50"}) \
+        .visibility_timeout == 200
+
+
+def test_celery_config_is_json_only_with_late_acks_and_one_visibility_timeout():
+    settings = FarmSettings(soft_limit=10, hard_limit=20, visibility_timeout=40)
+    conf = celery_config(settings)
+    assert conf["accept_content"] == ["json"] and conf["task_serializer"] == "json"
+    assert conf["task_acks_late"] and conf["task_reject_on_worker_lost"]
+    assert conf["worker_prefetch_multiplier"] == 1
+    assert conf["task_soft_time_limit"] < conf["task_time_limit"]
+    assert conf["broker_transport_options"]["visibility_timeout"] == \
+        conf["result_backend_transport_options"]["visibility_timeout"] == \
+        conf["visibility_timeout"] == 40
+
+
+def test_password_from_its_own_variable_is_kept_out_of_the_printed_url():
+    settings = from_environment({"LATENTFX_REDIS_URL": "redis://farm:6379/0",
+                                 "LATENTFX_REDIS_PASSWORD": "s3cr/t"})
+    assert settings.redis_url == "redis://:s3cr%2Ft@farm:6379/0"
+    assert "s3cr" not in settings.redacted_url()
+
+
+@pytest.mark.parametrize("path", ["../x.mp4", "/etc/passwd", "a/../../x.mp4",
+                                  "file:///etc/passwd", "http://example.com/a.png", "a\x00b"])
+def test_paths_outside_the_root_are_refused(tmp_path, path, monkeypatch):
+    root = tmp_path / "root"
+    (root / "jobs").mkdir(parents=True)
+    monkeypatch.chdir(root / "jobs")
+    spec = {"keyframes": ["seed:1", path], "output": str(root / "ok.mp4")}
+    with pytest.raises(PathPolicyError):
+        check_spec(JOBS["walk"], spec, root)
+    with pytest.raises(PathPolicyError):
+        check_spec(JOBS["walk"], {"keyframes": ["seed:1"], "output": path}, root)
+
+
+def test_a_symlink_out_of_the_root_is_refused(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "secret.png").write_bytes(b"x")
+    (root / "link.png").symlink_to(tmp_path / "secret.png")
+    with pytest.raises(PathPolicyError):
+        check_spec(JOBS["walk"], {"keyframes": [str(root / "link.png"), "seed:1"],
+                                  "output": str(root / "w.mp4")}, root)
+    check_spec(JOBS["walk"], {"keyframes": ["seed:1", "seed:2"], "model": "default",
+                              "output": str(root / "w.mp4")}, root)
+
+
+def test_retry_policy():
+    assert all(0 <= backoff(n) <= min(120, 2 * 2 ** n) for n in range(8) for _ in range(20))
+    assert len({round(backoff(3), 6) for _ in range(20)}) > 1  # jitter
+    assert is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"))
+    assert not is_out_of_memory(InputError("bad file"))
+
+
+def test_the_compose_file_keeps_redis_private_and_flower_behind_a_login():
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    redis = services["redis"]
+    assert "ports" not in redis
+    for flag in ("--requirepass", "--appendonly yes", "--maxmemory-policy noeviction"):
+        assert flag in redis["command"]
+    gpu = services["worker-gpu"]
+    device = gpu["deploy"]["resources"]["reservations"]["devices"][0]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+    assert gpu["command"][gpu["command"].index("--concurrency") + 1] == "1"
+    assert "--basic-auth" in services["flower"]["command"]
+    assert all(p.startswith("127.0.0.1:") for p in services["flower"]["ports"])
+    for name in ("worker-cpu", "worker-gpu", "cli"):
+        env = services[name]["environment"]
+        assert {"LATENTFX_REDIS_URL", "LATENTFX_REDIS_PASSWORD", "LATENTFX_STORAGE"} <= set(env)
+    assert Path(ROOT / "Dockerfile").exists()

@@ -276,3 +276,43 @@ def test_retry_requeues_only_what_failed(farm):
     assert record["state"] == "succeeded", farm.logs()
     assert all(store.chunk(job, i)["attempts"] == 1 for i in done_before)
     assert len(read_frames(record["spec"]["output"])) == 31
+
+
+class FakeTask:
+    """Just enough of a bound Celery task to drive the retry policy."""
+
+    class Retry(Exception):
+        pass
+
+    def __init__(self, retries=0):
+        self.request = type("Request", (), {"retries": retries})()
+        self.countdowns = []
+
+    def retry(self, exc, countdown):
+        self.countdowns.append(countdown)
+        return self.Retry(exc)
+
+
+@pytest.mark.parametrize("error, batch_after", [
+    (ConnectionResetError("broker went away"), 8),
+    (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), 4),
+])
+def test_transient_errors_and_out_of_memory_go_back_in_the_queue(farm, error, batch_after):
+    from workers.execution import _retry_or_fail
+
+    store, settings = farm.store(), farm.settings()
+    job = store.new_id()
+    store.create(job, kind="walk", spec={"batch": 8}, ranges=[(0, 4)], total=4, queue="cpu",
+                 priority=5, job_dir="unused", model_id=None)
+    claim = store.claim(job, 0, worker="w", pid=1, lease_seconds=60, max_attempts=3)
+    task = FakeTask(retries=1)
+    with pytest.raises(FakeTask.Retry):
+        _retry_or_fail(task, store, job, 0, claim.token, error, settings)
+    assert store.chunk(job, 0)["state"] == "queued"
+    assert 0 <= task.countdowns[0] <= 4  # backoff for the second retry, with jitter
+    assert store.job(job)["spec"]["batch"] == batch_after
+    # A bug is not retried: the chunk fails with its message kept.
+    claim = store.claim(job, 0, worker="w", pid=1, lease_seconds=60, max_attempts=3)
+    assert _retry_or_fail(FakeTask(), store, job, 0, claim.token, KeyError("x"), settings) \
+        == "failed"
+    assert "KeyError" in store.chunk(job, 0)["error"]

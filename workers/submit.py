@@ -72,6 +72,9 @@ def _stage_inputs(kind, fields: dict, root: Path, job_dir: Path) -> dict:
     local: dict[str, str] = {}
     for value in sorted(files):
         source = Path(value)
+        if source.is_dir():  # folders are too big to copy per job: they must be shared
+            local[value] = str(_folder_in_root(source, root))
+            continue
         if not source.is_file():
             raise InputError(f"{value}: no such file to send to the farm")
         try:
@@ -88,6 +91,15 @@ def _stage_inputs(kind, fields: dict, root: Path, job_dir: Path) -> dict:
 
     return {name: localize(value) if name in (*kind.inputs, "model") else value
             for name, value in fields.items()}
+
+
+def _folder_in_root(folder: Path, root: Path) -> Path:
+    try:
+        return contained(folder.resolve(), root, what="folder")
+    except InputError:
+        raise InputError(f"{folder}: a folder input must already be under the farm's storage "
+                         f"root {root} (LATENTFX_STORAGE), so that every worker sees it; "
+                         f"move or copy it there and submit again") from None
 
 
 def _place_outputs(kind, fields: dict, root: Path, job_dir: Path) -> dict:

@@ -431,6 +431,38 @@ def rerender(manifest, output, device):
 
 
 @cli.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The latent store to write (.safetensors). Running again on the same "
+                   "folder encodes only new or changed files and drops deleted ones.")
+@model_option
+@click.option("--size", type=Size(), default=None,
+              help="Spatial models: the size images are fitted to (default 128x128). Vector "
+                   "models use their own size.")
+@click.option("--fit", type=click.Choice(["crop", "pad", "stretch"]), default="crop",
+              show_default=True, help="How images of other aspects are fitted.")
+@click.option("--labels", type=click.Path(dir_okay=False), default=None,
+              help="CSV with a `path` column (relative to FOLDER) and numeric attribute "
+                   "columns, stored with the latents.")
+@click.option("--folder-labels", is_flag=True,
+              help="Label each image by its sub-folder's name (one 0/1 attribute per folder).")
+@click.option("--batch", type=int, default=32, show_default=True, help="Images per batch.")
+@click.option("--workers", type=int, default=2, show_default=True,
+              help="Processes decoding images while the model encodes (0: none).")
+@device_option
+def encode(folder, output, **options):
+    """Encode every image under FOLDER (recursive) into a latent store."""
+    from pipelines import encode as pipeline
+
+    spec = pipeline.EncodeSpec(folder=folder, output=output, **options)
+    result = run_with_progress(pipeline, spec, "encode", unit="img")
+    click.echo(f"wrote {result.output}: {result.count} latents ({result.encoded} encoded at "
+               f"{result.images_per_second:.1f} images/s, {result.reused} unchanged, "
+               f"{result.dropped} dropped)")
+    report_skipped(result.skipped)
+
+
+@cli.command()
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.option("-n", "count", type=int, default=1000, show_default=True, help="Number of images.")
 @click.option("--size", type=int, default=64, show_default=True, help="Image side in pixels.")

@@ -18,7 +18,7 @@ import torch
 
 from . import __version__
 from .atomic import atomic_path
-from .errors import CheckpointError
+from .errors import CheckpointError, InputError
 from .models import VAE, ModelConfig, build_model
 
 FORMAT_NAME = "latentfx-checkpoint"
@@ -74,27 +74,28 @@ def save_checkpoint(path: str | os.PathLike, model: VAE, *, training: dict | Non
     return file_sha256(path)
 
 
-def _check_container(path: Path) -> None:
+def check_safetensors(path: Path, *, what: str = "model file") -> None:
     """Reject files that are not safetensors before handing them to any parser."""
+    error = CheckpointError if what == "model file" else InputError
     if not path.exists():
-        raise CheckpointError(f"{path}: no such model file")
+        raise error(f"{path}: no such {what}")
     if path.is_dir():
-        raise CheckpointError(f"{path}: is a folder, expected a .safetensors model file")
+        raise error(f"{path}: is a folder, expected a .safetensors {what}")
     with open(path, "rb") as fh:
         head = fh.read(9)
     if len(head) == 9 and head[8:9] == b"{":
         (header_len,) = struct.unpack("<Q", head[:8])
         if header_len <= MAX_HEADER_BYTES and 8 + header_len <= path.stat().st_size:
             return
-        raise CheckpointError(f"{path}: damaged or truncated safetensors file "
-                              f"(header of {header_len} bytes does not fit in the file)")
+        raise error(f"{path}: damaged or truncated safetensors file "
+                    f"(header of {header_len} bytes does not fit in the file)")
     if head[:2] == b"PK" or (head[:1] == b"\x80" and head[1:2] in b"\x02\x03\x04\x05"):
-        raise CheckpointError(
+        raise error(
             f"{path}: this is a pickled PyTorch checkpoint; latentfx never unpickles files "
-            f"(it can run arbitrary code). Use a .safetensors checkpoint written by latentfx."
+            f"(it can run arbitrary code). Use a .safetensors {what} written by latentfx."
         )
-    raise CheckpointError(f"{path}: not a safetensors file; latentfx models are "
-                          f".safetensors files written by latentfx")
+    raise error(f"{path}: not a safetensors file; a latentfx {what} is a .safetensors file "
+                f"written by latentfx")
 
 
 def read_checkpoint(path: str | os.PathLike, *, with_tensors: bool = True) -> CheckpointInfo:
@@ -102,7 +103,7 @@ def read_checkpoint(path: str | os.PathLike, *, with_tensors: bool = True) -> Ch
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
-    _check_container(path)
+    check_safetensors(path)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
             metadata = _parse_metadata(path, fh.metadata() or {})

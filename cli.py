@@ -463,6 +463,32 @@ def encode(folder, output, **options):
 
 
 @cli.command()
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("--store", required=True, type=click.Path(dir_okay=False),
+              help="A latent store made by `latentfx encode` with the same model.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Contact sheet to write (.png, .jpg, .webp): the query, then its neighbours "
+                   "with their distances.")
+@click.option("-k", type=int, default=8, show_default=True, help="How many neighbours.")
+@click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean",
+              show_default=True, help="Distance between latents.")
+@click.option("--folder", type=click.Path(file_okay=False), default=None,
+              help="Where the store's images are now, if the folder moved.")
+@model_option
+@device_option
+def neighbors(image, store, output, k, metric, folder, model, device):
+    """Find the images of a latent store nearest to IMAGE in latent space."""
+    from pipelines import neighbors as pipeline
+
+    spec = pipeline.NeighborsSpec(image=image, store=store, output=output, k=k, metric=metric,
+                                  folder=folder, model=model, device=device)
+    result = run_with_progress(pipeline, spec, "neighbors")
+    for n in result.neighbors:
+        click.echo(f"{n.distance:10.4f}  {n.path}")
+    click.echo(f"wrote {result.output}")
+
+
+@cli.command()
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.option("-n", "count", type=int, default=1000, show_default=True, help="Number of images.")
 @click.option("--size", type=int, default=64, show_default=True, help="Image side in pixels.")

@@ -4,7 +4,7 @@
 - compression 3*H*W / latent size (target: >= 12x),
 - decoder frames/s at 256x256 and 512x512 on this CPU (target: >= 8 fps at 512x512).
 
-    pip install -e ".[benchmark,bundled-training]"   # scikit-learn, scikit-image: the photos
+    pip install -e ".[bundled-training]"   # scikit-image; with scikit-learn: the photos
     python benchmarks/default_model.py [-m MODEL] [--threads N]
 
 Prints one line per photograph, then the summary with each measure's ratio to its target.

@@ -1,0 +1,108 @@
+"""neighbors: the real images of a latent store nearest to an image in latent space, as a
+contact sheet with their distances."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from latentfx.errors import InputError
+from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
+
+METRICS = ("euclidean", "cosine")
+
+
+@dataclass
+class NeighborsSpec:
+    image: str
+    store: str
+    output: str
+    k: int = 8
+    model: str | None = None
+    metric: str = "euclidean"
+    folder: str | None = None  # where the store's images are now (default: where they were)
+    device: str = "auto"
+
+    def validate(self) -> None:
+        if self.k < 1:
+            raise InputError(f"-k must be at least 1, got {self.k}")
+        if self.metric not in METRICS:
+            raise InputError(f"--metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+        check_output_file(self.output, suffixes=IMAGE_OUTPUTS)
+
+
+@dataclass
+class Neighbor:
+    path: str
+    distance: float
+
+
+@dataclass
+class NeighborsResult:
+    output: Path
+    neighbors: list[Neighbor]
+
+
+def run(spec: NeighborsSpec, *, progress: Callable[[int, int, str], None] | None = None,
+        cancel: Callable[[], bool] | None = None) -> NeighborsResult:
+    import torch
+    from sklearn.neighbors import NearestNeighbors
+
+    from latentfx.contact_sheet import Cell, contact_sheet
+    from latentfx.fitting import fit_to
+    from latentfx.images import image_to_tensor, load_image
+    from latentfx.loading import load_model
+    from latentfx.manifest import input_record, write_manifest
+    from latentfx.stores import LatentStore
+
+    # 1. Check inputs; the store must belong to the model.
+    spec.validate()
+    started = time.perf_counter()
+    store = LatentStore.load(spec.store)
+    model, info = load_model(spec.model, device=spec.device)
+    store.require_model(info.model_id, store_path=spec.store)
+    k = min(spec.k, len(store))
+
+    # 2. Encode the query exactly as the store's images were encoded.
+    width, height = store.size
+    query = fit_to(image_to_tensor(load_image(spec.image)), height, width, store.fit)
+    with torch.inference_mode():
+        z = model.encode(query[None].to(model.device)).mode().float().cpu()
+
+    # 3. Search (scikit-learn picks a tree or brute force by size and metric).
+    index = NearestNeighbors(n_neighbors=k, metric=spec.metric)
+    index.fit(store.latents.reshape(len(store), -1).numpy())
+    distances, found = index.kneighbors(z.reshape(1, -1).numpy())
+    neighbors = [Neighbor(store.paths[i], float(d)) for i, d in zip(found[0], distances[0])]
+
+    # 4. The sheet: the query, then each neighbour (its file if found, else its decoding).
+    folder = Path(spec.folder or store.folder)
+    cells = [Cell(query, f"query\n{Path(spec.image).name}")]
+    for n, i in zip(neighbors, found[0]):
+        cells.append(Cell(_picture(folder / n.path, store, int(i), model),
+                          f"distance {n.distance:.3g}\n{n.path}"))
+    contact_sheet(cells, spec.output, columns=min(5, len(cells)))
+    write_manifest(spec.output, job="neighbors", spec=asdict(spec), model_id=info.model_id,
+                   inputs=[input_record(spec.image), input_record(spec.store)],
+                   timings={"seconds": round(time.perf_counter() - started, 3)},
+                   results={"neighbors": [asdict(n) for n in neighbors]})
+    return NeighborsResult(Path(spec.output), neighbors)
+
+
+def _picture(path: Path, store, index: int, model):
+    """The neighbour's own image, fitted like the query; its decoded latent if it moved."""
+    import torch
+
+    from latentfx.errors import BadFile
+    from latentfx.fitting import fit_to
+    from latentfx.images import image_to_tensor, load_image
+
+    width, height = store.size
+    try:
+        return fit_to(image_to_tensor(load_image(path)), height, width, store.fit)
+    except BadFile:
+        with torch.inference_mode():
+            z = store.latents[index: index + 1].to(model.device)
+            return model.decode(z, size=(height, width))[0].float().cpu()

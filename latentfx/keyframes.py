@@ -1,5 +1,6 @@
-"""Keyframes of a walk, as written on the command line: an image path, or `seed:N` for a
-latent drawn from the prior with that seed."""
+"""Keyframes of a walk, as written on the command line: an image path, `seed:N` for a
+latent drawn from the prior with that seed, or `STORE.safetensors:path/in/store.jpg` for an
+entry of a latent store."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import torch
 
 from .errors import BadFile, InputError
 from .images import image_to_tensor, load_image
+from .stores import LatentStore
 
 _SEED = re.compile(r"seed:(-?\d+)\Z")
+_STORE_ENTRY = re.compile(r"(.+\.safetensors):(.+)\Z")
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,10 @@ class Keyframe:
     path: Path | None = None       # an image keyframe
     seed: int | None = None        # a prior keyframe
     image: torch.Tensor | None = None  # (3, h, w) in [0, 1], once loaded
+    store: Path | None = None      # a store entry: the store file ...
+    entry: str | None = None       # ... and the entry's path inside it
+    latent: torch.Tensor | None = None  # the entry's latent, once loaded
+    model_id: str | None = None    # the model the entry's latent belongs to
 
     @property
     def is_image(self) -> bool:
@@ -28,10 +35,16 @@ class Keyframe:
 
 
 def parse_keyframe(text: str) -> Keyframe:
-    """`seed:N` is a prior draw, unless a file of that name exists; anything else is a path."""
+    """`seed:N` is a prior draw and `S.safetensors:entry` a store entry, unless a file of
+    that very name exists; anything else is an image path."""
+    if Path(text).exists():
+        return Keyframe(text, path=Path(text))
     match = _SEED.match(text)
-    if match and not Path(text).exists():
+    if match:
         return Keyframe(text, seed=int(match.group(1)))
+    match = _STORE_ENTRY.match(text)
+    if match:
+        return Keyframe(text, store=Path(match.group(1)), entry=match.group(2))
     return Keyframe(text, path=Path(text))
 
 
@@ -41,7 +54,7 @@ def load_keyframes(texts: list[str]) -> list[Keyframe]:
     if len(texts) < 2:
         raise InputError(f"a walk needs at least two keyframes, got {len(texts)}: "
                          f"give two or more images or seed:N entries")
-    loaded = []
+    loaded, stores = [], {}
     for text in texts:
         key = parse_keyframe(text)
         if key.is_image:
@@ -49,6 +62,10 @@ def load_keyframes(texts: list[str]) -> list[Keyframe]:
                 key = Keyframe(text, path=key.path, image=image_to_tensor(load_image(key.path)))
             except BadFile as exc:
                 raise InputError(f"keyframe {exc}") from None
+        elif key.store is not None:
+            store = stores.get(key.store) or stores.setdefault(key.store, LatentStore.load(key.store))
+            key = Keyframe(text, store=key.store, entry=key.entry, model_id=store.model_id,
+                           latent=store.latents[store.index(key.entry)][None])
         loaded.append(key)
     return loaded
 

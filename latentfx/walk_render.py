@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 
 from .easing import ease
+from .errors import InputError
 from .fitting import fit_to
 from .interpolation import KeyframePath
 from .keyframes import Keyframe, prior_latent
@@ -26,8 +27,10 @@ UPSCALE_FILTER = "bicubic"  # vector models decode at their own size, then frame
 
 
 class LatentSpace:
-    def __init__(self, model: VAE, *, height: int, width: int, fit: str, temperature: float):
+    def __init__(self, model: VAE, *, height: int, width: int, fit: str, temperature: float,
+                 model_id: str = ""):
         self.model, self.size, self.fit, self.temperature = model, (height, width), fit, temperature
+        self.model_id = model_id
         self.spatial = model.config.family == "spatial"
         n = model.config.image_size
         self.model_size = (height, width) if self.spatial else (n, n)
@@ -39,7 +42,22 @@ class LatentSpace:
         if key.is_image:
             x = fit_to(key.image, h, w, self.fit)[None].to(self.model.device)
             return self.model.encode(x).mode().float()
+        if key.latent is not None:
+            return self._store_latent(key)
         return prior_latent(self.model, key.seed, height=h, width=w, temperature=self.temperature)
+
+    def _store_latent(self, key: Keyframe) -> torch.Tensor:
+        """A store entry's latent. A spatial latent encoded at another size is resampled
+        (bilinear) to this walk's latent size: close to encoding the image at that size."""
+        if key.model_id != self.model_id:
+            raise InputError(f"keyframe {key.text}: its store was made with model "
+                             f"{key.model_id[:16]}, not with this walk's ({self.model_id[:16]})")
+        target = self.model.latent_shape(*self.model_size)
+        z = key.latent.float()
+        if tuple(z.shape[1:]) != tuple(target) and self.spatial:
+            z = torch.nn.functional.interpolate(z, size=target[-2:], mode="bilinear",
+                                                align_corners=False)
+        return z.to(self.model.device)
 
     @torch.inference_mode()
     def decode(self, z: torch.Tensor) -> torch.Tensor:

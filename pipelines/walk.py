@@ -195,7 +195,7 @@ def prepare(spec: WalkSpec, *, progress=None) -> Walk:
 
     # 3. Build the renderer(s) and the timeline.
     latent = LatentSpace(model, height=height, width=width, fit=spec.fit,
-                         temperature=spec.temperature)
+                         temperature=spec.temperature, model_id=info.model_id)
     spaces = {"latent": [latent], "pixel": [PixelSpace(latent)]}[spec.space]
     if spec.compare:
         spaces = [PixelSpace(latent), latent]
@@ -231,8 +231,12 @@ def _output_size(spec: WalkSpec, model, keys, even: bool, notes: list[str]) -> t
             width, height = fixed
         return width, height
     images = [k.image for k in keys if k.is_image]
-    if model.config.family == "vector" or not images:
+    stored = [k.latent for k in keys if k.latent is not None]
+    if model.config.family == "vector" or not (images or stored):
         return SQUARE_DEFAULT
+    if not images:  # store entries only: the size they were encoded at
+        factor = model.config.factor
+        return stored[0].shape[-1] * factor, stored[0].shape[-2] * factor
     h, w = images[0].shape[-2:]
     scale = min(1.0, MAX_DEFAULT_SIDE / max(h, w))
     width, height = max(8, round(w * scale)), max(8, round(h * scale))
@@ -379,8 +383,9 @@ def _encode(spec: WalkSpec, batches, *, total: int, video_size: tuple[int, int],
                         render_seconds, meter.spread, key_psnr, notes,
                         Path(spec.sheet) if spec.sheet else None)
     write_manifest(spec.output.rstrip("/"), job="walk", spec=asdict(spec), model_id=model_id,
-                   inputs=[input_record(k.path) for k in keys if k.is_image],
-                   seeds={"keyframes": {k.text: k.seed for k in keys if not k.is_image}},
+                   inputs=[input_record(p) for p in dict.fromkeys(
+                       k.path or k.store for k in keys if k.seed is None)],
+                   seeds={"keyframes": {k.text: k.seed for k in keys if k.seed is not None}},
                    timings={"seconds": round(seconds, 3),
                             "render_seconds": round(render_seconds, 3),
                             "frames_per_second": round(total / render_seconds, 2)},

@@ -101,3 +101,25 @@ def test_a_bad_store_file_is_named(tmp_path, make, message):
     make(tmp_path / "s.safetensors")
     with pytest.raises(InputError, match=message):
         LatentStore.load(tmp_path / "s.safetensors")
+
+
+def test_store_entries_are_walk_keyframes(folder, tiny_vector_model, tiny_spatial_model,
+                                          tmp_path):
+    from latentfx.video import read_frames
+    from pipelines import walk
+
+    store = tmp_path / "s.safetensors"
+    run(folder, store, tiny_vector_model)
+
+    def frames(keys, name, model=tiny_vector_model):
+        walk.run(walk.WalkSpec(keyframes=keys, output=f"{tmp_path}/{name}/", frames=3,
+                               model=str(model), device="cpu"))
+        return read_frames(tmp_path / name / "%05d.png")
+
+    from_store = frames([f"{store}:shape_000002.png", f"{store}:shape_000009.png"], "a")
+    from_files = frames([str(folder / "shape_000002.png"), str(folder / "shape_000009.png")], "b")
+    assert (abs(from_store.astype(int) - from_files).max()) <= 1
+    with pytest.raises(InputError, match="not in this store"):
+        frames([f"{store}:nope.png", "seed:1"], "c")
+    with pytest.raises(InputError, match="its store was made with model"):
+        frames([f"{store}:shape_000002.png", "seed:1"], "d", model=tiny_spatial_model)

@@ -93,3 +93,13 @@ def test_the_compose_file_keeps_redis_private_and_flower_behind_a_login():
         env = services[name]["environment"]
         assert {"LATENTFX_REDIS_URL", "LATENTFX_REDIS_PASSWORD", "LATENTFX_STORAGE"} <= set(env)
     assert Path(ROOT / "Dockerfile").exists()
+
+
+def test_a_store_entry_keyframe_outside_the_root_is_refused(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(PathPolicyError):
+        check_spec(JOBS["walk"], {"keyframes": [f"{tmp_path}/s.safetensors:a.png", "seed:1"],
+                                  "output": str(root / "w.mp4")}, root)
+    check_spec(JOBS["walk"], {"keyframes": [f"{root}/s.safetensors:a.png", "seed:1"],
+                              "output": str(root / "w.mp4")}, root)

@@ -39,8 +39,12 @@ def input_paths(kind: JobKind, spec: dict) -> list[tuple[str, str]]:
     for field in kind.inputs:
         values = spec.get(field) or []
         for value in ([values] if isinstance(values, str) else values):
-            if field == "keyframes" and not parse_keyframe(value).is_image:
-                continue  # seed:N
+            if field == "keyframes":
+                key = parse_keyframe(value)
+                if key.store is not None:
+                    found.append((field, str(key.store)))  # STORE:entry reads the store
+                if not key.is_image:
+                    continue  # seed:N, or the store entry just added
             found.append((field, value))
     model = spec.get("model")
     if model and not (model in BUNDLED_MODELS and not Path(model).exists()):

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from latentfx.errors import InputError
+from latentfx.keyframes import parse_keyframe
 from pipelines.registry import JOBS
 
 from .paths import check_spec, contained, input_paths
@@ -86,7 +87,10 @@ def _stage_inputs(kind, fields: dict, root: Path, job_dir: Path) -> dict:
 
     def localize(value):
         if isinstance(value, list):
-            return [local.get(v, v) for v in value]
+            return [localize(v) for v in value]
+        key = parse_keyframe(value)
+        if key.store is not None:  # STORE:entry -> staged STORE:entry
+            return f"{local.get(str(key.store), str(key.store))}:{key.entry}"
         return local.get(value, value)  # seed:N and bundled model names pass through
 
     return {name: localize(value) if name in (*kind.inputs, "model") else value

@@ -88,6 +88,8 @@ def _stage_inputs(kind, fields: dict, root: Path, job_dir: Path) -> dict:
     def localize(value):
         if isinstance(value, list):
             return [localize(v) for v in value]
+        if not isinstance(value, str):
+            return value  # no model given: the bundled default
         key = parse_keyframe(value)
         if key.store is not None:  # STORE:entry -> staged STORE:entry
             return f"{local.get(str(key.store), str(key.store))}:{key.entry}"

@@ -489,6 +489,34 @@ def neighbors(image, store, output, k, metric, folder, model, device):
 
 
 @cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Image to write (.png, .jpg, .webp).")
+@click.option("--normalize", is_flag=True,
+              help="Scale the weights to sum to 1 instead of refusing other sums.")
+@click.option("--triangle", type=int, default=None,
+              help="Three inputs, no weights: a grid of N rows covering every mix of them "
+                   "(first on top, second bottom left, third bottom right).")
+@click.option("--size", type=Size(), default=None,
+              help="Picture size WxH (default as for walks).")
+@click.option("--fit", type=click.Choice(["crop", "pad", "stretch"]), default="crop",
+              show_default=True, help="How inputs of other aspects are fitted.")
+@model_option
+@device_option
+def mix(inputs, output, normalize, triangle, size, fit, model, device):
+    """Decode a weighted mix of latents: INPUTS are KEYFRAME:WEIGHT (images, seed:N or
+    STORE:entry), e.g. a.jpg:0.2 b.jpg:0.3 c.jpg:0.5, weights summing to 1."""
+    from pipelines import mix as pipeline
+
+    spec = pipeline.MixSpec(inputs=list(inputs), output=output, normalize=normalize,
+                            triangle=triangle, size=size, fit=fit, model=model, device=device)
+    result = run_with_progress(pipeline, spec, "mix")
+    if not triangle:
+        click.echo("weights: " + ", ".join(f"{w:.3g}" for w in result.weights))
+    click.echo(f"wrote {result.output} ({result.size[0]}x{result.size[1]} per picture)")
+
+
+@cli.command()
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.option("-n", "count", type=int, default=1000, show_default=True, help="Number of images.")
 @click.option("--size", type=int, default=64, show_default=True, help="Image side in pixels.")

@@ -23,6 +23,8 @@ from .keyframes import Keyframe, prior_latent
 from .models import VAE
 from .pacing import ArcLength
 
+MAX_DEFAULT_SIDE = 512        # spatial models: default size is the first image, at most this
+SQUARE_DEFAULT = (256, 256)   # seeds only, or a vector model (upscaled from its own size)
 UPSCALE_FILTER = "bicubic"  # vector models decode at their own size, then frames are upscaled
 
 
@@ -140,6 +142,33 @@ class WalkRenderer:
         i, j = self.path.ends(segment)
         t = u.to(torch.float32).reshape(-1, 1, 1, 1)
         return (1 - t) * self.residuals[i] + t * self.residuals[j]
+
+
+def frame_size(size: tuple[int, int] | None, model: VAE, keys: list[Keyframe], *,
+               even: bool = False, notes: list[str] | None = None) -> tuple[int, int]:
+    """(width, height) of the pictures made from these keyframes: `size` if given (rounded
+    down to even numbers when `even`, with a note saying so); else the first image's size
+    (long side at most MAX_DEFAULT_SIDE) for spatial models, the size store entries were
+    encoded at, or SQUARE_DEFAULT (vector models are upscaled to it)."""
+    if size is not None:
+        width, height = size
+        if even and (width % 2 or height % 2):
+            fixed = (width - width % 2, height - height % 2)
+            (notes if notes is not None else []).append(f"size {width}x{height} rounded down to {fixed[0]}x{fixed[1]}: "
+                         f"this format stores colour at half resolution and needs even sizes")
+            width, height = fixed
+        return width, height
+    images = [k.image for k in keys if k.is_image]
+    stored = [k.latent for k in keys if k.latent is not None]
+    if model.config.family == "vector" or not (images or stored):
+        return SQUARE_DEFAULT
+    if not images:  # store entries only: the size they were encoded at
+        factor = model.config.factor
+        return stored[0].shape[-1] * factor, stored[0].shape[-2] * factor
+    h, w = images[0].shape[-2:]
+    scale = min(1.0, MAX_DEFAULT_SIDE / max(h, w))
+    width, height = max(8, round(w * scale)), max(8, round(h * scale))
+    return width - width % 2, height - height % 2  # even suits every container
 
 
 def to_uint8_frames(images: torch.Tensor):

@@ -21,8 +21,6 @@ INTERPOLATIONS = ("lerp", "slerp", "spline")
 PACINGS = ("time", "uniform")
 SPACES = ("latent", "pixel")
 DEFAULT_FRAMES = 48           # per segment: 2 s at 24 fps
-MAX_DEFAULT_SIDE = 512        # spatial models: default size is the first image, at most this
-SQUARE_DEFAULT = (256, 256)   # seeds only, or a vector model (upscaled from its own size)
 # Points decoded per segment by the pacing pre-pass: on the bundled model, 8 / 16 / 32 give
 # a frame-to-frame spread of 0.026 / 0.010 / 0.003 where plain timing gives 0.16 (slerp).
 PACING_SAMPLES = 16
@@ -180,7 +178,7 @@ def prepare(spec: WalkSpec, *, progress=None) -> Walk:
     from latentfx.loading import load_model
     from latentfx.timeline import allocate, build_timeline, segment_frame_counts
     from latentfx.video import video_target
-    from latentfx.walk_render import LatentSpace, PixelSpace, WalkRenderer
+    from latentfx.walk_render import LatentSpace, PixelSpace, WalkRenderer, frame_size
 
     # 1. Check the spec and resolve its defaults.
     spec.validate()
@@ -191,7 +189,7 @@ def prepare(spec: WalkSpec, *, progress=None) -> Walk:
     keys = load_keyframes(spec.keyframes)
     model, info = load_model(spec.model, device=spec.device)
     notes: list[str] = []
-    width, height = _output_size(spec, model, keys, target.needs_even_size, notes)
+    width, height = frame_size(spec.size, model, keys, even=target.needs_even_size, notes=notes)
 
     # 3. Build the renderer(s) and the timeline.
     latent = LatentSpace(model, height=height, width=width, fit=spec.fit,
@@ -219,28 +217,6 @@ def prepare(spec: WalkSpec, *, progress=None) -> Walk:
     timeline = build_timeline(counts, loop=spec.loop, hold=spec.hold)
     return Walk(spec, renderers, timeline, (width, height), keys, info.model_id, notes,
                 model.device)
-
-
-def _output_size(spec: WalkSpec, model, keys, even: bool, notes: list[str]) -> tuple[int, int]:
-    if spec.size is not None:
-        width, height = spec.size
-        if even and (width % 2 or height % 2):
-            fixed = (width - width % 2, height - height % 2)
-            notes.append(f"size {width}x{height} rounded down to {fixed[0]}x{fixed[1]}: "
-                         f"this format stores colour at half resolution and needs even sizes")
-            width, height = fixed
-        return width, height
-    images = [k.image for k in keys if k.is_image]
-    stored = [k.latent for k in keys if k.latent is not None]
-    if model.config.family == "vector" or not (images or stored):
-        return SQUARE_DEFAULT
-    if not images:  # store entries only: the size they were encoded at
-        factor = model.config.factor
-        return stored[0].shape[-1] * factor, stored[0].shape[-2] * factor
-    h, w = images[0].shape[-2:]
-    scale = min(1.0, MAX_DEFAULT_SIDE / max(h, w))
-    width, height = max(8, round(w * scale)), max(8, round(h * scale))
-    return width - width % 2, height - height % 2  # even suits every container
 
 
 def frame_batches(walk: Walk, *, start: int = 0, stop: int | None = None,

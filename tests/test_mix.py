@@ -1,0 +1,65 @@
+"""`latentfx mix`: a*z1 + b*z2 + c*z3 with a + b + c = 1."""
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+import cli
+from latentfx.errors import InputError
+from latentfx.images import image_to_tensor, load_image
+from latentfx.loading import load_model
+from latentfx.walk_render import to_uint8_frames
+from pipelines import mix
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli.cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def reconstruction(model_path, path):
+    model, _ = load_model(str(model_path), device="cpu")
+    return to_uint8_frames(model.reconstruct(image_to_tensor(load_image(path))[None]))[0]
+
+
+def test_weight_one_reproduces_a_keyframe_and_halves_mix(tiny_spatial_model, shapes_folder,
+                                                         tmp_path):
+    a, b = shapes_folder / "shape_000001.png", shapes_folder / "shape_000002.png"
+    result = invoke("mix", f"{a}:1", f"{b}:0", "-o", tmp_path / "m.png", "-m",
+                    tiny_spatial_model, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    out = np.asarray(Image.open(tmp_path / "m.png"))
+    assert np.abs(out.astype(int) - reconstruction(tiny_spatial_model, a)).max() <= 1
+    half = invoke("mix", f"{a}:1", f"{b}:1", "--normalize", "-o", tmp_path / "h.png", "-m",
+                  tiny_spatial_model, "--device", "cpu")
+    assert "weights: 0.5, 0.5" in half.output
+
+
+def test_the_triangle_has_the_three_inputs_at_its_corners(tiny_spatial_model, shapes_folder,
+                                                          tmp_path):
+    keys = [shapes_folder / f"shape_{i:06d}.png" for i in (1, 2, 3)]
+    mix.run(mix.MixSpec(inputs=[str(k) for k in keys], output=str(tmp_path / "t.png"),
+                        triangle=4, model=str(tiny_spatial_model), device="cpu"))
+    grid = np.asarray(Image.open(tmp_path / "t.png"))
+    assert grid.shape == (4 * 32 + 5 * 2, 4 * 32 + 5 * 2, 3)
+
+    def cell(row, col):
+        y, x = 2 + row * 34, 2 + col * 34
+        return grid[y: y + 32, x: x + 32].astype(int)
+
+    for (row, col), key in zip(((0, 0), (3, 0), (3, 3)), keys):
+        assert np.abs(cell(row, col) - reconstruction(tiny_spatial_model, key)).max() <= 1
+    assert (cell(0, 3) == 255).all()  # outside the triangle
+    for _, _, weights in mix.triangle_weights(6):
+        assert sum(weights) == pytest.approx(1) and min(weights) >= -1e-9
+
+
+@pytest.mark.parametrize("inputs, message", [
+    (["a.png:0.5", "b.png:0.6"], "sum to 1.1, not 1"),
+    (["a.png:x", "b.png:1"], "KEYFRAME:WEIGHT"),
+    (["a.png:1"], "two or more inputs"),
+])
+def test_bad_weights_are_refused(inputs, message, tmp_path):
+    with pytest.raises(InputError, match=message):
+        mix.MixSpec(inputs=inputs, output=str(tmp_path / "m.png")).validate()

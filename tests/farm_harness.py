@@ -78,7 +78,9 @@ class Farm:
         self.env = {**os.environ, "LATENTFX_REDIS_URL": redis_server.url,
                     "LATENTFX_STORAGE": str(storage), "LATENTFX_SOFT_LIMIT": "60",
                     "LATENTFX_HARD_LIMIT": "90", "LATENTFX_VISIBILITY": "180",
-                    "LATENTFX_LEASE": "5", "LATENTFX_MAX_ATTEMPTS": "3",
+                    # A long lease: the reconciler stays out of the way of Celery's own
+                    # redelivery, so attempt counts are exact (its own test shortens it).
+                    "LATENTFX_LEASE": "60", "LATENTFX_MAX_ATTEMPTS": "3",
                     "LATENTFX_CHUNK_FRAMES": "8", "OMP_NUM_THREADS": "1",
                     **{k: str(v) for k, v in settings.items()}}
         self.workers: list[subprocess.Popen] = []

@@ -59,8 +59,7 @@ def run_chunk(task, job: str, index: int) -> str:
     try:
         check_spec(kind, record["spec"], settings.storage_root())
     except InputError as exc:  # refused by the worker itself: fail, never run
-        store.r.hset(store.chunk_key(job, index), mapping={"state": "failed", "error": str(exc)})
-        store.fail_job(job, str(exc))
+        store.fail_job(job, str(exc), chunk=index)
         return "refused"
     claim = store.claim(job, index, worker=task.request.hostname or "local", pid=os.getpid(),
                         lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)

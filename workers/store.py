@@ -251,5 +251,13 @@ class JobStore:
     def cancel_requested(self, job: str) -> bool:
         return self.r.hget(self.job_key(job), "cancel") == "1"
 
-    def fail_job(self, job: str, error: str) -> None:
-        self.finish_job(job, "failed", error=error)
+    def fail_job(self, job: str, error: str, *, chunk: int | None = None) -> None:
+        """Mark the job failed with `error` (and that chunk too), in one transaction, so no
+        reader sees the failure without its reason."""
+        pipe = self.r.pipeline(transaction=True)
+        if chunk is not None:
+            pipe.hset(self.chunk_key(job, chunk), mapping={"state": "failed", "error": error})
+        pipe.hset(self.job_key(job), mapping={"state": "failed", "finished": time.time(),
+                                              "error": error})
+        pipe.srem(f"{PREFIX}:active", job)
+        pipe.execute()

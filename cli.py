@@ -66,10 +66,10 @@ class Size(click.ParamType):
 
 
 class NumberList(click.ParamType):
-    """Comma-separated positive numbers: `2,1,3`."""
+    """Comma-separated numbers, positive unless told otherwise: `2,1,3`."""
 
-    def __init__(self, kind: type = int):
-        self.kind = kind
+    def __init__(self, kind: type = int, *, positive: bool = True):
+        self.kind, self.positive = kind, positive
         self.name = "N,N,..." if kind is int else "X,X,..."
 
     def convert(self, value, param, ctx):
@@ -80,7 +80,7 @@ class NumberList(click.ParamType):
         except ValueError:
             self.fail(f"{value!r} is not a comma-separated list of "
                       f"{'integers' if self.kind is int else 'numbers'}", param, ctx)
-        if any(n <= 0 for n in numbers):
+        if self.positive and any(n <= 0 for n in numbers):
             self.fail(f"{value!r}: every entry must be positive", param, ctx)
         return numbers
 
@@ -514,6 +514,23 @@ def mix(inputs, output, normalize, triangle, size, fit, model, device):
     if not triangle:
         click.echo("weights: " + ", ".join(f"{w:.3g}" for w in result.weights))
     click.echo(f"wrote {result.output} ({result.size[0]}x{result.size[1]} per picture)")
+
+
+@cli.command(name="filter")
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Image to write (.png, .jpg, .webp), the same size as IMAGE.")
+@click.option("--kernel", type=click.Choice(["blur", "sharpen", "edge", "emboss", "outline"]),
+              default=None, help="A classic 3x3 kernel.")
+@click.option("--matrix", type=NumberList(float, positive=False), default=None,
+              help='Your own 3x3 kernel, nine numbers row by row: "-1,-1,-1,-1,8,-1,-1,-1,-1".')
+def filter_command(image, output, kernel, matrix):
+    """Convolve IMAGE with a 3x3 kernel (zero padding, same size out), as a conv layer does."""
+    from pipelines import filter as pipeline
+
+    spec = pipeline.FilterSpec(image=image, output=output, kernel=kernel, matrix=matrix)
+    result = run_with_progress(pipeline, spec, "filter")
+    click.echo(f"wrote {result.output} ({result.size[0]}x{result.size[1]})")
 
 
 @cli.command()

@@ -10,7 +10,9 @@ from PIL import Image
 import cli
 from conftest import ROOT
 
-COMMANDS = ["train", "info", "models", "reconstruct", "sample", "shapes", "walk", "rerender"]
+COMMANDS = ["train", "info", "models", "reconstruct", "sample", "shapes", "walk", "rerender",
+            "encode", "neighbors", "mix", "filter", "jobs", "status", "cancel", "retry",
+            "fetch", "worker", "doctor"]
 
 
 def invoke(*args):

@@ -534,6 +534,27 @@ def filter_command(image, output, kernel, matrix):
 
 
 @cli.command()
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Sheet to write (.png, .jpg, .webp): one row per layer.")
+@click.option("--channels", type=int, default=8, show_default=True,
+              help="Feature maps shown per layer (those with the largest spread).")
+@model_option
+@device_option
+def inspect(image, output, channels, model, device):
+    """Show IMAGE's activations through every encoder and decoder layer."""
+    from pipelines import inspect_layers as pipeline
+
+    spec = pipeline.InspectSpec(image=image, output=output, channels=channels, model=model,
+                                device=device)
+    result = run_with_progress(pipeline, spec, "inspect")
+    for layer in result.layers:
+        shape = "x".join(map(str, layer.shape))
+        click.echo(f"{layer.name:<32}{shape:>14}  [{layer.low:.3g}, {layer.high:.3g}]")
+    click.echo(f"wrote {result.output}")
+
+
+@cli.command()
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.option("-n", "count", type=int, default=1000, show_default=True, help="Number of images.")
 @click.option("--size", type=int, default=64, show_default=True, help="Image side in pixels.")

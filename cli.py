@@ -305,15 +305,20 @@ def reconstruct(images, output, model, fit, max_side, device, submit, priority, 
               help="Spatial models: output size WxH (default 256x256).")
 @click.option("--temperature", type=float, default=1.0, show_default=True,
               help="Scale of the prior's standard deviation: <1 safer, >1 wilder.")
+@click.option("--labels", is_flag=True,
+              help="Caption each cell with its seed:N (cell i is seed:SEED+i), to use it as a "
+                   "walk keyframe or mix input.")
 @model_option
 @device_option
 @farm_options
-def sample(output, count, seed, size, temperature, model, device, submit, priority, queue):
-    """Decode random latents drawn from the prior into a grid."""
+def sample(output, count, seed, size, temperature, labels, model, device, submit, priority,
+           queue):
+    """Decode random latents drawn from the prior into a grid (cell i is seed:SEED+i)."""
     from pipelines import sample as pipeline
 
     spec = pipeline.SampleSpec(output=output, n=count, seed=seed, size=size,
-                               temperature=temperature, model=model, device=device)
+                               temperature=temperature, labels=labels, model=model,
+                               device=device)
     if submit:
         return submit_job("sample", spec, queue=queue, priority=priority)
     result = run_with_progress(pipeline, spec, "sample")

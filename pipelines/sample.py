@@ -20,6 +20,7 @@ class SampleSpec:
     model: str | None = None
     size: tuple[int, int] | None = None  # (width, height); spatial models only
     temperature: float = 1.0
+    labels: bool = False  # caption each cell with its seed:N
     device: str = "auto"
 
     def validate(self) -> None:
@@ -47,7 +48,9 @@ def run(spec: SampleSpec, *, progress: Callable[[int, int, str], None] | None = 
     import torch
 
     from latentfx.batching import map_batches
+    from latentfx.contact_sheet import Cell, contact_sheet
     from latentfx.grids import make_grid, save_image
+    from latentfx.keyframes import prior_latent
     from latentfx.loading import load_model
     from latentfx.manifest import write_manifest
 
@@ -63,17 +66,23 @@ def run(spec: SampleSpec, *, progress: Callable[[int, int, str], None] | None = 
     else:
         width, height = spec.size or SPATIAL_DEFAULT_SIZE
 
-    # 2. Draw z ~ N(0, T^2 I) with a CPU generator (same numbers on every device) and decode.
-    g = torch.Generator().manual_seed(spec.seed)
-    z = model.sample_prior(spec.n, height=height, width=width, generator=g,
-                           temperature=spec.temperature)
+    # 2. Cell i is the latent `seed:(seed + i)` stands for in walks and mixes (a CPU draw of
+    #    N(0, T^2 I): the same numbers on every device), so any cell can become a keyframe.
+    seeds = [spec.seed + i for i in range(spec.n)]
+    z = torch.cat([prior_latent(model, s, height=height, width=width,
+                                temperature=spec.temperature) for s in seeds])
     with torch.inference_mode():
         images = map_batches(lambda zb: model.decode(zb, size=(height, width)).cpu(),
                              z, batch=16, progress=progress, message="decoding")
 
     # 3. Save the grid and its manifest.
-    save_image(make_grid(images, nrow=math.ceil(math.sqrt(spec.n))), spec.output)
+    columns = math.ceil(math.sqrt(spec.n))
+    if spec.labels:
+        contact_sheet([Cell(image, f"seed:{s}") for image, s in zip(images, seeds)],
+                      spec.output, columns=columns)
+    else:
+        save_image(make_grid(images, nrow=columns), spec.output)
     write_manifest(spec.output, job="sample", spec=asdict(spec), model_id=info.model_id,
-                   inputs=[], seeds={"seed": spec.seed},
+                   inputs=[], seeds={"cells": [f"seed:{s}" for s in seeds]},
                    timings={"seconds": round(time.perf_counter() - started, 3)})
     return SampleResult(Path(spec.output), info.model_id, (width, height))

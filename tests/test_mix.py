@@ -63,3 +63,16 @@ def test_the_triangle_has_the_three_inputs_at_its_corners(tiny_spatial_model, sh
 def test_bad_weights_are_refused(inputs, message, tmp_path):
     with pytest.raises(InputError, match=message):
         mix.MixSpec(inputs=inputs, output=str(tmp_path / "m.png")).validate()
+
+
+def test_a_sample_cell_is_the_seed_keyframe_of_the_same_number(tiny_vector_model, tmp_path):
+    """`sample --seed 10` cell 2 is `seed:12`, so a user can pick a cell and walk to it."""
+    sample = invoke("sample", "-n", 4, "--seed", 10, "-o", tmp_path / "s.png", "-m",
+                    tiny_vector_model, "--device", "cpu")
+    assert sample.exit_code == 0, sample.output
+    mixed = invoke("mix", "seed:12:1", "seed:3:0", "--size", "32x32", "-o", tmp_path / "m.png",
+                   "-m", tiny_vector_model, "--device", "cpu")
+    assert mixed.exit_code == 0, mixed.output
+    grid = np.asarray(Image.open(tmp_path / "s.png")).astype(int)
+    cell = grid[2 + 34: 2 + 34 + 32, 2: 2 + 32]  # two to a row: seed:12 starts row 1
+    assert np.abs(cell - np.asarray(Image.open(tmp_path / "m.png")).astype(int)).max() <= 1

@@ -159,15 +159,25 @@ class _Images:
         from latentfx.images import image_to_tensor, load_image
 
         try:
-            image = image_to_tensor(load_image(self.paths[i]))
+            image = image_to_tensor(load_image(self.paths[i], at_least=self.size))
         except BadFile as exc:
             return i, None, exc.reason
         width, height = self.size
+        if tuple(image.shape[-2:]) == (height, width):
+            return i, image, None  # already the store's size: nothing to resample
         return i, fit_to(image, height, width, self.fit), None
 
 
 def _collate(items):
     return items
+
+
+def _one_thread(_worker_id: int) -> None:
+    """Decoding workers resize with torch: one thread each, or they fight the model (and
+    each other) for the cores."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def _encode(model, paths, size, spec, progress, cancel):
@@ -181,7 +191,8 @@ def _encode(model, paths, size, spec, progress, cancel):
     if not paths:
         return fresh, failed
     loader = DataLoader(_Images(paths, size, spec.fit), batch_size=spec.batch,
-                        num_workers=spec.workers, collate_fn=_collate)
+                        num_workers=spec.workers, collate_fn=_collate,
+                        worker_init_fn=_one_thread, prefetch_factor=4 if spec.workers else None)
     with torch.inference_mode():
         for items in loader:
             if cancel and cancel():

@@ -1,0 +1,110 @@
+"""How fast `latentfx encode` turns a folder of JPEGs into a latent store, and how much memory.
+
+In one run, on generated JPEGs (the shapes dataset at --side pixels) with the bundled model:
+  (a) encode images/s (hashing, decoding in data-loader workers, encoding, saving) divided by
+      encoder-only images/s on the same images already decoded in memory, same model and
+      batch (target >= 0.85 on 2 cores);
+  (b) peak resident memory of the encode for --count images, against the same for a tenth of
+      them: it must not grow with the folder beyond the store itself.
+
+    python benchmarks/encode.py [--count 20000] [--model shapes] [--side 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TARGET_RATIO = 0.85
+
+# Runs in a fresh process, so that its peak memory is its own.
+ENCODE = """
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+from pipelines import encode
+started = time.perf_counter()
+result = encode.run(encode.EncodeSpec(folder={folder!r}, output={output!r}, model={model!r},
+                                      device="cpu", batch={batch}))
+seconds = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({{"count": result.count, "seconds": seconds, "peak_kib": peak,
+                  "worker_peak_kib": workers}}))
+"""
+
+
+def make_jpegs(folder: Path, count: int, side: int) -> None:
+    from latentfx.datasets.shapes import factors_for, render
+
+    folder.mkdir(parents=True)
+    for i in range(count):
+        render(factors_for(i, seed=3), size=side).save(
+            folder / f"{i:06d}.jpg", quality=92)
+
+
+def encode_in_process(folder: Path, output: Path, model: str, batch: int) -> dict:
+    code = ENCODE.format(root=str(Path(__file__).resolve().parents[1]), folder=str(folder),
+                         output=str(output), model=model, batch=batch)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def encoder_only(folder: Path, model_name: str, batch: int) -> float:
+    """images/s of the model alone on the same images, decoded and fitted beforehand."""
+    import torch
+
+    from latentfx.fitting import fit_to
+    from latentfx.images import image_to_tensor, load_image
+    from latentfx.loading import load_model
+
+    model, _ = load_model(model_name, device="cpu")
+    n = model.config.image_size
+    size = (n, n) if model.config.family == "vector" else (128, 128)
+    images = torch.stack([fit_to(image_to_tensor(load_image(p)), size[1], size[0], "crop")
+                          for p in sorted(folder.iterdir())])
+    with torch.inference_mode():
+        model.encode(images[:batch])  # warm-up
+        started = time.perf_counter()
+        for i in range(0, len(images), batch):
+            model.encode(images[i: i + batch]).mode()
+    return len(images) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=20000)
+    parser.add_argument("--model", default="shapes")
+    parser.add_argument("--side", type=int, default=64, help="JPEG side in pixels")
+    parser.add_argument("--batch", type=int, default=32)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="latentfx-encode-bench-"))
+    small, large = work / "small", work / "large"
+    print(f"writing {args.count} + {args.count // 10} JPEGs of {args.side}x{args.side} ...")
+    make_jpegs(large, args.count, args.side)
+    make_jpegs(small, args.count // 10, args.side)
+
+    big = encode_in_process(large, work / "large.safetensors", args.model, args.batch)
+    little = encode_in_process(small, work / "small.safetensors", args.model, args.batch)
+    model_only = encoder_only(large, args.model, args.batch)
+    pipeline = big["count"] / big["seconds"]
+    print(f"(a) encode {pipeline:.0f} images/s (all steps) / encoder alone {model_only:.0f} "
+          f"images/s = {pipeline / model_only:.2f} (target {TARGET_RATIO})")
+
+    store_mib = (work / "large.safetensors").stat().st_size / 2 ** 20
+    print(f"(b) peak memory: {big['peak_kib'] / 1024:.0f} MiB for {big['count']} images, "
+          f"{little['peak_kib'] / 1024:.0f} MiB for {little['count']} (store of the larger: "
+          f"{store_mib:.1f} MiB); ratio {big['peak_kib'] / little['peak_kib']:.2f}; data-loader "
+          f"workers peaked at {big['worker_peak_kib'] / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

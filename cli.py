@@ -560,6 +560,68 @@ def inspect(image, output, channels, model, device):
 
 
 @cli.command()
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The attribute vector to write (.safetensors).")
+@click.option("--store", type=click.Path(dir_okay=False), default=None,
+              help="A labelled latent store (`latentfx encode --labels/--folder-labels`).")
+@click.option("--attr", default=None, help="The store's attribute (label column).")
+@click.option("--with", "with_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of images that have the attribute.")
+@click.option("--without", "without_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of images that do not.")
+@click.option("--holdout", type=float, default=0.2, show_default=True,
+              help="Share of the images kept out to score the vector (AUC).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split.")
+@model_option
+@device_option
+def vector(output, store, attr, with_dir, without_dir, holdout, seed, model, device):
+    """Make an attribute vector: centroid with the attribute minus centroid without."""
+    from pipelines import vector as pipeline
+
+    spec = pipeline.VectorSpec(output=output, store=store, attr=attr, with_dir=with_dir,
+                               without_dir=without_dir, holdout=holdout, seed=seed, model=model,
+                               device=device)
+    result = run_with_progress(pipeline, spec, "vector")
+    auc = result.score.get("auc")
+    click.echo(f"wrote {result.output}: {result.name} from {result.counts['with']} with / "
+               f"{result.counts['without']} without")
+    click.echo(f"held-out separation: AUC {auc if auc is not None else 'n/a'} on "
+               f"{result.counts['held_out']} images (0.5 = not captured, 1 = perfectly)")
+
+
+@cli.command()
+@click.argument("vectors", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Image to write (.png, .jpg, .webp).")
+@click.option("--strength", type=float, default=1.0, show_default=True,
+              help="How far to move along the vector(s) given as arguments.")
+@click.option("--vec", "extra", multiple=True, metavar="FILE:STRENGTH",
+              help="A vector with its own strength; repeat for several, e.g. --vec smile:1 "
+                   "--vec glasses:-0.5 (FILE or FILE.safetensors).")
+@click.option("--residual", is_flag=True, help="Keep the photo's own detail (as in walks).")
+@click.option("--size", type=Size(), default=None, help="Picture size WxH.")
+@model_option
+@device_option
+def apply(vectors, image, output, strength, extra, residual, size, model, device):
+    """Move IMAGE along attribute VECTORS and decode it."""
+    from pipelines import apply as pipeline
+
+    pairs = [(v, strength) for v in vectors]
+    for item in extra:
+        name, _, value = item.rpartition(":")
+        try:
+            pairs.append((name if name.endswith(".safetensors") else f"{name}.vec.safetensors"
+                          if not Path(name).exists() else name, float(value)))
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: write FILE:STRENGTH", param_hint="--vec")
+    spec = pipeline.ApplySpec(image=image, output=output, vectors=pairs, residual=residual,
+                              size=size, model=model, device=device)
+    result = run_with_progress(pipeline, spec, "apply")
+    click.echo(f"wrote {result.output} ({result.size[0]}x{result.size[1]})")
+
+
+@cli.command()
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.option("-n", "count", type=int, default=1000, show_default=True, help="Number of images.")
 @click.option("--size", type=int, default=64, show_default=True, help="Image side in pixels.")
@@ -699,6 +761,10 @@ def cancel(job):
     from workers.app import make_app
 
     settings, store = farm()
+    state = store.job(job)["state"]
+    if state in ("succeeded", "failed", "cancelled"):
+        click.echo(f"job {job} has already ended ({state}); nothing to cancel")
+        return
     queued = store.request_cancel(job)
     ids = [c["task_id"] for c in queued if c.get("task_id")]
     if ids:

@@ -49,25 +49,32 @@ def parse_keyframe(text: str) -> Keyframe:
 
 
 def load_keyframes(texts: list[str]) -> list[Keyframe]:
-    """Parse and load every keyframe. A walk cannot leave one out, so a bad image stops the
-    job with a message that names it (unlike folder jobs, which skip bad files)."""
+    """Parse and load every keyframe of a walk (at least two)."""
     if len(texts) < 2:
         raise InputError(f"a walk needs at least two keyframes, got {len(texts)}: "
                          f"give two or more images or seed:N entries")
-    loaded, stores = [], {}
-    for text in texts:
-        key = parse_keyframe(text)
-        if key.is_image:
-            try:
-                key = Keyframe(text, path=key.path, image=image_to_tensor(load_image(key.path)))
-            except BadFile as exc:
-                raise InputError(f"keyframe {exc}") from None
-        elif key.store is not None:
-            store = stores.get(key.store) or stores.setdefault(key.store, LatentStore.load(key.store))
-            key = Keyframe(text, store=key.store, entry=key.entry, model_id=store.model_id,
-                           latent=store.latents[store.index(key.entry)][None])
-        loaded.append(key)
-    return loaded
+    stores: dict = {}
+    return [load_keyframe(text, stores=stores) for text in texts]
+
+
+def load_keyframe(text: str, *, stores: dict | None = None) -> Keyframe:
+    """Parse and load one keyframe. A job cannot leave one out, so a bad image stops it with
+    a message that names it (unlike folder jobs, which skip bad files). `stores` caches the
+    latent stores already read."""
+    stores = {} if stores is None else stores
+    key = parse_keyframe(text)
+    if key.is_image:
+        try:
+            return Keyframe(text, path=key.path, image=image_to_tensor(load_image(key.path)))
+        except BadFile as exc:
+            raise InputError(f"keyframe {exc}") from None
+    if key.store is not None:
+        if key.store not in stores:
+            stores[key.store] = LatentStore.load(key.store)
+        store = stores[key.store]
+        return Keyframe(text, store=key.store, entry=key.entry, model_id=store.model_id,
+                        latent=store.latents[store.index(key.entry)][None])
+    return key
 
 
 def prior_latent(model, seed: int, *, height: int, width: int,

@@ -91,8 +91,13 @@ def running_attempt(store, job, index, after=0):
 def test_a_pool_process_killed_mid_chunk_loses_nothing(farm):
     store = farm.store()
     job = submit(farm, *slow_walk_args())
-    chunk = wait_for(lambda: running_attempt(store, job, 1), timeout=90,
-                     what="chunk 1 to start", interval=0.002)
+
+    def mid_chunk():  # running, with some but not all of its 8 frames committed
+        chunk = running_attempt(store, job, 1)
+        done = len(store.committed_frames(job) & set(range(8, 16)))
+        return chunk if chunk and 0 < done < 6 else None
+
+    chunk = wait_for(mid_chunk, timeout=90, what="chunk 1 to be half done", interval=0.002)
     os.kill(int(chunk["pid"]), signal.SIGKILL)
     record = farm.wait_job(job)
     assert record["state"] == "succeeded", farm.logs()

@@ -8,15 +8,18 @@ import functools
 import json
 import os
 import random
+import shutil
 from pathlib import Path
 
-from latentfx.errors import InputError, Interrupted
+import redis
+
+from latentfx.errors import InputError, Interrupted, LatentfxError
 from pipelines.registry import JOBS
 
 from .paths import check_spec
 from .store import JobStore
 
-TRANSIENT = (OSError, ConnectionError)
+TRANSIENT = (OSError, ConnectionError, redis.RedisError)  # redis' own errors are neither
 BACKOFF_BASE, BACKOFF_MAX = 2.0, 120.0
 
 
@@ -90,6 +93,7 @@ def run_chunk(task, job: str, index: int) -> str:
                                priority=9 - record["priority"])
         else:
             store.finish_job(job, "succeeded", output=record["spec"]["output"])
+    settle(store, job)  # the last chunk to end settles a job that another chunk failed
     return "done"
 
 
@@ -106,7 +110,9 @@ def _retry_or_fail(task, store, job, index, token, exc, settings) -> str:
         spec = store.job(job)["spec"]
         spec["batch"] = max(1, int(spec.get("batch", 8)) // 2)
         store.r.hset(store.job_key(job), "spec", json.dumps(spec))
-    store.end_attempt(job, index, token, "queued", f"retrying after {type(exc).__name__}: {exc}")
+    if not store.end_attempt(job, index, token, "queued",
+                             f"retrying after {type(exc).__name__}: {exc}"):
+        return "superseded"  # another delivery owns the chunk: it carries on, not us
     raise task.retry(exc=exc, countdown=backoff(task.request.retries))
 
 
@@ -123,6 +129,10 @@ def _render_frames(store, settings, record: dict, chunk: dict, token: str) -> No
     if not todo:
         return
     partial = f".{token[:12]}.partial.png"
+    # This delivery owns the chunk now: half-written frames left by a killed one go.
+    for frame in range(chunk["start"], chunk["stop"]):
+        for leftover in folder.glob(f".{frame:06d}.*.partial.png"):
+            leftover.unlink(missing_ok=True)
 
     def write(frame: int, pixels) -> None:
         # Checked between frames: cancel, and whether this delivery still owns the chunk.
@@ -132,7 +142,10 @@ def _render_frames(store, settings, record: dict, chunk: dict, token: str) -> No
             return
         tmp = folder / f".{frame:06d}{partial}"
         Image.fromarray(pixels).save(tmp, format="PNG", compress_level=1)
-        os.replace(tmp, frame_file(record, frame))
+        try:
+            os.replace(tmp, frame_file(record, frame))
+        except FileNotFoundError:  # swept by a newer delivery of this chunk
+            raise Superseded() from None
         if store.commit_frame(job, index, token, frame) < 0:
             raise Superseded()
         if not store.heartbeat(job, index, token, settings.lease_seconds):
@@ -178,7 +191,11 @@ def assemble(task, job: str) -> str:
     store = store_for(settings.redis_url)
     record = store.job(job)
     kind = JOBS[record["kind"]]
-    check_spec(kind, record["spec"], settings.storage_root())
+    try:
+        check_spec(kind, record["spec"], settings.storage_root())
+    except LatentfxError as exc:
+        store.fail_job(job, str(exc))
+        return "refused"
     if record["state"] in ("succeeded", "cancelled") or store.cancel_requested(job):
         return record["state"]
     module, spec_class = kind.load()
@@ -192,10 +209,13 @@ def assemble(task, job: str) -> str:
                         cancel=lambda: store.cancel_requested(job))
     except Interrupted:
         return "cancelled"
-    except InputError as exc:
-        store.fail_job(job, str(exc))
-        return "failed"
+    except Exception as exc:  # whatever stops the assembly, the job must not hang 'running'
+        store.fail_job(job, f"assembly failed: {type(exc).__name__}: {exc}")
+        if isinstance(exc, LatentfxError):
+            return "failed"
+        raise
     store.finish_job(job, "succeeded", output=record["spec"]["output"])
+    shutil.rmtree(frames_dir(record), ignore_errors=True)  # the video holds them now
     return "succeeded"
 
 

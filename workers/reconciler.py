@@ -30,18 +30,24 @@ class Reconciler:
         self._stop.set()
 
     def sweep(self) -> list[tuple[str, int]]:
-        """One pass; returns the (job, chunk) pairs it re-queued."""
-        from .submit import enqueue_chunks
-
+        """One pass, by one worker at a time; returns the (job, chunk) pairs it re-queued."""
         lock = f"{PREFIX}:reconciler"
         if not self.store.r.set(lock, "1", nx=True, ex=max(1, int(self.settings.lease_seconds))):
             return []
+        try:
+            return self._sweep()
+        finally:
+            self.store.r.delete(lock)
+
+    def _sweep(self) -> list[tuple[str, int]]:
+        from .submit import enqueue_chunks
+
         requeued = []
         now = time.time()
         for job in self.store.active_jobs():
             try:
                 record = self.store.job(job)
-            except Exception:
+            except Exception:  # a job record deleted or damaged under us: skip it this round
                 continue
             stale = [c["index"] for c in record["chunk_list"]
                      if c["state"] == "running" and 0 < c["lease"] < now]

@@ -1,0 +1,90 @@
+"""Attribute vectors: centroid of the latents with a property minus centroid of those without
+(latent arithmetic, as in Tom White's "Sampling Generative Networks"), saved with the model
+id they belong to and a held-out score that says whether the attribute is captured at all."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .atomic import atomic_path
+from .checkpoint import check_safetensors
+from .errors import InputError
+
+VECTOR_FORMAT = "latentfx-vector"
+METADATA_KEY = "latentfx"
+
+
+@dataclass
+class AttributeVector:
+    vector: torch.Tensor   # one latent's shape
+    model_id: str
+    name: str
+    score: dict = field(default_factory=dict)   # held-out auc, threshold, accuracy, counts
+    info: dict = field(default_factory=dict)    # how it was made
+
+    def save(self, path: str | os.PathLike) -> Path:
+        from safetensors.torch import save_file
+
+        meta = {"format": VECTOR_FORMAT, "format_version": 1, "model_id": self.model_id,
+                "name": self.name, "score": self.score, "info": self.info}
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            save_file({"vector": self.vector.float().contiguous()}, str(tmp),
+                      metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)})
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "AttributeVector":
+        from safetensors import SafetensorError, safe_open
+
+        path = Path(path)
+        check_safetensors(path, what="attribute vector")
+        try:
+            with safe_open(str(path), framework="pt", device="cpu") as fh:
+                meta = json.loads((fh.metadata() or {}).get(METADATA_KEY, "{}"))
+                if meta.get("format") != VECTOR_FORMAT:
+                    raise InputError(f"{path}: not a latentfx attribute vector; make one with "
+                                     f"`latentfx vector`")
+                vector = fh.get_tensor("vector")
+        except (SafetensorError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: damaged attribute vector ({exc})") from None
+        return cls(vector, meta["model_id"], meta.get("name", path.stem), meta.get("score", {}),
+                   meta.get("info", {}))
+
+
+def centroid_difference(latents: torch.Tensor, has: torch.Tensor) -> torch.Tensor:
+    """mean(latents where has) - mean(latents where not has)."""
+    if has.all() or not has.any():
+        raise InputError("an attribute vector needs images both with and without the attribute")
+    return latents[has].mean(0) - latents[~has].mean(0)
+
+
+def holdout_split(count: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, held-out) index tensors, a seeded random split."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    held = max(1, round(count * fraction))
+    return order[held:], order[:held]
+
+
+def separation_score(latents: torch.Tensor, has: torch.Tensor, vector: torch.Tensor) -> dict:
+    """How well the projection onto the vector separates held-out images with the attribute
+    from those without: ROC AUC, and the threshold with the best accuracy."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    projection = (latents.reshape(len(latents), -1) @ vector.reshape(-1)).numpy() \
+        / float(vector.norm().clamp_min(1e-12))
+    truth = has.numpy().astype(int)
+    if truth.min() == truth.max():
+        return {"auc": None, "threshold": None, "accuracy": None, "held_out": int(len(truth))}
+    fpr, tpr, thresholds = roc_curve(truth, projection)
+    positives, negatives = truth.sum(), len(truth) - truth.sum()
+    accuracy = (tpr * positives + (1 - fpr) * negatives) / len(truth)
+    best = int(accuracy.argmax())
+    return {"auc": round(float(roc_auc_score(truth, projection)), 4),
+            "threshold": round(float(thresholds[best]), 4) if best > 0 else None,
+            "accuracy": round(float(accuracy[best]), 4), "held_out": int(len(truth))}

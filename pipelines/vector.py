@@ -1,0 +1,102 @@
+"""vector: an attribute vector, the centroid of latents with an attribute minus the centroid
+of those without, from a labelled latent store (--store S --attr A) or from two folders
+(--with DIR --without DIR), scored on a held-out split."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from latentfx.errors import InputError
+
+
+@dataclass
+class VectorSpec:
+    output: str
+    store: str | None = None
+    attr: str | None = None
+    with_dir: str | None = None
+    without_dir: str | None = None
+    model: str | None = None
+    holdout: float = 0.2
+    seed: int = 0
+    device: str = "auto"
+
+    def validate(self) -> None:
+        from latentfx.outputs import check_output_file
+
+        from_store = self.store is not None or self.attr is not None
+        from_folders = self.with_dir is not None or self.without_dir is not None
+        if from_store == from_folders:
+            raise InputError("give --store and --attr, or --with and --without (one pair)")
+        if from_store and not (self.store and self.attr):
+            raise InputError("--store and --attr go together")
+        if from_folders and not (self.with_dir and self.without_dir):
+            raise InputError("--with and --without go together")
+        if not 0 < self.holdout < 0.9:
+            raise InputError(f"--holdout must be between 0 and 0.9, got {self.holdout:g}")
+        check_output_file(self.output, suffixes={".safetensors": "safetensors"})
+
+
+@dataclass
+class VectorResult:
+    output: Path
+    name: str
+    score: dict
+    counts: dict
+
+
+def run(spec: VectorSpec, *, progress: Callable[[int, int, str], None] | None = None,
+        cancel: Callable[[], bool] | None = None) -> VectorResult:
+    import torch
+
+    from latentfx.attribute_vectors import (AttributeVector, centroid_difference, holdout_split,
+                                            separation_score)
+    from latentfx.manifest import write_manifest
+
+    # 1. Latents and who has the attribute.
+    spec.validate()
+    started = time.perf_counter()
+    latents, has, model_id, name = _labelled_latents(spec, progress)
+
+    # 2. Centroids on the training split; score on the held-out one.
+    train, held = holdout_split(len(latents), spec.holdout, spec.seed)
+    vector = centroid_difference(latents[train], has[train])
+    score = separation_score(latents[held], has[held], vector)
+    counts = {"with": int(has.sum()), "without": int((~has).sum()), "held_out": len(held)}
+    AttributeVector(vector, model_id, name, score, {"counts": counts, "spec": asdict(spec)}) \
+        .save(spec.output)
+    write_manifest(spec.output, job="vector", spec=asdict(spec), model_id=model_id, inputs=[],
+                   timings={"seconds": round(time.perf_counter() - started, 3)},
+                   results={"score": score, "counts": counts})
+    return VectorResult(Path(spec.output), name, score, counts)
+
+
+def _labelled_latents(spec: VectorSpec, progress):
+    """(latents (N, ...), has (N,) bool, model id, attribute name)."""
+    import torch
+
+    from latentfx.stores import LatentStore
+    from pipelines import encode
+
+    if spec.store:
+        store = LatentStore.load(spec.store)
+        if spec.attr not in store.attributes:
+            raise InputError(f"{spec.store}: no attribute {spec.attr!r}; it has "
+                             f"{', '.join(store.attributes) or 'no labels (encode with --labels)'}")
+        column = store.labels[:, store.attributes.index(spec.attr)]
+        return store.latents, column > 0.5, store.model_id, spec.attr
+    with tempfile.TemporaryDirectory() as scratch:
+        stores = []
+        for name, folder in (("with", spec.with_dir), ("without", spec.without_dir)):
+            out = Path(scratch) / f"{name}.safetensors"
+            encode.run(encode.EncodeSpec(folder=folder, output=str(out), model=spec.model,
+                                         device=spec.device), progress=progress)
+            stores.append(LatentStore.load(out))
+    latents = torch.cat([s.latents for s in stores])
+    has = torch.cat([torch.ones(len(stores[0]), dtype=torch.bool),
+                     torch.zeros(len(stores[1]), dtype=torch.bool)])
+    return latents, has, stores[0].model_id, Path(spec.with_dir).name

@@ -1,0 +1,101 @@
+"""Attribute vectors on the bundled shapes model, where every image's factors are known."""
+
+import csv
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import cli
+from latentfx.attribute_vectors import AttributeVector
+from latentfx.errors import InputError
+from pipelines import apply, encode, vector
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    from latentfx.datasets.shapes import write_dataset
+
+    base = tmp_path_factory.mktemp("vec")
+    write_dataset(base / "img", 300, seed=11, size=64)
+    encode.run(encode.EncodeSpec(folder=str(base / "img"), output=str(base / "s.safetensors"),
+                                 model="shapes", device="cpu", workers=0,
+                                 labels=str(base / "img" / "labels.csv")))
+    rows = list(csv.DictReader(open(base / "img" / "labels.csv")))
+    return base, rows
+
+
+def make_vector(base, attr):
+    out = base / f"{attr}.safetensors"
+    result = vector.run(vector.VectorSpec(output=str(out), store=str(base / "s.safetensors"),
+                                          attr=attr))
+    return out, result
+
+
+def test_a_captured_attribute_scores_high_on_held_out_images(labelled):
+    base, _ = labelled
+    out, result = make_vector(base, "background_dark")
+    assert result.score["auc"] >= 0.95
+    saved = AttributeVector.load(out)
+    assert saved.score == result.score and saved.vector.shape == (16,)
+
+
+def foreground(path):
+    a = np.asarray(Image.open(path).convert("RGB")).astype(float)
+    mask = np.abs(a - np.median(a.reshape(-1, 3), axis=0)).sum(-1) > 60
+    return a[mask], mask.mean()
+
+
+def test_the_red_vector_makes_blue_shapes_redder(labelled, tmp_path):
+    base, rows = labelled
+    red, _ = make_vector(base, "colour_red")
+    blues = [r["path"] for r in rows if r["colour"] == "blue"][:6]
+    gain = []
+    for name in blues:
+        outs = []
+        for strength in (0.0, 2.0):
+            out = tmp_path / f"{strength}-{name}"
+            apply.run(apply.ApplySpec(image=str(base / "img" / name), output=str(out),
+                                      vectors=[(str(red), strength)], model="shapes",
+                                      device="cpu", size=(64, 64)))
+            outs.append(foreground(out))
+        (before, _), (after, _) = outs
+        gain.append((after[:, 0] - after[:, 2]).mean() - (before[:, 0] - before[:, 2]).mean())
+    assert np.mean(gain) > 40  # red minus blue, in 8-bit levels, over the shape
+
+
+def test_vectors_from_two_folders_and_the_model_check(labelled, tmp_path):
+    base, rows = labelled
+    for folder, colour in (("red", "red"), ("other", "green")):
+        (tmp_path / folder).mkdir()
+        for r in [r for r in rows if r["colour"] == colour][:20]:
+            shutil.copy(base / "img" / r["path"], tmp_path / folder / r["path"])
+    result = CliRunner().invoke(cli.cli, [
+        "vector", "--with", str(tmp_path / "red"), "--without", str(tmp_path / "other"),
+        "-m", "shapes", "-o", str(tmp_path / "r.safetensors"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "held-out separation: AUC" in result.output and "20 with / 20 without" in result.output
+    with pytest.raises(InputError, match="vectors only apply to their own model"):
+        apply.run(apply.ApplySpec(image=str(base / "img" / rows[0]["path"]),
+                                  output=str(tmp_path / "x.png"), model="default",
+                                  vectors=[(str(tmp_path / "r.safetensors"), 1.0)]))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({}, "give --store and --attr"),
+    ({"store": "s.safetensors"}, "go together"),
+    ({"store": "s", "attr": "a", "with_dir": "w", "without_dir": "x"}, "one pair"),
+    ({"with_dir": "w", "without_dir": "x", "holdout": 0.95}, "--holdout"),
+])
+def test_bad_vector_specs_are_named(kwargs, message, tmp_path):
+    with pytest.raises(InputError, match=message):
+        vector.VectorSpec(output=str(tmp_path / "v.safetensors"), **kwargs).validate()
+
+
+def test_an_unknown_attribute_lists_the_known_ones(labelled, tmp_path):
+    base, _ = labelled
+    with pytest.raises(InputError, match="no attribute 'smiling'; it has .*colour_red"):
+        vector.run(vector.VectorSpec(output=str(tmp_path / "v.safetensors"),
+                                     store=str(base / "s.safetensors"), attr="smiling"))

@@ -4,19 +4,16 @@ id they belong to and a held-out score that says whether the attribute is captur
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .atomic import atomic_path
-from .checkpoint import check_safetensors
 from .errors import InputError
+from .tagged_files import read_tagged, write_tagged
 
 VECTOR_FORMAT = "latentfx-vector"
-METADATA_KEY = "latentfx"
 
 
 @dataclass
@@ -28,33 +25,16 @@ class AttributeVector:
     info: dict = field(default_factory=dict)    # how it was made
 
     def save(self, path: str | os.PathLike) -> Path:
-        from safetensors.torch import save_file
-
         meta = {"format": VECTOR_FORMAT, "format_version": 1, "model_id": self.model_id,
                 "name": self.name, "score": self.score, "info": self.info}
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            save_file({"vector": self.vector.float().contiguous()}, str(tmp),
-                      metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)})
-        return path
+        return write_tagged(path, {"vector": self.vector}, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "AttributeVector":
-        from safetensors import SafetensorError, safe_open
-
-        path = Path(path)
-        check_safetensors(path, what="attribute vector")
-        try:
-            with safe_open(str(path), framework="pt", device="cpu") as fh:
-                meta = json.loads((fh.metadata() or {}).get(METADATA_KEY, "{}"))
-                if meta.get("format") != VECTOR_FORMAT:
-                    raise InputError(f"{path}: not a latentfx attribute vector; make one with "
-                                     f"`latentfx vector`")
-                vector = fh.get_tensor("vector")
-        except (SafetensorError, json.JSONDecodeError) as exc:
-            raise InputError(f"{path}: damaged attribute vector ({exc})") from None
-        return cls(vector, meta["model_id"], meta.get("name", path.stem), meta.get("score", {}),
-                   meta.get("info", {}))
+        meta, tensors = read_tagged(path, fmt=VECTOR_FORMAT, version=1, what="attribute vector",
+                                    how_to_make="make one with `latentfx vector`")
+        return cls(tensors["vector"], meta["model_id"], meta.get("name", Path(path).stem),
+                   meta.get("score", {}), meta.get("info", {}))
 
 
 def centroid_difference(latents: torch.Tensor, has: torch.Tensor) -> torch.Tensor:

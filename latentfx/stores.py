@@ -9,20 +9,17 @@ encodes only what changed), the attribute names, and what was skipped and why.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .atomic import atomic_path
-from .checkpoint import check_safetensors
 from .errors import InputError
+from .tagged_files import read_tagged, write_tagged
 
 STORE_FORMAT = "latentfx-store"
 STORE_VERSION = 1
-METADATA_KEY = "latentfx"
 
 
 @dataclass
@@ -59,40 +56,21 @@ class LatentStore:
                              f"encode the folder again with this model")
 
     def save(self, path: str | os.PathLike) -> Path:
-        from safetensors.torch import save_file
-
         meta = {"format": STORE_FORMAT, "format_version": STORE_VERSION,
                 "model_id": self.model_id, "size": list(self.size), "fit": self.fit,
                 "paths": self.paths, "hashes": self.hashes, "attributes": self.attributes,
                 "skipped": self.skipped, "folder": self.folder, "count": len(self)}
-        tensors = {"latents": self.latents.float().contiguous()}
+        tensors = {"latents": self.latents}
         if self.labels is not None:
-            tensors["labels"] = self.labels.float().contiguous()
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)})
-        return path
+            tensors["labels"] = self.labels
+        return write_tagged(path, tensors, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "LatentStore":
-        from safetensors import SafetensorError, safe_open
-
-        path = Path(path)
-        check_safetensors(path, what="latent store")
-        try:
-            with safe_open(str(path), framework="pt", device="cpu") as fh:
-                meta = json.loads((fh.metadata() or {}).get(METADATA_KEY, "{}"))
-                if meta.get("format") != STORE_FORMAT:
-                    raise InputError(f"{path}: a safetensors file, but not a latentfx latent "
-                                     f"store; make one with `latentfx encode FOLDER -o {path}`")
-                if meta.get("format_version", 0) > STORE_VERSION:
-                    raise InputError(f"{path}: written by a newer latentfx (store format "
-                                     f"{meta['format_version']}); upgrade latentfx")
-                latents = fh.get_tensor("latents")
-                labels = fh.get_tensor("labels") if "labels" in fh.keys() else None
-        except (SafetensorError, json.JSONDecodeError) as exc:
-            raise InputError(f"{path}: damaged latent store ({exc})") from None
-        return cls(latents=latents, paths=meta["paths"], hashes=meta["hashes"],
+        meta, tensors = read_tagged(path, fmt=STORE_FORMAT, version=STORE_VERSION,
+                                    what="latent store",
+                                    how_to_make=f"make one with `latentfx encode FOLDER -o {path}`")
+        return cls(latents=tensors["latents"], paths=meta["paths"], hashes=meta["hashes"],
                    model_id=meta["model_id"], size=tuple(meta["size"]), fit=meta["fit"],
-                   attributes=meta.get("attributes", []), labels=labels,
+                   attributes=meta.get("attributes", []), labels=tensors.get("labels"),
                    skipped=meta.get("skipped", []), folder=meta.get("folder", ""))

@@ -601,9 +601,16 @@ def vector(output, store, attr, with_dir, without_dir, holdout, seed, model, dev
                    "--vec glasses:-0.5 (FILE or FILE.safetensors).")
 @click.option("--residual", is_flag=True, help="Keep the photo's own detail (as in walks).")
 @click.option("--size", type=Size(), default=None, help="Picture size WxH.")
+@click.option("--sweep", default=None, metavar="FROM:TO",
+              help="Run the strength from FROM to TO (e.g. -2:2): a strip of --grid pictures "
+                   "for an image output, or a video of --frames frames for .mp4/.webm/.gif/...")
+@click.option("--grid", type=int, default=9, show_default=True, help="Pictures in a swept strip.")
+@click.option("--frames", type=int, default=48, show_default=True, help="Frames of a swept video.")
+@click.option("--fps", type=float, default=24.0, show_default=True, help="Swept video frame rate.")
 @model_option
 @device_option
-def apply(vectors, image, output, strength, extra, residual, size, model, device):
+def apply(vectors, image, output, strength, extra, residual, size, sweep, grid, frames, fps,
+          model, device):
     """Move IMAGE along attribute VECTORS and decode it."""
     from pipelines import apply as pipeline
 
@@ -615,8 +622,16 @@ def apply(vectors, image, output, strength, extra, residual, size, model, device
                           if not Path(name).exists() else name, float(value)))
         except ValueError:
             raise click.BadParameter(f"{item!r}: write FILE:STRENGTH", param_hint="--vec")
+    span = None
+    if sweep:
+        low, _, high = sweep.rpartition(":")
+        try:
+            span = (float(low), float(high))
+        except ValueError:
+            raise click.BadParameter(f"{sweep!r}: write FROM:TO, e.g. -2:2", param_hint="--sweep")
     spec = pipeline.ApplySpec(image=image, output=output, vectors=pairs, residual=residual,
-                              size=size, model=model, device=device)
+                              size=size, sweep=span, grid=grid, frames=frames, fps=fps,
+                              model=model, device=device)
     result = run_with_progress(pipeline, spec, "apply")
     click.echo(f"wrote {result.output} ({result.size[0]}x{result.size[1]})")
 

@@ -1,5 +1,7 @@
 """apply: move an image's latent along one or more attribute vectors, z + sum(s_i * v_i),
-and decode it; --residual keeps the photo's own detail, as in walks."""
+and decode it; --residual keeps the photo's own detail, as in walks. With a sweep, the
+strength runs from one value to another: a strip of pictures, or a video through the walk's
+video writer."""
 
 from __future__ import annotations
 
@@ -21,11 +23,24 @@ class ApplySpec:
     residual: bool = False
     size: tuple[int, int] | None = None
     fit: str = "crop"
+    sweep: tuple[float, float] | None = None  # strength from .. to, times each vector's
+    grid: int = 9                            # pictures in a swept strip
+    frames: int = 48                         # frames of a swept video
+    fps: float = 24.0
     device: str = "auto"
 
     def validate(self) -> None:
+        from latentfx.video import video_target
+
         if not self.vectors:
             raise InputError("give at least one attribute vector")
+        if self.sweep is not None and Path(self.output).suffix.lower() not in IMAGE_OUTPUTS:
+            video_target(self.output)  # a video: checked like a walk's
+            if self.frames < 2 or self.fps <= 0:
+                raise InputError("a swept video needs --frames >= 2 and a positive --fps")
+            return
+        if self.grid < 2:
+            raise InputError(f"--grid must be at least 2, got {self.grid}")
         check_output_file(self.output, suffixes=IMAGE_OUTPUTS)
 
 
@@ -41,7 +56,7 @@ def run(spec: ApplySpec, *, progress: Callable[[int, int, str], None] | None = N
 
     from latentfx.attribute_vectors import AttributeVector
     from latentfx.fitting import fit_to
-    from latentfx.grids import save_image
+    from latentfx.grids import make_grid, save_image
     from latentfx.keyframes import load_keyframe
     from latentfx.loading import load_model
     from latentfx.manifest import input_record, write_manifest
@@ -55,21 +70,48 @@ def run(spec: ApplySpec, *, progress: Callable[[int, int, str], None] | None = N
     space = LatentSpace(model, height=height, width=width, fit=spec.fit, temperature=1.0,
                         model_id=info.model_id)
     z = space.anchor(key)
+    direction = torch.zeros_like(z)
     for path, strength in spec.vectors:
         v = AttributeVector.load(path)
         if v.model_id != info.model_id:
             raise InputError(f"{path}: made with model {v.model_id[:16]}, not with this one "
                              f"({info.model_id[:16]}); vectors only apply to their own model")
-        z = z + strength * _fitted(v.vector, z)
-    picture = space.decode(z)[0]
+        direction = direction + strength * _fitted(v.vector, z)
+    residual = 0.0
     if spec.residual and key.is_image:
-        original = fit_to(key.image, height, width, spec.fit)
-        picture = (picture + original - space.decode(space.anchor(key))[0]).clamp(0, 1)
-    save_image(picture, spec.output)
+        residual = fit_to(key.image, height, width, spec.fit) - space.decode(z)[0]
+
+    def pictures(amounts):  # (n,) strengths -> (n, 3, H, W)
+        moved = z + amounts.reshape(-1, *[1] * (z.dim() - 1)).to(z) * direction
+        return (space.decode(moved) + residual).clamp(0, 1)
+
+    if spec.sweep is None:
+        save_image(pictures(torch.ones(1))[0], spec.output)
+    elif Path(spec.output).suffix.lower() in IMAGE_OUTPUTS:
+        strip = pictures(torch.linspace(*spec.sweep, spec.grid))
+        save_image(make_grid(strip, nrow=spec.grid), spec.output)
+    else:
+        _sweep_video(spec, pictures, width, height)
     write_manifest(spec.output, job="apply", spec=asdict(spec), model_id=info.model_id,
                    inputs=[input_record(spec.image)] + [input_record(p) for p, _ in spec.vectors],
                    timings={"seconds": round(time.perf_counter() - started, 3)})
     return ApplyResult(Path(spec.output), (width, height))
+
+
+def _sweep_video(spec: ApplySpec, pictures, width: int, height: int) -> None:
+    import torch
+
+    from latentfx.video import VideoWriter, video_target
+    from latentfx.walk_render import to_uint8_frames
+
+    amounts = torch.linspace(*spec.sweep, spec.frames)
+    target = video_target(spec.output)
+    width, height = (width - width % 2, height - height % 2) if target.needs_even_size \
+        else (width, height)
+    with VideoWriter(target, width=width, height=height, fps=spec.fps) as video:
+        for start in range(0, len(amounts), 8):
+            frames = pictures(amounts[start: start + 8])[..., :height, :width]
+            video.write(to_uint8_frames(frames))
 
 
 def _fitted(vector, z):

@@ -99,3 +99,31 @@ def test_an_unknown_attribute_lists_the_known_ones(labelled, tmp_path):
     with pytest.raises(InputError, match="no attribute 'smiling'; it has .*colour_red"):
         vector.run(vector.VectorSpec(output=str(tmp_path / "v.safetensors"),
                                      store=str(base / "s.safetensors"), attr="smiling"))
+
+
+def test_a_sweep_renders_a_strip_or_a_video(labelled, tmp_path):
+    from latentfx.video import read_frames
+
+    base, rows = labelled
+    dark, _ = make_vector(base, "background_dark")
+    image = str(base / "img" / rows[0]["path"])
+    runner = CliRunner()
+    strip = runner.invoke(cli.cli, ["apply", str(dark), image, "-m", "shapes", "--sweep", "-2:2",
+                                    "--grid", "5", "--size", "64x64", "-o",
+                                    str(tmp_path / "s.png"), "--device", "cpu"])
+    assert strip.exit_code == 0, strip.output
+    assert Image.open(tmp_path / "s.png").size == (5 * 64 + 6 * 2, 64 + 2 * 2)
+    plain = runner.invoke(cli.cli, ["apply", str(dark), image, "-m", "shapes", "--strength", "0",
+                                    "--size", "64x64", "-o", str(tmp_path / "0.png"),
+                                    "--device", "cpu"])
+    assert plain.exit_code == 0
+    middle = np.asarray(Image.open(tmp_path / "s.png"))[2:66, 2 + 2 * 66: 2 + 2 * 66 + 64]
+    assert np.abs(middle.astype(int) - np.asarray(Image.open(tmp_path / "0.png"))).max() <= 1
+    video = runner.invoke(cli.cli, ["apply", str(dark), image, "-m", "shapes", "--sweep", "-1:1",
+                                    "--frames", "12", "-o", str(tmp_path / "s.webm"),
+                                    "--device", "cpu"])
+    assert video.exit_code == 0, video.output
+    frames = read_frames(tmp_path / "s.webm")
+    assert frames.shape == (12, 256, 256, 3)
+    # background_dark from -1 to 1: the background gets darker along the video.
+    assert frames[-1][:8, :8].mean() < frames[0][:8, :8].mean() - 20

@@ -636,6 +636,32 @@ def apply(vectors, image, output, strength, extra, residual, size, sweep, grid, 
     click.echo(f"wrote {result.output} ({result.size[0]}x{result.size[1]})")
 
 
+@cli.command(name="map")
+@click.argument("store", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The map picture (.png, .jpg, .webp).")
+@click.option("--html", default=None, type=click.Path(dir_okay=False),
+              help="The interactive page (default: OUTPUT with .html); opens without a server.")
+@click.option("--method", type=click.Choice(["pca", "tsne"]), default="pca", show_default=True,
+              help="2-D projection: PCA (fast, linear) or t-SNE (keeps neighbourhoods).")
+@click.option("--color-by", default=None, help="Label that colours the points (default: first).")
+@click.option("--thumbs", type=int, default=200, show_default=True,
+              help="Thumbnails drawn on the picture (the page shows all).")
+@click.option("--folder", type=click.Path(file_okay=False), default=None,
+              help="Where the store's images are now, if the folder moved.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds t-SNE.")
+def map_command(store, output, html, method, color_by, thumbs, folder, seed):
+    """Lay a latent STORE out in 2-D with thumbnails, as a picture and an HTML page."""
+    from pipelines import map as pipeline
+
+    spec = pipeline.MapSpec(store=store, output=output, html=html, method=method,
+                            color_by=color_by, thumbs=thumbs, folder=folder, seed=seed)
+    result = run_with_progress(pipeline, spec, "map")
+    if result.explained:
+        click.echo(f"the two axes explain {sum(result.explained):.0%} of the latent variance")
+    click.echo(f"wrote {result.output} and {result.html} ({result.points} images)")
+
+
 @cli.command()
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.option("-n", "count", type=int, default=1000, show_default=True, help="Number of images.")

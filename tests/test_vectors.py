@@ -127,3 +127,22 @@ def test_a_sweep_renders_a_strip_or_a_video(labelled, tmp_path):
     assert frames.shape == (12, 256, 256, 3)
     # background_dark from -1 to 1: the background gets darker along the video.
     assert frames[-1][:8, :8].mean() < frames[0][:8, :8].mean() - 20
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne"])
+def test_a_map_has_a_picture_and_a_page_with_every_file(labelled, tmp_path, method):
+    from pipelines import map as space_map
+
+    base, rows = labelled
+    result = space_map.run(space_map.MapSpec(store=str(base / "s.safetensors"),
+                                             output=str(tmp_path / "m.png"), method=method,
+                                             color_by="background_dark", thumbs=30))
+    assert Image.open(tmp_path / "m.png").size[0] > 500
+    page = (tmp_path / "m.html").read_text()
+    assert result.points == 300 and page.count("data:image/jpeg;base64,") == 300
+    assert all(f'title="{r["path"]}"' in page for r in rows)
+    if method == "pca":
+        assert 0 < sum(result.explained) <= 1
+    with pytest.raises(InputError, match="--color-by 'smiling'"):
+        space_map.run(space_map.MapSpec(store=str(base / "s.safetensors"),
+                                        output=str(tmp_path / "x.png"), color_by="smiling"))

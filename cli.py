@@ -572,21 +572,30 @@ def inspect(image, output, channels, model, device):
 @click.option("--holdout", type=float, default=0.2, show_default=True,
               help="Share of the images kept out to score the vector (AUC).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split.")
+@click.option("--balance", default=None, metavar="LABEL,LABEL",
+              help="Other labels of the store to hold fixed, so that attributes correlated "
+                   "with this one are not dragged along; reports how much they move with and "
+                   "without balancing.")
 @model_option
 @device_option
-def vector(output, store, attr, with_dir, without_dir, holdout, seed, model, device):
+def vector(output, store, attr, with_dir, without_dir, holdout, seed, balance, model, device):
     """Make an attribute vector: centroid with the attribute minus centroid without."""
     from pipelines import vector as pipeline
 
     spec = pipeline.VectorSpec(output=output, store=store, attr=attr, with_dir=with_dir,
                                without_dir=without_dir, holdout=holdout, seed=seed, model=model,
-                               device=device)
+                               device=device,
+                               balance=tuple(b.strip() for b in balance.split(",")) if balance
+                               else None)
     result = run_with_progress(pipeline, spec, "vector")
     auc = result.score.get("auc")
     click.echo(f"wrote {result.output}: {result.name} from {result.counts['with']} with / "
                f"{result.counts['without']} without")
     click.echo(f"held-out separation: AUC {auc if auc is not None else 'n/a'} on "
                f"{result.counts['held_out']} images (0.5 = not captured, 1 = perfectly)")
+    for name, moved in result.score.get("drift", {}).items():
+        click.echo(f"{name} moves {moved['unbalanced']:+.3f} per unit unbalanced, "
+                   f"{moved['balanced']:+.3f} balanced")
 
 
 @cli.command()

@@ -44,6 +44,36 @@ def centroid_difference(latents: torch.Tensor, has: torch.Tensor) -> torch.Tenso
     return latents[has].mean(0) - latents[~has].mean(0)
 
 
+def balanced_centroid_difference(latents: torch.Tensor, has: torch.Tensor,
+                                 others: torch.Tensor) -> torch.Tensor:
+    """The centroid difference with the other attributes held fixed (plat's bias correction
+    by replication): images are binned by their combination of the other attributes; within
+    each bin present both with and without the attribute, take the difference of the two
+    means; average those differences over the bins, weighted by bin size. A correlated
+    attribute then no longer rides along with the vector."""
+    codes = (others.long() * (2 ** torch.arange(others.shape[1]))).sum(1)
+    diffs, sizes = [], []
+    for code in codes.unique():
+        in_bin = codes == code
+        with_, without = in_bin & has, in_bin & ~has
+        if with_.any() and without.any():
+            diffs.append(latents[with_].mean(0) - latents[without].mean(0))
+            sizes.append(float(in_bin.sum()))
+    if not diffs:
+        raise InputError("no combination of the balancing attributes has images both with "
+                         "and without the attribute; balance on fewer attributes")
+    weights = torch.tensor(sizes) / sum(sizes)
+    return sum(w * d for w, d in zip(weights, diffs))
+
+
+def drift(vector: torch.Tensor, latents: torch.Tensor, other: torch.Tensor) -> float:
+    """How far moving one vector-length along `vector` moves along another attribute's own
+    direction (its centroid difference, normalised): 0 when the two are independent."""
+    direction = centroid_difference(latents, other).reshape(-1)
+    direction = direction / direction.norm().clamp_min(1e-12)
+    return float(vector.reshape(-1) @ direction / vector.norm().clamp_min(1e-12))
+
+
 def holdout_split(count: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(train, held-out) index tensors, a seeded random split."""
     order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))

@@ -23,6 +23,7 @@ class VectorSpec:
     model: str | None = None
     holdout: float = 0.2
     seed: int = 0
+    balance: tuple[str, ...] | None = None  # store labels to hold fixed
     device: str = "auto"
 
     def validate(self) -> None:
@@ -36,6 +37,8 @@ class VectorSpec:
             raise InputError("--store and --attr go together")
         if from_folders and not (self.with_dir and self.without_dir):
             raise InputError("--with and --without go together")
+        if self.balance and not from_store:
+            raise InputError("--balance needs a labelled store (--store and --attr)")
         if not 0 < self.holdout < 0.9:
             raise InputError(f"--holdout must be between 0 and 0.9, got {self.holdout:g}")
         check_output_file(self.output, suffixes={".safetensors": "safetensors"})
@@ -53,7 +56,8 @@ def run(spec: VectorSpec, *, progress: Callable[[int, int, str], None] | None = 
         cancel: Callable[[], bool] | None = None) -> VectorResult:
     import torch
 
-    from latentfx.attribute_vectors import (AttributeVector, centroid_difference, holdout_split,
+    from latentfx.attribute_vectors import (AttributeVector, balanced_centroid_difference,
+                                            centroid_difference, drift, holdout_split,
                                             separation_score)
     from latentfx.manifest import write_manifest
 
@@ -65,7 +69,17 @@ def run(spec: VectorSpec, *, progress: Callable[[int, int, str], None] | None = 
     # 2. Centroids on the training split; score on the held-out one.
     train, held = holdout_split(len(latents), spec.holdout, spec.seed)
     vector = centroid_difference(latents[train], has[train])
+    drifts = {}
+    if spec.balance:
+        others = _other_labels(spec)
+        plain = vector
+        vector = balanced_centroid_difference(latents[train], has[train], others[train])
+        # How much each balanced-for attribute moves per unit of the vector, before and after.
+        drifts = {name: {"unbalanced": round(drift(plain, latents, others[:, i]), 4),
+                         "balanced": round(drift(vector, latents, others[:, i]), 4)}
+                  for i, name in enumerate(spec.balance)}
     score = separation_score(latents[held], has[held], vector)
+    score["drift"] = drifts
     counts = {"with": int(has.sum()), "without": int((~has).sum()), "held_out": len(held)}
     AttributeVector(vector, model_id, name, score, {"counts": counts, "spec": asdict(spec)}) \
         .save(spec.output)
@@ -73,6 +87,18 @@ def run(spec: VectorSpec, *, progress: Callable[[int, int, str], None] | None = 
                    timings={"seconds": round(time.perf_counter() - started, 3)},
                    results={"score": score, "counts": counts})
     return VectorResult(Path(spec.output), name, score, counts)
+
+
+def _other_labels(spec: VectorSpec):
+    """(N, B) bool: the store's labels named by --balance."""
+    from latentfx.stores import LatentStore
+
+    store = LatentStore.load(spec.store)
+    unknown = [b for b in spec.balance if b not in store.attributes or b == spec.attr]
+    if unknown:
+        raise InputError(f"--balance {', '.join(unknown)}: not another label of {spec.store} "
+                         f"(labels: {', '.join(store.attributes)})")
+    return store.labels[:, [store.attributes.index(n) for n in spec.balance]] > 0.5
 
 
 def _labelled_latents(spec: VectorSpec, progress):

@@ -146,3 +146,28 @@ def test_a_map_has_a_picture_and_a_page_with_every_file(labelled, tmp_path, meth
     with pytest.raises(InputError, match="--color-by 'smiling'"):
         space_map.run(space_map.MapSpec(store=str(base / "s.safetensors"),
                                         output=str(tmp_path / "x.png"), color_by="smiling"))
+
+
+def test_balancing_stops_a_correlated_attribute_riding_along(labelled, tmp_path):
+    """A collection where red shapes sit mostly on dark backgrounds: the plain red vector
+    also darkens the background; the vector balanced on background_dark much less so."""
+    from latentfx.stores import LatentStore
+
+    base, _ = labelled
+    store = LatentStore.load(base / "s.safetensors")
+    red = store.labels[:, store.attributes.index("colour_red")] > 0.5
+    dark = store.labels[:, store.attributes.index("background_dark")] > 0.5
+    keep = [i for i in range(len(store)) if (red[i] == dark[i]) or i % 5 == 0]  # correlated
+    biased = LatentStore(latents=store.latents[keep], paths=[store.paths[i] for i in keep],
+                         hashes=[store.hashes[i] for i in keep], model_id=store.model_id,
+                         size=store.size, fit=store.fit, attributes=store.attributes,
+                         labels=store.labels[keep], folder=store.folder)
+    biased.save(tmp_path / "biased.safetensors")
+    result = CliRunner().invoke(cli.cli, [
+        "vector", "--store", str(tmp_path / "biased.safetensors"), "--attr", "colour_red",
+        "--balance", "background_dark", "-o", str(tmp_path / "red.safetensors")])
+    assert result.exit_code == 0, result.output
+    moved = AttributeVector.load(tmp_path / "red.safetensors").score["drift"]["background_dark"]
+    assert "background_dark moves" in result.output
+    assert moved["unbalanced"] > 0.5
+    assert abs(moved["balanced"]) < 0.5 * moved["unbalanced"]

@@ -455,11 +455,14 @@ def rerender(manifest, output, device):
 @click.option("--workers", type=int, default=2, show_default=True,
               help="Processes decoding images while the model encodes (0: none).")
 @device_option
-def encode(folder, output, **options):
+@farm_options
+def encode(folder, output, submit, priority, queue, **options):
     """Encode every image under FOLDER (recursive) into a latent store."""
     from pipelines import encode as pipeline
 
     spec = pipeline.EncodeSpec(folder=folder, output=output, **options)
+    if submit:
+        return submit_job("encode", spec, queue=queue, priority=priority)
     result = run_with_progress(pipeline, spec, "encode", unit="img")
     click.echo(f"wrote {result.output}: {result.count} latents ({result.encoded} encoded at "
                f"{result.images_per_second:.1f} images/s, {result.reused} unchanged, "
@@ -578,7 +581,9 @@ def inspect(image, output, channels, model, device):
                    "without balancing.")
 @model_option
 @device_option
-def vector(output, store, attr, with_dir, without_dir, holdout, seed, balance, model, device):
+@farm_options
+def vector(output, store, attr, with_dir, without_dir, holdout, seed, balance, model, device,
+           submit, priority, queue):
     """Make an attribute vector: centroid with the attribute minus centroid without."""
     from pipelines import vector as pipeline
 
@@ -587,6 +592,8 @@ def vector(output, store, attr, with_dir, without_dir, holdout, seed, balance, m
                                device=device,
                                balance=tuple(b.strip() for b in balance.split(",")) if balance
                                else None)
+    if submit:
+        return submit_job("vector", spec, queue=queue, priority=priority)
     result = run_with_progress(pipeline, spec, "vector")
     auc = result.score.get("auc")
     click.echo(f"wrote {result.output}: {result.name} from {result.counts['with']} with / "
@@ -659,12 +666,16 @@ def apply(vectors, image, output, strength, extra, residual, size, sweep, grid, 
 @click.option("--folder", type=click.Path(file_okay=False), default=None,
               help="Where the store's images are now, if the folder moved.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds t-SNE.")
-def map_command(store, output, html, method, color_by, thumbs, folder, seed):
+@farm_options
+def map_command(store, output, html, method, color_by, thumbs, folder, seed, submit, priority,
+                queue):
     """Lay a latent STORE out in 2-D with thumbnails, as a picture and an HTML page."""
     from pipelines import map as pipeline
 
     spec = pipeline.MapSpec(store=store, output=output, html=html, method=method,
                             color_by=color_by, thumbs=thumbs, folder=folder, seed=seed)
+    if submit:
+        return submit_job("map", spec, queue=queue, priority=priority)
     result = run_with_progress(pipeline, spec, "map")
     if result.explained:
         click.echo(f"the two axes explain {sum(result.explained):.0%} of the latent variance")

@@ -29,4 +29,10 @@ JOBS = {
                            ("images",), ("output",), chunked=False),
     "sample": JobKind("sample", "pipelines.sample", "SampleSpec", (), ("output",),
                       chunked=False),
+    "encode": JobKind("encode", "pipelines.encode", "EncodeSpec", ("folder", "labels"),
+                      ("output",), chunked=False),
+    "vector": JobKind("vector", "pipelines.vector", "VectorSpec",
+                      ("store", "with_dir", "without_dir"), ("output",), chunked=False),
+    "map": JobKind("map", "pipelines.map", "MapSpec", ("store", "folder"), ("output", "html"),
+                   chunked=False),
 }

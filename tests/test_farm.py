@@ -328,3 +328,27 @@ def test_transient_errors_and_out_of_memory_go_back_in_the_queue(farm, error, ba
     assert _retry_or_fail(FakeTask(), store, job, 0, claim.token, KeyError("x"), settings) \
         == "failed"
     assert "KeyError" in store.chunk(job, 0)["error"]
+
+
+def test_encode_and_map_run_on_the_farm_from_a_shared_folder(farm, tiny_vector_model,
+                                                             shapes_folder, tmp_path):
+    import shutil
+
+    from latentfx.stores import LatentStore
+
+    shared = farm.storage / "shared" / "shapes"
+    shutil.copytree(shapes_folder, shared)
+    outside = invoke(farm, "encode", shapes_folder, "-o", "s.safetensors", "--submit",
+                     "--queue", "cpu", "-m", tiny_vector_model)
+    assert outside.exit_code == 3 and "must already be under the farm's storage root" \
+        in outside.output
+    job = submit(farm, "encode", shared, "-o", "s.safetensors", "-m", tiny_vector_model,
+                 "--labels", shared / "labels.csv", "--device", "cpu", "--workers", 0)
+    record = farm.wait_job(job)
+    assert record["state"] == "succeeded", farm.logs()
+    store_path = record["spec"]["output"]
+    assert len(LatentStore.load(store_path)) == 48
+    job = submit(farm, "map", store_path, "-o", "map.png")
+    assert farm.wait_job(job)["state"] == "succeeded", farm.logs()
+    assert invoke(farm, "fetch", job, "-o", tmp_path).exit_code == 0
+    assert (tmp_path / "map.png").exists() and (tmp_path / "map.html").exists()

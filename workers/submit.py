@@ -38,7 +38,8 @@ def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
         spec = type(spec)(**fields)
         check_spec(kind, dataclasses.asdict(spec), root)
         ranges, total = _plan(kind, spec, settings.chunk_frames)
-        model_id = file_sha256(resolve_model(spec.model))
+        # Jobs that read a store (map) take their model from it.
+        model_id = file_sha256(resolve_model(spec.model)) if hasattr(spec, "model") else None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

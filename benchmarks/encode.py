@@ -31,7 +31,7 @@ sys.path.insert(0, {root!r})
 from pipelines import encode
 started = time.perf_counter()
 result = encode.run(encode.EncodeSpec(folder={folder!r}, output={output!r}, model={model!r},
-                                      device="cpu", batch={batch}))
+                                      device="cpu", batch={batch}, workers={workers}))
 seconds = time.perf_counter() - started
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -49,9 +49,9 @@ def make_jpegs(folder: Path, count: int, side: int) -> None:
             folder / f"{i:06d}.jpg", quality=92)
 
 
-def encode_in_process(folder: Path, output: Path, model: str, batch: int) -> dict:
+def encode_in_process(folder: Path, output: Path, model: str, batch: int, workers: int) -> dict:
     code = ENCODE.format(root=str(Path(__file__).resolve().parents[1]), folder=str(folder),
-                         output=str(output), model=model, batch=batch)
+                         output=str(output), model=model, batch=batch, workers=workers)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--model", default="shapes")
     parser.add_argument("--side", type=int, default=64, help="JPEG side in pixels")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="data-loader processes")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="latentfx-encode-bench-"))
@@ -92,8 +93,10 @@ def main() -> None:
     make_jpegs(large, args.count, args.side)
     make_jpegs(small, args.count // 10, args.side)
 
-    big = encode_in_process(large, work / "large.safetensors", args.model, args.batch)
-    little = encode_in_process(small, work / "small.safetensors", args.model, args.batch)
+    big = encode_in_process(large, work / "large.safetensors", args.model, args.batch,
+                            args.workers)
+    little = encode_in_process(small, work / "small.safetensors", args.model, args.batch,
+                               args.workers)
     model_only = encoder_only(large, args.model, args.batch)
     pipeline = big["count"] / big["seconds"]
     print(f"(a) encode {pipeline:.0f} images/s (all steps) / encoder alone {model_only:.0f} "

@@ -634,10 +634,13 @@ def apply(vectors, image, output, strength, extra, residual, size, sweep, grid, 
     for item in extra:
         name, _, value = item.rpartition(":")
         try:
-            pairs.append((name if name.endswith(".safetensors") else f"{name}.vec.safetensors"
-                          if not Path(name).exists() else name, float(value)))
+            amount = float(value)
         except ValueError:
             raise click.BadParameter(f"{item!r}: write FILE:STRENGTH", param_hint="--vec")
+        # `--vec smile:1` finds smile.vec.safetensors when no file is called just "smile".
+        if not (Path(name).exists() or name.endswith(".safetensors")):
+            name = f"{name}.vec.safetensors"
+        pairs.append((name, amount))
     span = None
     if sweep:
         low, _, high = sweep.rpartition(":")

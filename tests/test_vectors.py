@@ -171,3 +171,21 @@ def test_balancing_stops_a_correlated_attribute_riding_along(labelled, tmp_path)
     assert "background_dark moves" in result.output
     assert moved["unbalanced"] > 0.5
     assert abs(moved["balanced"]) < 0.5 * moved["unbalanced"]
+
+
+def test_several_vectors_with_their_own_strengths(labelled, tmp_path, monkeypatch):
+    base, rows = labelled
+    dark, _ = make_vector(base, "background_dark")
+    red, _ = make_vector(base, "colour_red")
+    (tmp_path / "dark.vec.safetensors").write_bytes(dark.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    image = str(base / "img" / rows[1]["path"])
+    runner = CliRunner()
+    both = runner.invoke(cli.cli, ["apply", image, "-m", "shapes", "--vec", "dark:1",
+                                   "--vec", f"{red}:0", "-o", "both.png"])
+    assert both.exit_code == 0, both.output
+    one = runner.invoke(cli.cli, ["apply", str(dark), image, "-m", "shapes", "-o", "one.png"])
+    assert one.exit_code == 0
+    assert np.array_equal(np.asarray(Image.open("both.png")), np.asarray(Image.open("one.png")))
+    bad = runner.invoke(cli.cli, ["apply", image, "-m", "shapes", "--vec", "dark:x", "-o", "x.png"])
+    assert bad.exit_code == 2 and "FILE:STRENGTH" in bad.output

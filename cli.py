@@ -25,7 +25,8 @@ import click
 
 from latentfx import __version__
 from latentfx.errors import Interrupted, LatentfxError
-from latentfx.options import AUGMENTS, DEVICES, FAMILIES, FIT_POLICIES, INFERENCE_FITS
+from latentfx.options import (AUGMENTS, DEVICES, FAMILIES, FIT_POLICIES, FRAME_FITS,
+                              INFERENCE_FITS)
 
 RUN_SETTINGS = ("family", "size", "latent", "widths", "blocks", "batch", "epochs", "lr", "beta",
                 "kl_warmup", "seed", "fit", "augment", "save_every")
@@ -335,7 +336,7 @@ def sample(output, count, seed, size, temperature, labels, model, device, submit
               help="Frame size WxH. Default: the first image keyframe's size (long side at most "
                    "512) for spatial models; 256x256 for vector models, which decode at their "
                    "own size and are upscaled (bicubic).")
-@click.option("--fit", type=click.Choice(["crop", "pad", "stretch"]), default="crop",
+@click.option("--fit", type=click.Choice(FRAME_FITS), default="crop",
               show_default=True,
               help="How keyframes of another size or aspect fill the frame: crop the centre, "
                    "pad (letterbox on black), or stretch.")
@@ -444,7 +445,7 @@ def rerender(manifest, output, device):
 @click.option("--size", type=Size(), default=None,
               help="Spatial models: the size images are fitted to (default 128x128). Vector "
                    "models use their own size.")
-@click.option("--fit", type=click.Choice(["crop", "pad", "stretch"]), default="crop",
+@click.option("--fit", type=click.Choice(FRAME_FITS), default="crop",
               show_default=True, help="How images of other aspects are fitted.")
 @click.option("--labels", type=click.Path(dir_okay=False), default=None,
               help="CSV with a `path` column (relative to FOLDER) and numeric attribute "
@@ -507,7 +508,7 @@ def neighbors(image, store, output, k, metric, folder, model, device):
                    "(first on top, second bottom left, third bottom right).")
 @click.option("--size", type=Size(), default=None,
               help="Picture size WxH (default as for walks).")
-@click.option("--fit", type=click.Choice(["crop", "pad", "stretch"]), default="crop",
+@click.option("--fit", type=click.Choice(FRAME_FITS), default="crop",
               show_default=True, help="How inputs of other aspects are fitted.")
 @model_option
 @device_option

@@ -108,12 +108,8 @@ class WalkRenderer:
                        progress: Callable[[int, int, str], None] | None = None) -> None:
         """Measure each segment's visual length at `samples` points; frames will then sit at
         equal distances along it."""
-        self.arc = None  # measure the plain path
-
-        def render(segment, u):
-            return self._frames(segment, u)
-
-        self.arc = ArcLength.measure(render, segments=self.path.segments, samples=samples,
+        # _frames renders at path parameters directly, before any pacing.
+        self.arc = ArcLength.measure(self._frames, segments=self.path.segments, samples=samples,
                                      batch=batch, progress=progress)
 
     def parameter(self, segment: torch.Tensor, fraction: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from latentfx.errors import InputError, Skipped
+from latentfx.options import FRAME_FITS
 
 SPATIAL_DEFAULT_SIZE = (128, 128)  # a 4x32x32 latent per image: 20,000 images in ~330 MB
 
@@ -35,8 +36,8 @@ class EncodeSpec:
     def validate(self) -> None:
         from latentfx.outputs import check_output_file
 
-        if self.fit not in ("crop", "pad", "stretch"):
-            raise InputError(f"--fit must be crop, pad or stretch, got {self.fit!r}")
+        if self.fit not in FRAME_FITS:
+            raise InputError(f"--fit must be one of {', '.join(FRAME_FITS)}, got {self.fit!r}")
         if self.batch < 1 or self.workers < 0:
             raise InputError("--batch must be at least 1 and --workers at least 0")
         if self.labels and self.folder_labels:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from latentfx.errors import InputError, Interrupted
+from latentfx.options import FRAME_FITS
 from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
 
-FITS = ("crop", "pad", "stretch")
 INTERPOLATIONS = ("lerp", "slerp", "spline")
 PACINGS = ("time", "uniform")
 SPACES = ("latent", "pixel")
@@ -86,7 +86,7 @@ class WalkSpec:
         if not self.random and len(self.keyframes) < 2:
             raise InputError(f"a walk needs at least two keyframes, got {len(self.keyframes)}: "
                              f"give two or more images or seed:N entries (or --random)")
-        _choice("--fit", self.fit, FITS)
+        _choice("--fit", self.fit, FRAME_FITS)
         _choice("--interp", self.interp, INTERPOLATIONS, optional=True)
         _choice("--ease", self.ease, tuple(EASINGS), optional=True)
         _choice("--pacing", self.pacing, PACINGS)

@@ -51,6 +51,17 @@ def frame_file(record: dict, frame: int) -> Path:
     return frames_dir(record) / f"{frame:06d}.png"
 
 
+def _allowed(store, settings, record: dict, *, chunk: int | None = None) -> bool:
+    """The worker checks the spec's paths again (anyone who can write to the broker can call
+    a task); a refused job fails with the reason, and nothing of it runs."""
+    try:
+        check_spec(JOBS[record["kind"]], record["spec"], settings.storage_root())
+    except LatentfxError as exc:  # PathPolicyError, or no storage root on this worker
+        store.fail_job(record["id"], str(exc), chunk=chunk)
+        return False
+    return True
+
+
 # -- chunks -----------------------------------------------------------------------------------
 
 def run_chunk(task, job: str, index: int) -> str:
@@ -59,10 +70,7 @@ def run_chunk(task, job: str, index: int) -> str:
     store = store_for(settings.redis_url)
     record = store.job(job)
     kind = JOBS[record["kind"]]
-    try:
-        check_spec(kind, record["spec"], settings.storage_root())
-    except InputError as exc:  # refused by the worker itself: fail, never run
-        store.fail_job(job, str(exc), chunk=index)
+    if not _allowed(store, settings, record, chunk=index):
         return "refused"
     claim = store.claim(job, index, worker=task.request.hostname or "local", pid=os.getpid(),
                         lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)
@@ -191,10 +199,7 @@ def assemble(task, job: str) -> str:
     store = store_for(settings.redis_url)
     record = store.job(job)
     kind = JOBS[record["kind"]]
-    try:
-        check_spec(kind, record["spec"], settings.storage_root())
-    except LatentfxError as exc:
-        store.fail_job(job, str(exc))
+    if not _allowed(store, settings, record):
         return "refused"
     if record["state"] in ("succeeded", "cancelled") or store.cancel_requested(job):
         return record["state"]

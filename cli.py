@@ -626,8 +626,9 @@ def vector(output, store, attr, with_dir, without_dir, holdout, seed, balance, m
 @click.option("--fps", type=float, default=24.0, show_default=True, help="Swept video frame rate.")
 @model_option
 @device_option
+@farm_options
 def apply(vectors, image, output, strength, extra, residual, size, sweep, grid, frames, fps,
-          model, device):
+          model, device, submit, priority, queue):
     """Move IMAGE along attribute VECTORS and decode it."""
     from pipelines import apply as pipeline
 
@@ -652,6 +653,8 @@ def apply(vectors, image, output, strength, extra, residual, size, sweep, grid, 
     spec = pipeline.ApplySpec(image=image, output=output, vectors=pairs, residual=residual,
                               size=size, sweep=span, grid=grid, frames=frames, fps=fps,
                               model=model, device=device)
+    if submit:
+        return submit_job("apply", spec, queue=queue, priority=priority)
     result = run_with_progress(pipeline, spec, "apply")
     click.echo(f"wrote {result.output} ({result.size[0]}x{result.size[1]})")
 

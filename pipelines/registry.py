@@ -15,6 +15,7 @@ class JobKind:
     inputs: tuple[str, ...]        # fields holding an input path or a list of them
     outputs: tuple[str, ...]       # fields holding an output path (None when unused)
     chunked: bool                  # renders in frame ranges (plan / render_frames / assemble)
+    paired: tuple[str, ...] = ()   # input fields whose items are [path, number] pairs
 
     def load(self):
         """(pipeline module, its Spec class)."""
@@ -35,4 +36,6 @@ JOBS = {
                       ("store", "with_dir", "without_dir"), ("output",), chunked=False),
     "map": JobKind("map", "pipelines.map", "MapSpec", ("store", "folder"), ("output", "html"),
                    chunked=False),
+    "apply": JobKind("apply", "pipelines.apply", "ApplySpec", ("image", "vectors"),
+                     ("output",), chunked=False, paired=("vectors",)),
 }

@@ -352,3 +352,23 @@ def test_encode_and_map_run_on_the_farm_from_a_shared_folder(farm, tiny_vector_m
     assert farm.wait_job(job)["state"] == "succeeded", farm.logs()
     assert invoke(farm, "fetch", job, "-o", tmp_path).exit_code == 0
     assert (tmp_path / "map.png").exists() and (tmp_path / "map.html").exists()
+
+    # A vector from the farm's store, applied on the farm together with a vector made
+    # locally: the local vector file and the image are staged, the shared one is not.
+    job = submit(farm, "vector", "--store", store_path, "--attr", "background_dark",
+                 "-o", "dark.vec.safetensors")
+    shared_vector = farm.wait_job(job)["spec"]["output"]
+    assert farm.wait_job(job)["state"] == "succeeded", farm.logs()
+    local_vector = tmp_path / "local.vec.safetensors"
+    shutil.copy(shared_vector, local_vector)
+    image = shapes_folder / "shape_000003.png"
+    job = submit(farm, "apply", shared_vector, image, "--strength", 1.5,
+                 "--vec", f"{local_vector}:-0.5", "-o", "dark.png", "-m", tiny_vector_model)
+    record = farm.wait_job(job)
+    assert record["state"] == "succeeded", farm.logs()
+    vectors = record["spec"]["vectors"]
+    assert vectors[0] == [shared_vector, 1.5]
+    assert "/inputs/" in vectors[1][0] and vectors[1][1] == -0.5
+    assert "/inputs/" in record["spec"]["image"]
+    assert invoke(farm, "fetch", job, "-o", tmp_path).exit_code == 0
+    assert (tmp_path / "dark.png").exists()

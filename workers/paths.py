@@ -39,6 +39,8 @@ def input_paths(kind: JobKind, spec: dict) -> list[tuple[str, str]]:
     for field in kind.inputs:
         values = spec.get(field) or []
         for value in ([values] if isinstance(values, str) else values):
+            if field in kind.paired:
+                value = value[0]  # (vector file, strength): only the file is a path
             if field == "keyframes":
                 key = parse_keyframe(value)
                 if key.store is not None:

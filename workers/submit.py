@@ -86,7 +86,9 @@ def _stage_inputs(kind, fields: dict, root: Path, job_dir: Path) -> dict:
             shutil.copy2(source, target)
             local[value] = str(target)
 
-    def localize(value):
+    def localize(value, field=""):
+        if field in kind.paired:  # [file, strength] pairs: only the file moves
+            return [[localize(path), amount] for path, amount in value]
         if isinstance(value, list):
             return [localize(v) for v in value]
         if not isinstance(value, str):
@@ -96,7 +98,7 @@ def _stage_inputs(kind, fields: dict, root: Path, job_dir: Path) -> dict:
             return f"{local.get(str(key.store), str(key.store))}:{key.entry}"
         return local.get(value, value)  # seed:N and bundled model names pass through
 
-    return {name: localize(value) if name in (*kind.inputs, "model") else value
+    return {name: localize(value, name) if name in (*kind.inputs, "model") else value
             for name, value in fields.items()}
 
 

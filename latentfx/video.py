@@ -1,4 +1,4 @@
-"""Video output and input through ffmpeg (DESIGN §2, Video).
+"""Video output through ffmpeg (DESIGN §2, Video); reading is in video_input.py.
 
 One writer for every container: raw RGB frames stream into ffmpeg's stdin from a background
 thread, so the caller computes the next batch while ffmpeg encodes this one, and memory stays
@@ -40,15 +40,21 @@ class Container:
     pix_fmt: str
     even_size: bool          # chroma subsampling needs even width and height
     crf: int | None = None   # default quality, for codecs that take -crf
+    audio: str | None = None            # the encoder for a sound track (None: no sound)
+    audio_copies: frozenset = frozenset()  # source audio codecs kept as they are
 
 
 CONTAINERS = {
     # H.264 in yuv420p with the index up front: plays in browsers and QuickTime.
-    ".mp4": Container("H.264 MP4", "libx264", "yuv420p", True, crf=18),
-    ".webm": Container("VP9 WebM", "libvpx-vp9", "yuv420p", True, crf=32),
+    ".mp4": Container("H.264 MP4", "libx264", "yuv420p", True, crf=18, audio="aac",
+                      audio_copies=frozenset({"aac", "mp3", "alac", "ac3", "opus"})),
+    ".webm": Container("VP9 WebM", "libvpx-vp9", "yuv420p", True, crf=32, audio="libopus",
+                       audio_copies=frozenset({"opus", "vorbis"})),
     ".gif": Container("GIF", "gif", "pal8", False),
-    # ProRes 422 HQ, 10-bit: the editing intermediate.
-    ".mov": Container("ProRes MOV", "prores_ks", "yuv422p10le", True),
+    # ProRes 422 HQ, 10-bit: the editing intermediate, with uncompressed sound beside it.
+    ".mov": Container("ProRes MOV", "prores_ks", "yuv422p10le", True, audio="pcm_s16le",
+                      audio_copies=frozenset({"aac", "alac", "pcm_s16le", "pcm_s24le",
+                                              "pcm_f32le", "mp3"})),
 }
 SEQUENCE_PATTERN = "%05d.png"
 _PATTERN = re.compile(r"%(0?\d*)d")
@@ -68,6 +74,10 @@ class VideoTarget:
     @property
     def needs_even_size(self) -> bool:
         return not self.is_sequence and CONTAINERS[self.path.suffix.lower()].even_size
+
+    @property
+    def carries_sound(self) -> bool:
+        return not self.is_sequence and CONTAINERS[self.path.suffix.lower()].audio is not None
 
     @property
     def label(self) -> str:
@@ -131,10 +141,19 @@ def encoder_arguments(target: VideoTarget, *, crf: int | None = None,
     return args
 
 
+@dataclass(frozen=True)
+class SoundSource:
+    """A file whose first audio track goes into the output beside the frames."""
+
+    path: Path
+    codec: str  # the track's codec, as ffmpeg names it (kept as is where the container takes it)
+
+
 def ffmpeg_command(target: VideoTarget, destination: Path, *, width: int, height: int,
                    fps: float, crf: int | None = None, codec: str | None = None,
-                   threads: int = 0) -> list[str]:
-    """argv for encoding raw RGB24 frames from stdin into `destination`."""
+                   threads: int = 0, sound: SoundSource | None = None) -> list[str]:
+    """argv for encoding raw RGB24 frames from stdin into `destination`, with the sound of
+    `sound` when the target can carry it."""
     import ffmpeg
 
     stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}",
@@ -146,8 +165,13 @@ def ffmpeg_command(target: VideoTarget, destination: Path, *, width: int, height
         palette = split[0].filter("palettegen", stats_mode="full")
         stream = ffmpeg.filter([split[1], palette], "paletteuse", dither="bayer",
                                bayer_scale=4, diff_mode="rectangle")
-    out = ffmpeg.output(stream, str(destination),
-                        **encoder_arguments(target, crf=crf, codec=codec, threads=threads))
+    streams, arguments = [stream], encoder_arguments(target, crf=crf, codec=codec,
+                                                     threads=threads)
+    if sound is not None and target.carries_sound:
+        container = CONTAINERS[target.path.suffix.lower()]
+        streams.append(ffmpeg.input(str(sound.path)).audio)
+        arguments["acodec"] = "copy" if sound.codec in container.audio_copies else container.audio
+    out = ffmpeg.output(*streams, str(destination), **arguments)
     return out.global_args("-hide_banner", "-loglevel", "error", "-nostats") \
         .overwrite_output().compile(cmd=ffmpeg_exe())
 
@@ -157,6 +181,7 @@ class VideoWriter:
 
     frames: uint8 arrays (B, H, W, 3). Leaving the block normally finishes the encode and puts
     the output in place; leaving it by an exception kills ffmpeg and removes the temp output.
+    sound: a file whose audio track is muxed in (ignored by targets without sound).
 
     encoder_threads: 0 lets ffmpeg choose (right when frames come fast, from a GPU). When the
     frames come from a model on the CPU, that model already uses every core and one encoder
@@ -165,13 +190,14 @@ class VideoWriter:
     """
 
     def __init__(self, target: VideoTarget, *, width: int, height: int, fps: float,
-                 crf: int | None = None, codec: str | None = None, encoder_threads: int = 0):
+                 crf: int | None = None, codec: str | None = None, encoder_threads: int = 0,
+                 sound: SoundSource | None = None):
         if target.needs_even_size and (width % 2 or height % 2):
             raise InputError(f"{target.path}: {target.label} needs an even width and height, "
                              f"got {width}x{height}")
         self.target, self.size = target, (width, height)
         self.options = dict(width=width, height=height, fps=fps, crf=crf, codec=codec,
-                            threads=encoder_threads)
+                            threads=encoder_threads, sound=sound)
         self.frames_written = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -285,50 +311,3 @@ def _remove_stale_frames(folder: Path, pattern: str, frames: int) -> None:
         match = matcher.match(entry.name)
         if match and int(match.group(1)) >= frames and entry.is_file():
             entry.unlink()
-
-
-# -- reading ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class VideoInfo:
-    codec: str
-    width: int
-    height: int
-    fps: float | None
-    pix_fmt: str
-    has_audio: bool
-
-
-_VIDEO_STREAM = re.compile(r"Stream #\d+:\d+.*?: Video: (\w+)[^,]*, (\w+)(?:\([^)]*\))?.*?, "
-                           r"(\d+)x(\d+)")
-_FPS = re.compile(r"([\d.]+) (?:fps|tbr)")
-
-
-def probe(path: str | os.PathLike) -> VideoInfo:
-    """Codec, size, frame rate and audio of a video, from ffmpeg's own description of it
-    (imageio-ffmpeg ships ffmpeg without ffprobe)."""
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-                            capture_output=True, text=True, errors="replace")
-    match = _VIDEO_STREAM.search(result.stderr)
-    if not match:
-        raise InputError(f"{path}: not a video ffmpeg can read: "
-                         f"{result.stderr.strip().splitlines()[-1:] or 'no output'}")
-    line = result.stderr[match.start():].splitlines()[0]
-    fps = _FPS.search(line)
-    return VideoInfo(codec=match.group(1), pix_fmt=match.group(2), width=int(match.group(3)),
-                     height=int(match.group(4)), fps=float(fps.group(1)) if fps else None,
-                     has_audio=bool(re.search(r"Stream #\d+:\d+.*?: Audio:", result.stderr)))
-
-
-def read_frames(path: str | os.PathLike) -> np.ndarray:
-    """Every frame of a video (or `%05d.png` sequence) as uint8 (N, H, W, 3), exactly as
-    stored: no frames dropped or duplicated to fit a frame rate."""
-    info = probe(path)
-    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path),
-            "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24",
-            "pipe:"]
-    result = subprocess.run(argv, capture_output=True)
-    if result.returncode != 0:
-        raise VideoError(f"{path}: ffmpeg could not decode it: "
-                         f"{result.stderr.decode('utf-8', 'replace')[-STDERR_TAIL:]}")
-    return np.frombuffer(bytearray(result.stdout), np.uint8).reshape(-1, info.height, info.width, 3)

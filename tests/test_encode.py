@@ -105,7 +105,7 @@ def test_a_bad_store_file_is_named(tmp_path, make, message):
 
 def test_store_entries_are_walk_keyframes(folder, tiny_vector_model, tiny_spatial_model,
                                           tmp_path):
-    from latentfx.video import read_frames
+    from latentfx.video_input import read_frames
     from pipelines import walk
 
     store = tmp_path / "s.safetensors"

@@ -102,7 +102,7 @@ def test_an_unknown_attribute_lists_the_known_ones(labelled, tmp_path):
 
 
 def test_a_sweep_renders_a_strip_or_a_video(labelled, tmp_path):
-    from latentfx.video import read_frames
+    from latentfx.video_input import read_frames
 
     base, rows = labelled
     dark, _ = make_vector(base, "background_dark")

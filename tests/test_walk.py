@@ -15,7 +15,7 @@ from latentfx.fitting import fit_to
 from latentfx.images import image_to_tensor, load_image
 from latentfx.loading import load_model
 from latentfx.metrics import psnr
-from latentfx.video import probe, read_frames
+from latentfx.video_input import probe, read_frames
 from latentfx.walk_render import to_uint8_frames
 from pipelines import walk
 

@@ -1,0 +1,136 @@
+"""Reading videos through ffmpeg: what a file holds (probe), how many frames it has, and its
+frames as uint8 batches streamed from ffmpeg's stdout, so memory stays bounded whatever the
+length. imageio-ffmpeg ships ffmpeg without ffprobe, so facts come from ffmpeg's own
+description of its input."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from .errors import InputError
+from .ffmpeg_binary import ffmpeg_exe
+from .video import STDERR_TAIL, VideoError
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg",
+                              ".mpeg", ".ts", ".mts", ".wmv", ".flv", ".ogv"})
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    codec: str
+    width: int
+    height: int
+    fps: float | None
+    pix_fmt: str
+    has_audio: bool
+    audio_codec: str | None = None
+
+
+_VIDEO_STREAM = re.compile(r"Stream #\d+:\d+.*?: Video: (\w+)[^,]*, (\w+)(?:\([^)]*\))?.*?, "
+                           r"(\d+)x(\d+)")
+_AUDIO_STREAM = re.compile(r"Stream #\d+:\d+.*?: Audio: (\w+)")
+_FPS = re.compile(r"([\d.]+) (?:fps|tbr)")
+_FRAME_COUNT = re.compile(r"frame=\s*(\d+)")
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Codec, size, frame rate and audio of a video."""
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+                            capture_output=True, text=True, errors="replace")
+    match = _VIDEO_STREAM.search(result.stderr)
+    if not match:
+        raise InputError(f"{path}: not a video ffmpeg can read: "
+                         f"{result.stderr.strip().splitlines()[-1:] or 'no output'}")
+    line = result.stderr[match.start():].splitlines()[0]
+    fps = _FPS.search(line)
+    audio = _AUDIO_STREAM.search(result.stderr)
+    return VideoInfo(codec=match.group(1), pix_fmt=match.group(2), width=int(match.group(3)),
+                     height=int(match.group(4)), fps=float(fps.group(1)) if fps else None,
+                     has_audio=audio is not None, audio_codec=audio.group(1) if audio else None)
+
+
+def count_frames(path: str | os.PathLike) -> int:
+    """The exact number of frames the reader will give: ffmpeg decodes the video (no frames
+    dropped or repeated) and counts, since containers' own counts are often missing or wrong."""
+    argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0",
+            "-fps_mode", "passthrough", "-f", "null", "-"]
+    result = subprocess.run(argv, capture_output=True, text=True, errors="replace")
+    counts = _FRAME_COUNT.findall(result.stderr)
+    if result.returncode != 0 or not counts:
+        raise VideoError(f"{path}: ffmpeg could not count its frames: "
+                         f"{result.stderr[-STDERR_TAIL:].strip()}")
+    return int(counts[-1])
+
+
+class FrameReader:
+    """with FrameReader(path, batch=8, start=10, stop=50) as frames: for batch in frames: ...
+
+    Yields uint8 (B, H, W, 3) batches of frames [start, stop), exactly as stored: no frames
+    dropped or duplicated to fit a frame rate. `warnings` holds what the decoder complained
+    about (damaged frames are concealed by ffmpeg and still counted), once the reader closes.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, batch: int = 8, start: int = 0,
+                 stop: int | None = None):
+        self.path, self.batch, self.start, self.stop = path, batch, start, stop
+        self.info = probe(path)
+        self.warnings: list[str] = []
+
+    def argv(self) -> list[str]:
+        argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i",
+                str(self.path), "-map", "0:v:0", "-fps_mode", "passthrough"]
+        if self.start:
+            # Counting decoded frames is the only exact way to find frame N in any codec;
+            # decoding is far cheaper than the model, so skipping this way costs little.
+            last = "" if self.stop is None else rf"*lt(n\,{self.stop})"
+            argv += ["-vf", rf"select=gte(n\,{self.start}){last}"]
+        if self.stop is not None:
+            argv += ["-frames:v", str(self.stop - self.start)]
+        return argv + ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
+
+    def __enter__(self) -> "FrameReader":
+        self._stderr = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(self.argv(), stdout=subprocess.PIPE,
+                                         stderr=self._stderr, stdin=subprocess.DEVNULL)
+        return self
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        frame_bytes = self.info.width * self.info.height * 3
+        while True:
+            data = self._process.stdout.read(frame_bytes * self.batch)
+            if len(data) < frame_bytes:
+                break
+            count = len(data) // frame_bytes
+            # A writable array (the bytes object is not), so torch can take it as it is.
+            yield np.frombuffer(bytearray(data[: count * frame_bytes]), np.uint8).reshape(
+                count, self.info.height, self.info.width, 3)
+        if self._process.wait() != 0:
+            raise VideoError(f"{self.path}: ffmpeg could not decode it: {self._tail()}")
+
+    def __exit__(self, *exc) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        self._process.stdout.close()
+        self.warnings = [line for line in self._tail().splitlines() if line.strip()][-20:]
+        self._stderr.close()
+
+    def _tail(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode("utf-8", "replace")[-STDERR_TAIL:].strip()
+
+
+def read_frames(path: str | os.PathLike) -> np.ndarray:
+    """Every frame of a video (or `%05d.png` sequence) as uint8 (N, H, W, 3)."""
+    with FrameReader(path, batch=64) as reader:
+        batches = list(reader)
+    info = reader.info
+    return np.concatenate(batches) if batches else np.zeros((0, info.height, info.width, 3),
+                                                             np.uint8)

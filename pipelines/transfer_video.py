@@ -1,0 +1,205 @@
+"""transfer of a video: frames stream from ffmpeg through the model in batches and straight
+into the writer, so memory stays bounded whatever the length. The output keeps the input's
+frame count, frame rate and sound. --smooth steadies the latents over a window of frames,
+and every run reports its flicker: the output's mean frame-to-frame change divided by the
+input's (1 = as steady as the source).
+
+On the farm a long video splits into frame ranges (frame_total / prepare / render_frames /
+assemble, like walks). A chunk also reads window // 2 frames on either side of its range, so
+its smoothed frames are exactly those of a local run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from latentfx.errors import InputError, Interrupted
+from pipelines.transfer import TransferResult, TransferSpec, reinterpreter
+
+__all__ = ["TransferSpec", "prepare", "run", "frame_total", "render_frames", "assemble"]
+
+
+@dataclass
+class VideoTransfer:
+    """Everything needed to transfer any frame range of a video."""
+
+    spec: TransferSpec
+    reinterpret: object       # latentfx.reinterpret.Reinterpreter
+    total: int                # frames in the input, and so in the output
+    size: tuple[int, int]     # (width, height) of the output
+    fps: float
+    model_id: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _check(spec: TransferSpec) -> None:
+    if spec.validate() != "video":
+        raise InputError(f"{spec.input}: not a video")
+
+
+def frame_total(spec: TransferSpec) -> int:
+    """Frames in the input (the farm plans chunks so)."""
+    from latentfx.video_input import count_frames
+
+    _check(spec)
+    return count_frames(spec.input)
+
+
+def prepare(spec: TransferSpec, *, progress=None) -> VideoTransfer:
+    from latentfx.video import video_target
+    from latentfx.video_input import probe
+
+    _check(spec)
+    info, notes = probe(spec.input), []
+    width, height = info.width, info.height
+    if video_target(spec.output).needs_even_size and (width % 2 or height % 2):
+        width, height = width - width % 2, height - height % 2
+        notes.append(f"cropped to {width}x{height}: {Path(spec.output).suffix} needs even sizes")
+    fps = info.fps
+    if not fps:
+        fps = 25.0
+        notes.append("the input states no frame rate; wrote 25 frames per second")
+    reinterpret, checkpoint = reinterpreter(spec)
+    return VideoTransfer(spec, reinterpret, frame_total(spec), (width, height), fps,
+                         checkpoint.model_id, notes)
+
+
+def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None,
+                  cancel: Callable[[], bool] | None = None) -> Iterator[tuple[int, object, object]]:
+    """(index of the first frame, output uint8 (B, H, W, 3), input uint8 (B, H, W, 3)) for
+    frames [start, stop), batch by batch."""
+    import numpy as np
+    import torch
+
+    from latentfx.temporal import smooth_latents
+    from latentfx.video_input import FrameReader
+    from latentfx.walk_render import to_uint8_frames
+
+    spec, width, height = job.spec, *job.size
+    stop = job.total if stop is None else stop
+    reach = spec.smooth // 2
+    first = max(0, start - reach)   # the window's context: read, encoded, never written
+
+    def encoded():
+        with FrameReader(spec.input, batch=spec.batch, start=first,
+                         stop=min(job.total, stop + reach)) as reader:
+            for frames in reader:
+                if cancel and cancel():
+                    raise Interrupted(f"cancelled near frame {first} of {job.total}; no "
+                                      f"output was written")
+                frames = frames[:, :height, :width]
+                x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
+                yield job.reinterpret.encode(x), frames
+        job.notes.extend(f"decoder: {w}" for w in reader.warnings)
+
+    index, pending = first, []
+    for z, frames in smooth_latents(encoded(), window=max(1, spec.smooth)):
+        if start <= index < stop:
+            pending.append((z, frames))
+        index += 1
+        if len(pending) == spec.batch or (pending and index == stop):
+            originals = np.stack([f for _, f in pending])
+            x = torch.from_numpy(originals).permute(0, 3, 1, 2).float() / 255
+            out = job.reinterpret.decode(torch.cat([z for z, _ in pending]), height=height,
+                                         width=width)
+            yield index - len(pending), to_uint8_frames(job.reinterpret.blend(out, x)), originals
+            pending = []
+        if index >= stop:
+            return  # the frames after `stop` that smoothing needed have been read
+
+
+def run(spec: TransferSpec, *, progress: Callable[[int, int, str], None] | None = None,
+        cancel: Callable[[], bool] | None = None) -> TransferResult:
+    started = time.perf_counter()
+    job = prepare(spec)
+    pairs = ((out, original) for _, out, original in frame_batches(job, cancel=cancel))
+    # One encoder thread when the model has the CPU's cores (see VideoWriter).
+    threads = 1 if job.reinterpret.model.device.type == "cpu" else 0
+    return _write(job, pairs, started=started, progress=progress, encoder_threads=threads)
+
+
+def render_frames(spec: TransferSpec, start: int, stop: int, *, write: Callable[[int, object], None],
+                  walk: VideoTransfer | None = None,
+                  cancel: Callable[[], bool] | None = None) -> VideoTransfer:
+    """Transfer frames [start, stop) and hand each to write(index, uint8 (H, W, 3)): a farm
+    chunk. Returns the prepared transfer, which a caller may pass back for the next chunk."""
+    job = walk or prepare(spec)
+    for first, out, _ in frame_batches(job, start=start, stop=stop, cancel=cancel):
+        for i, pixels in enumerate(out):
+            write(first + i, pixels)
+    return job
+
+
+def assemble(spec: TransferSpec, frame_files: list[Path], *, model_id: str,
+             progress: Callable[[int, int, str], None] | None = None,
+             cancel: Callable[[], bool] | None = None) -> TransferResult:
+    """Encode frames transferred by chunks (PNG files, in order), with the input's sound,
+    exactly as run() would have."""
+    import numpy as np
+    from PIL import Image
+
+    from latentfx.video_input import FrameReader, probe
+
+    started = time.perf_counter()
+    _check(spec)
+    info = probe(spec.input)
+    with Image.open(frame_files[0]) as first:
+        width, height = first.size
+    job = VideoTransfer(spec, None, len(frame_files), (width, height), info.fps or 25.0,
+                        model_id)
+
+    def pairs():
+        with FrameReader(spec.input, batch=spec.batch) as reader:
+            for start, original in zip(range(0, len(frame_files), spec.batch), reader):
+                if cancel and cancel():
+                    raise Interrupted(f"cancelled while assembling, at frame {start}; no "
+                                      f"output was written")
+                out = np.stack([np.asarray(Image.open(f).convert("RGB"))
+                                for f in frame_files[start: start + spec.batch]])
+                yield out, original[:, :height, :width]
+
+    # One encoder thread, as a local CPU run uses: the same bits either way.
+    return _write(job, pairs(), started=started, progress=progress, encoder_threads=1)
+
+
+def _write(job: VideoTransfer, pairs, *, started: float, encoder_threads: int,
+           progress: Callable[[int, int, str], None] | None) -> TransferResult:
+    """Shared by local runs and farm assembly: stream (output, input) batches into the video,
+    measure flicker on both, write the manifest."""
+    from latentfx.manifest import input_record, write_manifest
+    from latentfx.temporal import FlickerMeter
+    from latentfx.video import SoundSource, VideoWriter, video_target
+    from latentfx.video_input import probe
+
+    spec, (width, height) = job.spec, job.size
+    info = probe(spec.input)
+    target = video_target(spec.output)
+    sound = SoundSource(Path(spec.input), info.audio_codec) if info.has_audio else None
+    if sound and not target.carries_sound:
+        job.notes.append(f"the sound was left out: a {target.label} has no sound track")
+    meters = FlickerMeter(), FlickerMeter()
+    written = 0
+    with VideoWriter(target, width=width, height=height, fps=job.fps, crf=spec.crf,
+                     codec=spec.codec, encoder_threads=encoder_threads, sound=sound) as video:
+        for out, original in pairs:
+            video.write(out)
+            meters[0].update(out)
+            meters[1].update(original)
+            written += len(out)
+            if progress:
+                progress(written, job.total, "frames")
+    flicker = {"output": round(meters[0].mean, 3), "input": round(meters[1].mean, 3),
+               "ratio": round(meters[0].mean / meters[1].mean, 3) if meters[1].mean else None}
+    seconds = time.perf_counter() - started
+    write_manifest(spec.output.rstrip("/"), job="transfer", spec=asdict(spec),
+                   model_id=job.model_id, inputs=[input_record(spec.input)],
+                   timings={"seconds": round(seconds, 3),
+                            "frames_per_second": round(written / seconds, 2)},
+                   results={"kind": "video", "frames": written, "fps": job.fps,
+                            "size": [width, height], "flicker": flicker,
+                            "sound": bool(sound and target.carries_sound), "notes": job.notes})
+    return TransferResult(Path(spec.output), "video", written, [], seconds, job.notes, flicker,
+                          bool(sound and target.carries_sound))

@@ -47,14 +47,12 @@ class NeighborsResult:
 
 def run(spec: NeighborsSpec, *, progress: Callable[[int, int, str], None] | None = None,
         cancel: Callable[[], bool] | None = None) -> NeighborsResult:
-    import torch
     from sklearn.neighbors import NearestNeighbors
 
     from latentfx.contact_sheet import Cell, contact_sheet
-    from latentfx.fitting import fit_to
-    from latentfx.images import image_to_tensor, load_image
     from latentfx.loading import load_model
     from latentfx.manifest import input_record, write_manifest
+    from latentfx.store_queries import encode_fitted, fitted_like, stored_picture
     from latentfx.stores import LatentStore
 
     # 1. Check inputs; the store must belong to the model.
@@ -66,10 +64,8 @@ def run(spec: NeighborsSpec, *, progress: Callable[[int, int, str], None] | None
     k = min(spec.k, len(store))
 
     # 2. Encode the query exactly as the store's images were encoded.
-    width, height = store.size
-    query = fit_to(image_to_tensor(load_image(spec.image)), height, width, store.fit)
-    with torch.inference_mode():
-        z = model.encode(query[None].to(model.device)).mode().float().cpu()
+    query = fitted_like(store, spec.image)
+    z = encode_fitted(model, query[None])
 
     # 3. Search (scikit-learn picks a tree or brute force by size and metric).
     index = NearestNeighbors(n_neighbors=k, metric=spec.metric)
@@ -81,7 +77,7 @@ def run(spec: NeighborsSpec, *, progress: Callable[[int, int, str], None] | None
     folder = Path(spec.folder or store.folder)
     cells = [Cell(query, f"query\n{Path(spec.image).name}")]
     for n, i in zip(neighbors, found[0]):
-        cells.append(Cell(_picture(folder / n.path, store, int(i), model),
+        cells.append(Cell(stored_picture(store, int(i), model, folder=folder),
                           f"distance {n.distance:.3g}\n{n.path}"))
     contact_sheet(cells, spec.output, columns=min(5, len(cells)))
     write_manifest(spec.output, job="neighbors", spec=asdict(spec), model_id=info.model_id,
@@ -89,20 +85,3 @@ def run(spec: NeighborsSpec, *, progress: Callable[[int, int, str], None] | None
                    timings={"seconds": round(time.perf_counter() - started, 3)},
                    results={"neighbors": [asdict(n) for n in neighbors]})
     return NeighborsResult(Path(spec.output), neighbors)
-
-
-def _picture(path: Path, store, index: int, model):
-    """The neighbour's own image, fitted like the query; its decoded latent if it moved."""
-    import torch
-
-    from latentfx.errors import BadFile
-    from latentfx.fitting import fit_to
-    from latentfx.images import image_to_tensor, load_image
-
-    width, height = store.size
-    try:
-        return fit_to(image_to_tensor(load_image(path)), height, width, store.fit)
-    except BadFile:
-        with torch.inference_mode():
-            z = store.latents[index: index + 1].to(model.device)
-            return model.decode(z, size=(height, width))[0].float().cpu()

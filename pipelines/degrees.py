@@ -1,0 +1,254 @@
+"""degrees: X Degrees of Separation. A chain of real images from a pool that leads from one
+picture to another through latent space in small steps, rendered as a video of latent morphs
+between consecutive images (with each real image shown exactly, and held), plus a contact
+sheet of the chain with its step distances.
+
+Steps: load the pool (a latent store, or a folder encoded on the fly); place the two ends and
+any waypoints among its latents; find the chain on a k-nearest-neighbour graph
+(latentfx/chains.py); render it through the walk pipeline; write the sheet and the manifest.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from latentfx.errors import InputError
+from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
+
+METRICS = ("euclidean", "cosine")
+
+
+@dataclass
+class DegreesSpec:
+    start: str
+    end: str
+    pool: str                  # a latent store (.safetensors) or a folder of images
+    output: str
+    sheet: str | None = None
+    images: int = 8            # real images between the two ends
+    k: int = 10                # neighbours per image in the graph
+    via: list[str] = field(default_factory=list)      # waypoints, in order
+    exclude: list[str] = field(default_factory=list)  # globs on pool paths or file names
+    metric: str = "euclidean"
+    model: str | None = None
+    folder: str | None = None  # where a store's images are now, if the folder moved
+    frames: int = 24           # frames per morph between two images
+    hold: int = 12             # frames each real image rests on screen
+    fps: float = 24.0
+    size: tuple[int, int] | None = None
+    fit: str = "crop"
+    crf: int | None = None
+    codec: str | None = None
+    batch: int = 8
+    device: str = "auto"
+
+    def validate(self) -> None:
+        from latentfx.video import video_target
+
+        if self.images < 0:
+            raise InputError(f"-n must be 0 or more, got {self.images}")
+        if self.k < 2:
+            raise InputError(f"-k must be at least 2, got {self.k}")
+        if self.metric not in METRICS:
+            raise InputError(f"--metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+        if self.frames < 1 or self.hold < 0:
+            raise InputError(f"--frames must be at least 1 and --hold 0 or more, got "
+                             f"{self.frames} and {self.hold}")
+        for picture in (self.start, self.end, *self.via):
+            if not Path(picture).is_file():
+                raise InputError(f"{picture}: no such image")
+        pool = Path(self.pool)
+        if not (pool.is_dir() or pool.is_file()):
+            raise InputError(f"--pool {self.pool}: no such latent store or folder")
+        video_target(self.output)
+        if self.sheet:
+            check_output_file(self.sheet, suffixes=IMAGE_OUTPUTS)
+
+
+@dataclass
+class ChainLink:
+    path: str          # the image file
+    step: float        # latent distance from the previous image (0 for the first)
+    in_pool: bool      # False for the ends and waypoints that are not in the pool
+
+
+@dataclass
+class DegreesResult:
+    output: Path
+    chain: list[ChainLink]
+    largest_step: float
+    total_length: float
+    direct: float                   # the one jump from start to end
+    frames: int
+    search_seconds: float
+    seconds: float
+    sheet: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def run(spec: DegreesSpec, *, progress: Callable[[int, int, str], None] | None = None,
+        cancel: Callable[[], bool] | None = None) -> DegreesResult:
+    from latentfx.loading import load_model
+
+    # 1. Check inputs, load the model and the pool.
+    spec.validate()
+    started = time.perf_counter()
+    model, info = load_model(spec.model, device=spec.device)
+    with tempfile.TemporaryDirectory(prefix="latentfx-pool-") as scratch:
+        store, folder = _pool(spec, info.model_id, scratch, progress=progress, cancel=cancel)
+
+        # 2. Place the ends and waypoints among the pool's latents; find the chain.
+        searched = time.perf_counter()
+        chain, direct, notes = _search(spec, store, model)
+        search_seconds = time.perf_counter() - searched
+        links = [ChainLink(_file(node, store, folder, extra), step, extra is None)
+                 for node, step, extra in chain]
+
+    # 3. Render the morphs, then the sheet and the manifest (which lists the chain).
+    frames = _render(spec, [link.path for link in links], progress=progress, cancel=cancel)
+    if spec.sheet:
+        _sheet(spec, links, store_like=store)
+    result = DegreesResult(Path(spec.output), links, max(l.step for l in links),
+                           sum(l.step for l in links), direct, frames, search_seconds,
+                           time.perf_counter() - started,
+                           Path(spec.sheet) if spec.sheet else None, notes)
+    _manifest(spec, result, info.model_id)
+    return result
+
+
+def _pool(spec: DegreesSpec, model_id: str, scratch: str, *, progress, cancel):
+    """(LatentStore, folder its paths are relative to). A folder is encoded first, into a
+    scratch store: run `latentfx encode` once to keep one and reuse it."""
+    from latentfx.stores import LatentStore
+    from pipelines import encode
+
+    if Path(spec.pool).is_dir():
+        encoded = encode.run(encode.EncodeSpec(folder=spec.pool,
+                                               output=str(Path(scratch) / "pool.safetensors"),
+                                               model=spec.model, device=spec.device),
+                             progress=progress, cancel=cancel)
+        store = LatentStore.load(encoded.output)
+    else:
+        store = LatentStore.load(spec.pool)
+        store.require_model(model_id, store_path=spec.pool)
+    if len(store) < 2:
+        raise InputError(f"--pool {spec.pool}: holds {len(store)} image(s); a chain needs a "
+                         f"pool of many")
+    return store, Path(spec.folder or store.folder or spec.pool)
+
+
+def excluded(store, patterns: list[str]) -> list[int]:
+    """Pool entries whose path in the pool, or file name, matches one of the globs."""
+    return [i for i, path in enumerate(store.paths)
+            if any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(Path(path).name, p)
+                   for p in patterns)]
+
+
+def _file(node: int, store, folder: Path, extra: str | None) -> str:
+    if extra is not None:
+        return extra
+    path = folder / store.paths[node]
+    if not path.is_file():
+        raise InputError(f"{path}: chain image not found; the pool's images are looked for "
+                         f"in {folder}; if the folder moved, give its new place with --folder")
+    return str(path)
+
+
+def _render(spec: DegreesSpec, paths: list[str], *, progress, cancel) -> int:
+    """The walk through the chain: latent morphs, every real image exact (--residual)."""
+    from pipelines import walk
+
+    walked = walk.run(walk.WalkSpec(keyframes=paths, output=spec.output, model=spec.model,
+                                    size=spec.size, fit=spec.fit, frames=spec.frames,
+                                    hold=spec.hold, fps=spec.fps, residual=True, crf=spec.crf,
+                                    codec=spec.codec, batch=spec.batch, device=spec.device),
+                      progress=progress, cancel=cancel)
+    return walked.frames
+
+
+def _sheet(spec: DegreesSpec, links: list[ChainLink], *, store_like) -> None:
+    from latentfx.contact_sheet import Cell, contact_sheet
+    from latentfx.store_queries import fitted_like
+
+    cells = []
+    for i, link in enumerate(links):
+        step = "start" if i == 0 else f"step {link.step:.3g}"
+        cells.append(Cell(fitted_like(store_like, link.path),
+                          f"{i}: {Path(link.path).name}\n{step}"))
+    contact_sheet(cells, spec.sheet, columns=min(6, len(cells)))
+
+
+def _manifest(spec: DegreesSpec, result: DegreesResult, model_id: str) -> None:
+    from latentfx.manifest import input_record, write_manifest
+
+    pool = [] if Path(spec.pool).is_dir() else [input_record(spec.pool)]
+    write_manifest(spec.output.rstrip("/"), job="degrees", spec=asdict(spec),
+                   model_id=model_id,
+                   inputs=pool + [input_record(link.path) for link in result.chain],
+                   timings={"seconds": round(result.seconds, 3),
+                            "search_seconds": round(result.search_seconds, 3)},
+                   results={"chain": [asdict(link) for link in result.chain],
+                            "largest_step": result.largest_step,
+                            "total_length": result.total_length, "direct": result.direct,
+                            "frames": result.frames, "notes": result.notes})
+
+
+def _search(spec: DegreesSpec, store, model):
+    """[(node, step from the previous node, the user's file for nodes not in the pool)],
+    the direct distance from start to end, and the search's notes. Nodes are pool indices,
+    then the stops that are not in the pool."""
+    import numpy as np
+
+    from latentfx.chains import build_graph, find_chain
+
+    # Excluded images are not in the pool at all: the graph links the others around them.
+    left_out = set(excluded(store, spec.exclude))
+    kept = np.array([i for i in range(len(store)) if i not in left_out], dtype=np.int64)
+    if len(kept) < 2:
+        raise InputError(f"--exclude leaves {len(kept)} of the pool's {len(store)} images; "
+                         f"a chain needs more")
+    latents = store.latents.reshape(len(store), -1).numpy()
+    stops, extra_points, files = _stops(spec, store, model, kept)
+    points = np.concatenate([latents[kept], *extra_points])
+    graph = build_graph(points, k=min(spec.k, len(points) - 1), metric=spec.metric)
+    names = [Path(p).name for p in (spec.start, *spec.via, spec.end)]
+    chain = find_chain(graph, stops[0], stops[-1], n=spec.images, via=stops[1:-1],
+                       names=names)
+
+    def pool_node(node: int) -> int:
+        return int(kept[node]) if node < len(kept) else len(store) + node - len(kept)
+
+    links = [(pool_node(node), step, files.get(node))
+             for node, step in zip(chain.nodes, (0.0, *chain.steps))]
+    return links, chain.direct, list(chain.notes)
+
+
+def _stops(spec: DegreesSpec, store, model, kept):
+    """Graph nodes of the start, the waypoints and the end: an image that is in the pool
+    (same bytes) is that pool node; any other is encoded as the pool's images were and
+    becomes a node of its own after the pool's. Returns (nodes, their points, {node: file})."""
+    from latentfx.checkpoint import file_sha256
+    from latentfx.store_queries import encode_fitted, fitted_like
+
+    position = {int(i): n for n, i in enumerate(kept)}
+    by_hash = {h: position[i] for i, h in enumerate(store.hashes) if i in position}
+    stops, extra_points, files, seen = [], [], {}, set()
+    for picture in [spec.start, *spec.via, spec.end]:
+        digest = file_sha256(picture)
+        if digest in seen:
+            raise InputError(f"{picture}: is already a stop of this chain (the start, the end "
+                             f"and each --via must be different images)")
+        seen.add(digest)
+        node = by_hash.get(digest)
+        if node is None:
+            node = len(kept) + len(extra_points)
+            z = encode_fitted(model, fitted_like(store, picture)[None])
+            extra_points.append(z.reshape(1, -1).numpy())
+            files[node] = picture
+        stops.append(node)
+    return stops, extra_points, files

@@ -1,0 +1,114 @@
+"""X Degrees of Separation on pictures with one known continuous factor: a disc's position."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import cli
+from latentfx.datasets.shapes import ShapeFactors, render
+from latentfx.video_input import read_frames
+from pipelines import encode
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli.cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def disc(folder, x, *, background="dark", kind="circle"):
+    path = folder / f"{kind}_{background}_x{x:.4f}.png"
+    render(ShapeFactors(kind=kind, colour="red", background=background, size=0.2, x=x, y=0.5),
+           size=32).save(path)
+    return path
+
+
+def position(path) -> float:
+    return float(str(path).rsplit("_x", 1)[1][:-4])
+
+
+@pytest.fixture(scope="module")
+def sliding(tmp_path_factory, tiny_spatial_model):
+    """A pool of 41 discs sliding from left to right, its store, and two ends outside it."""
+    base = tmp_path_factory.mktemp("degrees")
+    pool = base / "pool"
+    pool.mkdir()
+    for x in np.linspace(0.25, 0.75, 41):
+        disc(pool, x)
+    ends = base / "ends"
+    ends.mkdir()
+    store = base / "pool.safetensors"
+    encode.run(encode.EncodeSpec(folder=str(pool), output=str(store),
+                                 model=str(tiny_spatial_model), size=(32, 32), workers=0,
+                                 device="cpu"))
+    return base, pool, store, disc(ends, 0.22), disc(ends, 0.78)
+
+
+def render_options(model):
+    return ["--frames", 2, "--hold", 1, "-m", model, "--device", "cpu"]
+
+
+def test_a_chain_follows_the_factor_in_small_steps(sliding, tiny_spatial_model):
+    base, pool, _, start, end = sliding
+    out = base / "chain.mp4"
+    result = invoke("degrees", start, end, "--pool", pool, "-n", 12, "-o", out,
+                    "--sheet", base / "chain.png", *render_options(tiny_spatial_model))
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((base / "chain.mp4.latentfx.json").read_text())
+    chain = manifest["results"]["chain"]
+    xs = [position(link["path"]) for link in chain]
+    assert len(chain) - 2 in (11, 12, 13)
+    assert xs == sorted(xs) and xs[0] == pytest.approx(0.22) and xs[-1] == pytest.approx(0.78)
+    assert [link["in_pool"] for link in chain] == [False] + [True] * (len(chain) - 2) + [False]
+    largest = manifest["results"]["largest_step"]
+    assert largest < manifest["results"]["direct"] / 3
+    assert f"largest step {largest:.3g}" in result.stdout
+    # Every real image rests for --hold frames and each morph takes --frames.
+    assert len(read_frames(out)) == (len(chain) - 1) * 2 + 1 + len(chain)
+    assert (base / "chain.png").exists()
+
+
+def test_waypoints_are_visited_and_exclusions_avoided(sliding, tiny_spatial_model):
+    base, pool, store, start, end = sliding
+    via = sorted(pool.glob("*x0.6*.png"))[0]      # a pool image: it is used as it is
+    result = invoke("degrees", start, end, "--pool", store, "-n", 8, "--via", via,
+                    "--exclude", "*x0.4*", "-o", base / "via.mp4",
+                    *render_options(tiny_spatial_model))
+    assert result.exit_code == 0, result.output
+    chain = json.loads((base / "via.mp4.latentfx.json").read_text())["results"]["chain"]
+    paths = [link["path"] for link in chain]
+    assert str(via) in paths
+    assert not any("x0.4" in p for p in paths)
+    xs = [position(p) for p in paths]
+    assert xs == sorted(xs)
+    assert len(set(paths)) == len(paths)
+
+
+def test_islands_get_a_clear_message(tmp_path, tiny_spatial_model):
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for x in np.linspace(0.3, 0.7, 8):
+        disc(pool, x, background="dark")
+        disc(pool, x, background="light", kind="square")
+    start = disc(tmp_path, 0.25, background="dark")
+    end = disc(tmp_path, 0.75, background="light", kind="square")
+    result = invoke("degrees", start, end, "--pool", pool, "-k", 2, "-o", tmp_path / "c.mp4",
+                    *render_options(tiny_spatial_model), "--size", "32x32")
+    assert result.exit_code == 3, result.output
+    assert "island" in result.output and start.name in result.output
+    needed = int(result.output.split("-k ")[1].split()[0])
+    assert needed > 2
+    joined = invoke("degrees", start, end, "--pool", pool, "-k", needed, "-o",
+                    tmp_path / "c.mp4", *render_options(tiny_spatial_model), "--size", "32x32")
+    assert joined.exit_code == 0, joined.output
+
+
+def test_bad_degrees_options_are_named(sliding, tiny_vector_model, tiny_spatial_model,
+                                      tmp_path):
+    base, pool, store, start, end = sliding
+    other_model = invoke("degrees", start, end, "--pool", store, "-o", tmp_path / "x.mp4",
+                         "-m", tiny_vector_model)
+    assert other_model.exit_code == 3 and "encode the folder again" in other_model.output
+    same = invoke("degrees", start, start, "--pool", store, "-o", tmp_path / "x.mp4",
+                  *render_options(tiny_spatial_model))
+    assert same.exit_code == 3 and "already a stop" in same.output

@@ -370,7 +370,7 @@ def sample(output, count, seed, size, temperature, labels, model, device, submit
 @click.option("--pacing", type=click.Choice(["time", "uniform"]), default="time",
               show_default=True,
               help="uniform: place frames so the picture changes by the same amount from frame "
-                   "to frame (a low-resolution pre-pass measures the path first).")
+                   "to frame (a pre-pass measures the path first).")
 @click.option("--residual", is_flag=True,
               help="Add back each image keyframe's reconstruction residual, so keyframes show "
                    "the original photographs while in-between frames stay latent.")
@@ -657,6 +657,109 @@ def apply(vectors, image, output, strength, extra, residual, size, sweep, grid, 
         return submit_job("apply", spec, queue=queue, priority=priority)
     result = run_with_progress(pipeline, spec, "apply")
     click.echo(f"wrote {result.output} ({result.size[0]}x{result.size[1]})")
+
+
+@cli.command()
+@click.argument("input", type=click.Path(exists=True))
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="For an image, an image (.png, .jpg, .webp); for a folder, a folder (the "
+                   "tree is mirrored); for a video, a video (.mp4, .webm, .mov, .gif, or a "
+                   "folder of PNGs).")
+@model_option
+@click.option("--strength", type=float, default=1.0, show_default=True,
+              help="1: the model's reading of the picture; 0: the original; between: a blend.")
+@click.option("--smooth", type=int, default=0, show_default=True, metavar="FRAMES",
+              help="Videos: average each frame's latent with its neighbours' over this many "
+                   "frames, against flicker (0: off; try 3 to 7).")
+@click.option("--tile", type=int, default=768, show_default=True,
+              help="Spatial models: pictures larger than this (pixels per side) go through "
+                   "in overlapping tiles, so memory stays bounded.")
+@click.option("--overlap", type=int, default=64, show_default=True,
+              help="Pixels neighbouring tiles share and blend over.")
+@click.option("--batch", type=int, default=8, show_default=True, help="Video frames per batch.")
+@click.option("--crf", type=int, default=None, help="Video quality (lower is better).")
+@click.option("--codec", default=None, help="Override the video codec (ffmpeg's name).")
+@device_option
+@farm_options
+def transfer(input, output, submit, priority, queue, **options):
+    """Reinterpret INPUT (an image, a folder or a video) through a model trained on another
+    collection."""
+    from pipelines import transfer as pipeline
+
+    spec = pipeline.TransferSpec(input=input, output=output, **options)
+    if submit:
+        kind = "transfer-video" if pipeline.input_kind(input) == "video" else "transfer"
+        return submit_job(kind, spec, queue=queue, priority=priority)
+    result = run_with_progress(pipeline, spec, "transfer",
+                               unit="frame" if pipeline.input_kind(input) == "video" else "img")
+    what = "frames" if result.kind == "video" else "pictures"
+    click.echo(f"wrote {result.output}: {result.written} {what} in {result.seconds:.1f} s"
+               + (" with the input's sound" if result.has_sound else ""))
+    if result.flicker and result.flicker["ratio"] is not None:
+        click.echo(f"flicker: {result.flicker['ratio']:.2f} (mean frame-to-frame change of the "
+                   f"output / of the input; --smooth lowers it)")
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    report_skipped(result.skipped)
+
+
+@cli.command()
+@click.argument("start", type=click.Path(exists=True, dir_okay=False))
+@click.argument("end", type=click.Path(exists=True, dir_okay=False))
+@click.option("--pool", required=True, type=click.Path(exists=True),
+              help="The collection to draw the chain from: a latent store (latentfx encode) or "
+                   "a folder of images (encoded first; encode it once to reuse it).")
+@click.option("-n", "--images", type=int, default=8, show_default=True,
+              help="Real images between START and END (about: the chain says if it differs).")
+@click.option("-o", "--output", required=True,
+              help="The video of the chain (.mp4, .webm, .gif, .mov or a PNG folder).")
+@click.option("--sheet", type=click.Path(dir_okay=False), default=None,
+              help="A contact sheet of the chain with each step's distance.")
+@click.option("-k", type=int, default=10, show_default=True,
+              help="Neighbours per image in the graph the chain walks on; larger joins more "
+                   "of the pool (and allows bigger steps).")
+@click.option("--via", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A waypoint the chain must pass through; repeat for several, in order.")
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help="Leave out pool images whose path in the pool or file name matches, e.g. "
+                   "'drafts/*' or 'IMG_0042.jpg'; repeatable.")
+@click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean",
+              show_default=True, help="How latent distances are measured.")
+@click.option("--folder", type=click.Path(file_okay=False), default=None,
+              help="Where the store's images are now, if the folder moved.")
+@click.option("--frames", type=int, default=24, show_default=True,
+              help="Frames per morph from one image to the next.")
+@click.option("--hold", type=int, default=12, show_default=True,
+              help="Frames each real image rests on screen.")
+@click.option("--fps", type=float, default=24.0, show_default=True, help="Frames per second.")
+@click.option("--size", type=Size(), default=None, help="Frame size WxH (as for walk).")
+@click.option("--fit", type=click.Choice(FRAME_FITS), default="crop", show_default=True,
+              help="How images of other aspects fill the frame.")
+@click.option("--crf", type=int, default=None, help="Video quality (lower is better).")
+@click.option("--codec", default=None, help="Override the video codec (ffmpeg's name).")
+@click.option("--batch", type=int, default=8, show_default=True, help="Frames per batch.")
+@model_option
+@device_option
+@farm_options
+def degrees(start, end, via, exclude, submit, priority, queue, **options):
+    """X Degrees of Separation: a chain of real images from a pool that leads from START to
+    END in small steps, as a video of morphs (each real image shown exactly)."""
+    from pipelines import degrees as pipeline
+
+    spec = pipeline.DegreesSpec(start=start, end=end, via=list(via), exclude=list(exclude),
+                                **options)
+    if submit:
+        return submit_job("degrees", spec, queue=queue, priority=priority)
+    result = run_with_progress(pipeline, spec, "degrees", unit="frame")
+    for i, link in enumerate(result.chain):
+        step = "" if i == 0 else f"  (step {link.step:.3g})"
+        click.echo(f"{i:3d}. {link.path}{step}")
+    click.echo(f"largest step {result.largest_step:.3g} against a direct jump of "
+               f"{result.direct:.3g}; chain found in {result.search_seconds:.2f} s")
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"wrote {result.output} ({result.frames} frames)"
+               + (f" and {result.sheet}" if result.sheet else ""))
 
 
 @cli.command(name="map")

@@ -170,7 +170,14 @@ class _Images:
 
 
 def _collate(items):
-    return items
+    """Runs in the worker: one stacked batch of the images that decoded, so the main process
+    gets one shared-memory block per batch instead of one per image, and does no per-image
+    work while the model needs the cores. -> (positions, (B, 3, H, W) or None, failures)."""
+    import torch
+
+    good = [(i, x) for i, x, _ in items if x is not None]
+    failures = [(i, reason) for i, x, reason in items if x is None]
+    return [i for i, _ in good], torch.stack([x for _, x in good]) if good else None, failures
 
 
 def _one_thread(_worker_id: int) -> None:
@@ -195,17 +202,15 @@ def _encode(model, paths, size, spec, progress, cancel):
                         num_workers=spec.workers, collate_fn=_collate,
                         worker_init_fn=_one_thread, prefetch_factor=4 if spec.workers else None)
     with torch.inference_mode():
-        for items in loader:
+        for positions, batch, failures in loader:
             if cancel and cancel():
                 raise Interrupted(f"cancelled after {done} of {len(paths)} images; the store "
                                   f"was not changed")
-            good = [(i, x) for i, x, _ in items if x is not None]
-            failed += [Skipped(str(paths[i]), reason) for i, x, reason in items if x is None]
-            if good:
-                batch = torch.stack([x for _, x in good]).to(model.device)
-                means = model.encode(batch).mode().float().cpu()
-                fresh.update({i: z for (i, _), z in zip(good, means)})
-            done += len(items)
+            failed += [Skipped(str(paths[i]), reason) for i, reason in failures]
+            if batch is not None:
+                means = model.encode(batch.to(model.device)).mode().float().cpu()
+                fresh.update(zip(positions, means))
+            done += len(positions) + len(failures)
             if progress:
                 progress(done, len(paths), "encoding")
     return fresh, failed

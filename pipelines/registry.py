@@ -36,6 +36,13 @@ JOBS = {
                       ("store", "with_dir", "without_dir"), ("output",), chunked=False),
     "map": JobKind("map", "pipelines.map", "MapSpec", ("store", "folder"), ("output", "html"),
                    chunked=False),
+    "transfer": JobKind("transfer", "pipelines.transfer", "TransferSpec", ("input",),
+                        ("output",), chunked=False),
+    "transfer-video": JobKind("transfer-video", "pipelines.transfer_video", "TransferSpec",
+                              ("input",), ("output",), chunked=True),
+    "degrees": JobKind("degrees", "pipelines.degrees", "DegreesSpec",
+                       ("start", "end", "via", "pool", "folder"), ("output", "sheet"),
+                       chunked=False),
     "apply": JobKind("apply", "pipelines.apply", "ApplySpec", ("image", "vectors"),
                      ("output",), chunked=False, paired=("vectors",)),
 }

@@ -12,7 +12,8 @@ from conftest import ROOT
 
 COMMANDS = ["train", "info", "models", "reconstruct", "sample", "shapes", "walk", "rerender",
             "encode", "neighbors", "mix", "filter", "jobs", "status", "cancel", "retry",
-            "fetch", "worker", "doctor", "inspect", "vector", "apply", "map"]
+            "fetch", "worker", "doctor", "inspect", "vector", "apply", "map", "transfer",
+            "degrees"]
 
 
 def invoke(*args):

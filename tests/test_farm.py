@@ -16,7 +16,7 @@ from click.testing import CliRunner
 import cli
 from conftest import ROOT
 from farm_harness import Farm, RedisServer, wait_for
-from latentfx.video import read_frames
+from latentfx.video_input import read_frames
 
 
 @pytest.fixture(scope="module")
@@ -372,3 +372,33 @@ def test_encode_and_map_run_on_the_farm_from_a_shared_folder(farm, tiny_vector_m
     assert "/inputs/" in record["spec"]["image"]
     assert invoke(farm, "fetch", job, "-o", tmp_path).exit_code == 0
     assert (tmp_path / "dark.png").exists()
+
+    # A degrees chain through the shared store, between two of its own images.
+    job = submit(farm, "degrees", shared / "shape_000001.png", shared / "shape_000002.png",
+                 "--pool", store_path, "-n", 3, "-k", 20, "--frames", 1, "--hold", 0,
+                 "-o", "chain.mp4", "--sheet", "chain.png", "-m", tiny_vector_model)
+    assert farm.wait_job(job)["state"] == "succeeded", farm.logs()
+    assert invoke(farm, "fetch", job, "-o", tmp_path).exit_code == 0
+    chain = json.loads((tmp_path / "chain.mp4.latentfx.json").read_text())["results"]["chain"]
+    assert chain[0]["path"].endswith("shape_000001.png") and all(l["in_pool"] for l in chain)
+    assert (tmp_path / "chain.png").exists()
+
+
+def test_a_video_transfer_splits_into_chunks_and_keeps_its_sound(farm, tiny_spatial_model,
+                                                                 tmp_path):
+    from latentfx.video_input import probe
+    from test_transfer import make_video
+
+    source = make_video(tmp_path / "in.mp4", frames=20, fps=10, noise=6.0)
+    options = ["-m", tiny_spatial_model, "--smooth", 3, "--device", "cpu", "--batch", 4]
+    job = submit(farm, "transfer", source, "-o", "moved.mp4", *options)
+    local = invoke(farm, "transfer", source, "-o", tmp_path / "local.mp4", *options)
+    assert local.exit_code == 0, local.output
+    record = farm.wait_job(job)
+    assert record["state"] == "succeeded", farm.logs()
+    assert record["kind"] == "transfer-video" and record["chunks"] == 3
+    assert invoke(farm, "fetch", job, "-o", tmp_path / "got").exit_code == 0
+    fetched = tmp_path / "got" / "moved.mp4"
+    assert probe(fetched).has_audio and probe(fetched).fps == 10.0
+    ours, theirs = read_frames(fetched).astype(int), read_frames(tmp_path / "local.mp4")
+    assert len(ours) == 20 and np.abs(ours - theirs).mean() < 1.0

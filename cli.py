@@ -671,6 +671,9 @@ def apply(vectors, image, output, strength, extra, residual, size, sweep, grid, 
 @click.option("--smooth", type=int, default=0, show_default=True, metavar="FRAMES",
               help="Videos: average each frame's latent with its neighbours' over this many "
                    "frames, against flicker (0: off; try 3 to 7).")
+@click.option("--align/--no-align", default=True, show_default=True,
+              help="With --smooth on a spatial model: move each neighbour's latent along the "
+                   "optical flow first, so smoothing does not smear motion (or scene cuts).")
 @click.option("--tile", type=int, default=768, show_default=True,
               help="Spatial models: pictures larger than this (pixels per side) go through "
                    "in overlapping tiles, so memory stays bounded.")

@@ -3,14 +3,15 @@
 Each frame is encoded on its own, so small frame-to-frame changes (noise, compression) become
 latent jitter that the decoder turns into flicker. Averaging each frame's latent with its
 neighbours' (a centred triangular window of `window` frames) removes jitter that lasts a
-frame or two and keeps motion slower than the window. Centred, not a running average: a
-running average lags behind the picture.
+frame or two. Centred, not a running average: a running average lags behind the picture.
+Plain averaging also smears motion; with an `align` function (motion.py) each neighbour is
+first moved along the optical flow onto the frame it is averaged into.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 
@@ -21,12 +22,15 @@ def window_weights(window: int) -> torch.Tensor:
     return (r + 1 - torch.arange(-r, r + 1).abs()).float()
 
 
-def smooth_latents(batches: Iterable[tuple[torch.Tensor, object]], *, window: int
-                   ) -> Iterator[tuple[torch.Tensor, list]]:
+def smooth_latents(batches: Iterable[tuple[torch.Tensor, object]], *, window: int,
+                   align: Callable | None = None) -> Iterator[tuple[torch.Tensor, object]]:
     """Latent batches (B, ...) with a payload per batch (e.g. the frames they came from,
     anything indexable by frame) in; the same frames out, one at a time in (1, ...) batches
     paired with their payload item, each latent averaged with up to window // 2 frames on
     either side. At the ends the window is cut short and the weights renormalised.
+
+    align(neighbour latent, centre payload, neighbour payload) -> (moved latent, weight map)
+    moves a neighbour onto the centre frame first and weights it per pixel (motion.py).
 
     Streaming: memory holds `window` latents, and frame t comes out once t + r has gone in.
     """
@@ -37,11 +41,16 @@ def smooth_latents(batches: Iterable[tuple[torch.Tensor, object]], *, window: in
     emitted = 0
 
     def emit(t: int):
-        lo, hi = max(0, t - r), min(first + len(held), t + r + 1)
-        w = weights[lo - (t - r): hi - (t - r)]
-        stack = torch.cat([held[i - first][0] for i in range(lo, hi)])
-        z = (stack * w.view(-1, *[1] * (stack.dim() - 1))).sum(0, keepdim=True) / w.sum()
-        return z, held[t - first][1]
+        centre = held[t - first]
+        total, norm = 0.0, 0.0
+        for i in range(max(0, t - r), min(first + len(held), t + r + 1)):
+            z, payload = held[i - first]
+            w = weights[i - (t - r)]
+            if align is not None and i != t:
+                z, agreement = align(z, centre[1], payload)
+                w = w * agreement
+            total, norm = total + w * z, norm + w
+        return total / norm, centre[1]
 
     for latents, payload in batches:
         for i in range(len(latents)):

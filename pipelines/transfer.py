@@ -23,6 +23,7 @@ class TransferSpec:
     model: str | None = None
     strength: float = 1.0     # 1: the model's picture; 0: the original
     smooth: int = 0           # videos: frames in the latent smoothing window (0 or 1: none)
+    align: bool = True        # smoothing follows the motion (spatial models)
     tile: int = 768           # spatial models: tile side in pixels for big pictures
     overlap: int = 64         # pixels neighbouring tiles share
     batch: int = 8            # video frames per model call

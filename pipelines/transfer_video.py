@@ -83,7 +83,10 @@ def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None
     reach = spec.smooth // 2
     first = max(0, start - reach)   # the window's context: read, encoded, never written
 
+    align = _aligner(job)
+
     def encoded():
+        """(latents, [(frame, its motion guide or None)]) batch by batch."""
         with FrameReader(spec.input, batch=spec.batch, start=first,
                          stop=min(job.total, stop + reach)) as reader:
             for frames in reader:
@@ -92,13 +95,16 @@ def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None
                                       f"output was written")
                 frames = frames[:, :height, :width]
                 x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
-                yield job.reinterpret.encode(x), frames
+                z = job.reinterpret.encode(x)
+                guides = [align.guide(f, *z.shape[-2:]) if align else None for f in frames]
+                yield z, list(zip(frames, guides))
         job.notes.extend(f"decoder: {w}" for w in reader.warnings)
 
     index, pending = first, []
-    for z, frames in smooth_latents(encoded(), window=max(1, spec.smooth)):
+    for z, (frame, _) in smooth_latents(encoded(), window=max(1, spec.smooth),
+                                        align=align and align.latent):
         if start <= index < stop:
-            pending.append((z, frames))
+            pending.append((z, frame))
         index += 1
         if len(pending) == spec.batch or (pending and index == stop):
             originals = np.stack([f for _, f in pending])
@@ -109,6 +115,33 @@ def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None
             pending = []
         if index >= stop:
             return  # the frames after `stop` that smoothing needed have been read
+
+
+@dataclass(frozen=True)
+class _Aligner:
+    """Motion alignment for smoothing (latentfx/motion.py), as smooth_latents calls it."""
+
+    guide: Callable   # (frame, h, w) -> grey guide at the latent's size
+
+    @staticmethod
+    def latent(z, centre, other):
+        from latentfx.motion import aligned
+
+        return aligned(z, centre[1], other[1])
+
+
+def _aligner(job: VideoTransfer) -> _Aligner | None:
+    """Smoothing moves neighbours along the optical flow when the latents are pictures
+    (spatial models) and --align is on; otherwise it averages them as they are."""
+    if job.spec.smooth < 2 or not job.spec.align:
+        return None
+    if not job.reinterpret.spatial:
+        job.notes.append("--smooth averaged the latents without motion alignment: a vector "
+                         "model's latent is not a picture that can follow the motion")
+        return None
+    from latentfx.motion import guide
+
+    return _Aligner(guide)
 
 
 def run(spec: TransferSpec, *, progress: Callable[[int, int, str], None] | None = None,

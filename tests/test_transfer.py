@@ -45,6 +45,28 @@ def make_video(path, *, frames=12, fps=12, sound=True, noise=0.0, moving=True, s
     return path
 
 
+def write_video(path, frames, fps=12):
+    """uint8 (N, H, W, 3) frames as a lossless H.264 file."""
+    n, h, w, _ = frames.shape
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo",
+                    "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", str(fps), "-i", "pipe:",
+                    "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", str(path)],
+                   input=frames.tobytes(), check=True)
+    return path
+
+
+def panning_texture(path, *, frames=12, step=2):
+    """A smooth random texture sliding right by `step` pixels a frame: all motion, no noise."""
+    from PIL import ImageFilter
+
+    rng = np.random.default_rng(5)
+    texture = Image.fromarray(rng.integers(0, 256, (96, 256, 3), dtype=np.uint8))
+    texture = np.asarray(texture.filter(ImageFilter.GaussianBlur(3)))
+    texture = ((texture.astype(float) - texture.mean()) * 4 + 128).clip(0, 255).astype(np.uint8)
+    return write_video(path, np.stack([texture[:, 64 - t * step: 192 - t * step]
+                                       for t in range(frames)]))
+
+
 def test_tiles_cover_the_picture_and_overlap():
     assert tile_starts(100, 128, 16) == [0]
     starts = tile_starts(300, 128, 32)
@@ -165,3 +187,37 @@ def test_chunks_with_smoothing_match_a_whole_run(tiny_spatial_model, tmp_path):
     assert sorted(pieces) == list(range(11))
     chunked = np.stack([pieces[i] for i in range(11)])
     assert np.abs(chunked.astype(int) - whole.astype(int)).max() <= 1
+
+
+def test_motion_aligned_smoothing_does_not_smear_what_moves(tmp_path):
+    # The bundled model: it redraws the texture well enough for smearing to show (the tiny
+    # one blurs it away whatever the smoothing). Measured: 4.3 levels plain, 2.6 aligned.
+    source = panning_texture(tmp_path / "pan.mp4")
+    outputs = {}
+    for name, options in {"none": [], "plain": ["--smooth", 5, "--no-align"],
+                          "aligned": ["--smooth", 5]}.items():
+        out = tmp_path / f"{name}.mp4"
+        result = invoke("transfer", source, "-o", out, "--device", "cpu", *options)
+        assert result.exit_code == 0, result.output
+        outputs[name] = read_frames(out)[2:-2].astype(float)  # frames with a full window
+    smear = {name: np.abs(outputs[name] - outputs["none"]).mean() for name in ("plain", "aligned")}
+    assert smear["aligned"] < 0.75 * smear["plain"], smear
+
+
+def test_alignment_follows_motion_and_drops_a_scene_cut():
+    from latentfx.motion import aligned, guide
+
+    rng = np.random.default_rng(2)
+    scene = np.asarray(Image.fromarray(rng.integers(0, 256, (48, 96, 3), dtype=np.uint8))
+                       .resize((384, 192), Image.BICUBIC))
+    here, moved_on = scene[:, 40:296], scene[:, 32:288]   # the view pans 8 pixels
+    g_here, g_next = guide(here, 24, 32), guide(moved_on, 24, 32)
+    z = torch.from_numpy(g_next)[None, None]
+    back, weight = aligned(z, g_here, g_next)
+    inner = (slice(None), slice(None), slice(4, -4), slice(4, -4))
+    assert (back - torch.from_numpy(g_here))[inner].abs().mean() < \
+        0.5 * (z - torch.from_numpy(g_here))[inner].abs().mean()
+    assert weight[inner].mean() > 0.6
+    cut = guide(255 - here[:, ::-1], 24, 32)  # another shot entirely
+    _, weight = aligned(torch.from_numpy(cut)[None, None], g_here, cut)
+    assert weight.max() == 0

@@ -7,7 +7,7 @@ In one run, on generated JPEGs (the shapes dataset at --side pixels) with the bu
   (b) peak resident memory of the encode for --count images, against the same for a tenth of
       them: it must not grow with the folder beyond the store itself.
 
-    python benchmarks/encode.py [--count 20000] [--model shapes] [--side 64]
+    python benchmarks/encode.py [--count 20000] [--model shapes] [--side 64] [--work DIR]
 """
 
 from __future__ import annotations
@@ -85,13 +85,20 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=64, help="JPEG side in pixels")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="data-loader processes")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="Folder for the generated JPEGs, kept and reused by later runs "
+                             "with the same --count and --side (default: a new temp folder)")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="latentfx-encode-bench-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="latentfx-encode-bench-"))
+    work = work / f"{args.count}-{args.side}" if args.work else work
     small, large = work / "small", work / "large"
-    print(f"writing {args.count} + {args.count // 10} JPEGs of {args.side}x{args.side} ...")
-    make_jpegs(large, args.count, args.side)
-    make_jpegs(small, args.count // 10, args.side)
+    if not (large.is_dir() and small.is_dir()):
+        print(f"writing {args.count} + {args.count // 10} JPEGs of {args.side}x{args.side} ...")
+        make_jpegs(large, args.count, args.side)
+        make_jpegs(small, args.count // 10, args.side)
+    for old in work.glob("*.safetensors*"):  # a store left by an earlier run would be reused
+        old.unlink()
 
     big = encode_in_process(large, work / "large.safetensors", args.model, args.batch,
                             args.workers)

@@ -18,6 +18,7 @@ from latentfx.errors import InputError, Skipped
 from latentfx.options import FRAME_FITS
 
 SPATIAL_DEFAULT_SIZE = (128, 128)  # a 4x32x32 latent per image: 20,000 images in ~330 MB
+TRIM_EVERY = 1024  # images between handing freed memory back to the system (latentfx/memory.py)
 
 
 @dataclass
@@ -67,6 +68,7 @@ def run(spec: EncodeSpec, *, progress: Callable[[int, int, str], None] | None = 
     from latentfx.collection import scan_folder
     from latentfx.loading import load_model
     from latentfx.manifest import write_manifest
+    from latentfx.memory import release_free_memory
     from latentfx.stores import LatentStore
 
     # 1. Check inputs, load the model, settle the size.
@@ -108,10 +110,17 @@ def run(spec: EncodeSpec, *, progress: Callable[[int, int, str], None] | None = 
     if not kept:
         raise InputError(f"{root}: none of the {len(paths)} images could be encoded")
 
-    # 4. Labels, then save.
+    # 4. Labels, then save (the per-image latents go once stacked: the store is then the
+    # only copy in memory while safetensors serialises it).
+    stacked = torch.stack(latents)
+    encoded_count = len(fresh)
+    del latents, fresh, fresh_by_index
+    if previous is not None:
+        previous.latents = None  # only its paths and hashes are needed from here on
+    release_free_memory()
     kept_paths = [relative[i] for i in kept]
     attributes, labels = _labels(spec, kept_paths)
-    store = LatentStore(latents=torch.stack(latents), paths=kept_paths,
+    store = LatentStore(latents=stacked, paths=kept_paths,
                         hashes=[hashes[i] for i in kept], model_id=info.model_id, size=size,
                         fit=spec.fit, attributes=attributes, labels=labels,
                         skipped=[{"path": s.path, "reason": s.reason} for s in skipped],
@@ -120,8 +129,8 @@ def run(spec: EncodeSpec, *, progress: Callable[[int, int, str], None] | None = 
     seconds = time.perf_counter() - started
     dropped = len(set(zip(previous.paths, previous.hashes)) - set(zip(relative, hashes))) \
         if previous else 0
-    result = EncodeResult(Path(spec.output), info.model_id, len(kept), len(fresh),
-                          len(kept) - len(fresh), dropped, len(fresh) / seconds, skipped)
+    result = EncodeResult(Path(spec.output), info.model_id, len(kept), encoded_count,
+                          len(kept) - encoded_count, dropped, encoded_count / seconds, skipped)
     write_manifest(spec.output, job="encode", spec=asdict(spec), model_id=info.model_id,
                    inputs=[{"folder": str(root), "images": len(paths)}], skipped=skipped,
                    timings={"seconds": round(seconds, 3)},
@@ -182,10 +191,15 @@ def _collate(items):
 
 def _one_thread(_worker_id: int) -> None:
     """Decoding workers resize with torch: one thread each, or they fight the model (and
-    each other) for the cores."""
+    each other) for the cores. They also run at a lower priority: on a small machine the
+    model's threads should have the cores whenever they can use them, and decoding fill the
+    gaps (a batch ready before the model asks is all that is needed)."""
+    import os
+
     import torch
 
     torch.set_num_threads(1)
+    os.nice(10)
 
 
 def _encode(model, paths, size, spec, progress, cancel):
@@ -194,6 +208,7 @@ def _encode(model, paths, size, spec, progress, cancel):
     from torch.utils.data import DataLoader
 
     from latentfx.errors import Interrupted
+    from latentfx.memory import release_free_memory
 
     fresh, failed, done = {}, [], 0
     if not paths:
@@ -208,9 +223,12 @@ def _encode(model, paths, size, spec, progress, cancel):
                                   f"was not changed")
             failed += [Skipped(str(paths[i]), reason) for i, reason in failures]
             if batch is not None:
+                # A copy of its own: the mean is a view of (mean, log-variance), twice the size.
                 means = model.encode(batch.to(model.device)).mode().float().cpu()
-                fresh.update(zip(positions, means))
+                fresh.update(zip(positions, means.clone(memory_format=torch.contiguous_format)))
             done += len(positions) + len(failures)
+            if done % TRIM_EVERY < len(positions) + len(failures):
+                release_free_memory()
             if progress:
                 progress(done, len(paths), "encoding")
     return fresh, failed

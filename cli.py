@@ -670,7 +670,8 @@ def apply(vectors, image, output, strength, extra, residual, size, sweep, grid, 
               help="1: the model's reading of the picture; 0: the original; between: a blend.")
 @click.option("--smooth", type=int, default=0, show_default=True, metavar="FRAMES",
               help="Videos: average each frame's latent with its neighbours' over this many "
-                   "frames, against flicker (0: off; try 3 to 7).")
+                   "frames, centred (an even number acts as the next odd one), against "
+                   "flicker (0: off; try 3 to 7).")
 @click.option("--align/--no-align", default=True, show_default=True,
               help="With --smooth on a spatial model: move each neighbour's latent along the "
                    "optical flow first, so smoothing does not smear motion (or scene cuts).")
@@ -695,8 +696,9 @@ def transfer(input, output, submit, priority, queue, **options):
         return submit_job(kind, spec, queue=queue, priority=priority)
     result = run_with_progress(pipeline, spec, "transfer",
                                unit="frame" if pipeline.input_kind(input) == "video" else "img")
-    what = "frames" if result.kind == "video" else "pictures"
-    click.echo(f"wrote {result.output}: {result.written} {what} in {result.seconds:.1f} s"
+    what = "frame" if result.kind == "video" else "picture"
+    plural = "" if result.written == 1 else "s"
+    click.echo(f"wrote {result.output}: {result.written} {what}{plural} in {result.seconds:.1f} s"
                + (" with the input's sound" if result.has_sound else ""))
     if result.flicker and result.flicker["ratio"] is not None:
         click.echo(f"flicker: {result.flicker['ratio']:.2f} (mean frame-to-frame change of the "

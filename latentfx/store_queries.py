@@ -29,6 +29,20 @@ def encode_fitted(model, pictures: torch.Tensor) -> torch.Tensor:
     return model.encode(pictures.to(model.device)).mode().float().cpu()
 
 
+def image_folder(store: LatentStore, store_path: str | os.PathLike,
+                 override: str | os.PathLike | None = None) -> Path:
+    """Where a store's images are: the folder given (the folder moved), else the one the
+    store recorded. Stores record it absolute; older ones recorded it as typed, relative to
+    wherever `encode` ran, so that is tried as it is and then beside the store file."""
+    if override:
+        return Path(override)
+    recorded = Path(store.folder)
+    if recorded.is_absolute() or recorded.is_dir():
+        return recorded
+    beside = Path(store_path).parent / recorded
+    return beside if beside.is_dir() else recorded
+
+
 def stored_picture(store: LatentStore, index: int, model, *,
                    folder: str | os.PathLike | None = None) -> torch.Tensor:
     """Entry `index` as float (3, H, W): its own file, fitted as when it was encoded, or its

@@ -67,10 +67,19 @@ class LatentStore:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "LatentStore":
-        meta, tensors = read_tagged(path, fmt=STORE_FORMAT, version=STORE_VERSION,
-                                    what="latent store",
-                                    how_to_make=f"make one with `latentfx encode FOLDER -o {path}`")
+        meta, tensors = _read(path)
         return cls(latents=tensors["latents"], paths=meta["paths"], hashes=meta["hashes"],
                    model_id=meta["model_id"], size=tuple(meta["size"]), fit=meta["fit"],
                    attributes=meta.get("attributes", []), labels=tensors.get("labels"),
                    skipped=meta.get("skipped", []), folder=meta.get("folder", ""))
+
+
+def _read(path: str | os.PathLike, *, tensors: bool = True):
+    return read_tagged(path, fmt=STORE_FORMAT, version=STORE_VERSION, what="latent store",
+                       how_to_make=f"make one with `latentfx encode FOLDER -o {path}`",
+                       tensors=tensors)
+
+
+def recorded_folder(path: str | os.PathLike) -> str:
+    """The image folder a store recorded, read from its header alone (no latents loaded)."""
+    return _read(path, tensors=False)[0].get("folder", "")

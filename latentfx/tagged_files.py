@@ -27,8 +27,9 @@ def write_tagged(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta
 
 
 def read_tagged(path: str | os.PathLike, *, fmt: str, version: int, what: str,
-                how_to_make: str) -> tuple[dict, dict[str, torch.Tensor]]:
-    """(metadata, tensors) of a file of format `fmt`; InputError naming the file otherwise."""
+                how_to_make: str, tensors: bool = True) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(metadata, tensors) of a file of format `fmt`; InputError naming the file otherwise.
+    tensors=False reads the header only (no tensors: {})."""
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
@@ -42,7 +43,7 @@ def read_tagged(path: str | os.PathLike, *, fmt: str, version: int, what: str,
             if meta.get("format_version", 0) > version:
                 raise InputError(f"{path}: written by a newer latentfx ({what} format "
                                  f"{meta['format_version']}); upgrade latentfx")
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+            loaded = {k: fh.get_tensor(k) for k in fh.keys()} if tensors else {}
     except (SafetensorError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: damaged {what} ({exc})") from None
-    return meta, tensors
+    return meta, loaded

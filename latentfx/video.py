@@ -169,9 +169,11 @@ def ffmpeg_command(target: VideoTarget, destination: Path, *, width: int, height
                                                      threads=threads)
     if sound is not None and target.carries_sound:
         container = CONTAINERS[target.path.suffix.lower()]
-        streams.append(ffmpeg.input(str(sound.path)).audio)
+        # The first sound track only: its codec is the one the choice below was made for.
+        streams.append(ffmpeg.input("file:" + os.path.abspath(sound.path))["a:0"])
         arguments["acodec"] = "copy" if sound.codec in container.audio_copies else container.audio
-    out = ffmpeg.output(*streams, str(destination), **arguments)
+    # file: so that a name with a colon is not read as a protocol.
+    out = ffmpeg.output(*streams, "file:" + os.path.abspath(destination), **arguments)
     return out.global_args("-hide_banner", "-loglevel", "error", "-nostats") \
         .overwrite_output().compile(cmd=ffmpeg_exe())
 

@@ -38,11 +38,28 @@ _VIDEO_STREAM = re.compile(r"Stream #\d+:\d+.*?: Video: (\w+)[^,]*, (\w+)(?:\([^
 _AUDIO_STREAM = re.compile(r"Stream #\d+:\d+.*?: Audio: (\w+)")
 _FPS = re.compile(r"([\d.]+) (?:fps|tbr)")
 _FRAME_COUNT = re.compile(r"frame=\s*(\d+)")
+_ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
+
+
+def ffmpeg_input_name(path: str | os.PathLike) -> str:
+    """How to name a file to ffmpeg: absolute, with the file: protocol, so a name with a
+    colon (clip:1.mp4) is not read as a protocol."""
+    return "file:" + os.path.abspath(path)
+
+
+def exact_rate(fps: float) -> float:
+    """ffmpeg prints 24000/1001 as 23.98: the NTSC rates are snapped back to their exact
+    fractions, or sound copied beside the frames drifts (0.7 s an hour)."""
+    for base in (24, 30, 48, 60, 120):
+        ntsc = base * 1000 / 1001
+        if abs(fps - ntsc) < 0.006:
+            return ntsc
+    return fps
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Codec, size, frame rate and audio of a video."""
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", ffmpeg_input_name(path)],
                             capture_output=True, text=True, errors="replace")
     match = _VIDEO_STREAM.search(result.stderr)
     if not match:
@@ -51,15 +68,20 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     line = result.stderr[match.start():].splitlines()[0]
     fps = _FPS.search(line)
     audio = _AUDIO_STREAM.search(result.stderr)
-    return VideoInfo(codec=match.group(1), pix_fmt=match.group(2), width=int(match.group(3)),
-                     height=int(match.group(4)), fps=float(fps.group(1)) if fps else None,
+    width, height = int(match.group(3)), int(match.group(4))
+    rotation = _ROTATION.search(result.stderr)
+    if rotation and round(float(rotation.group(1))) % 180 == 90:
+        width, height = height, width  # a phone video: ffmpeg decodes it turned upright
+    return VideoInfo(codec=match.group(1), pix_fmt=match.group(2), width=width, height=height,
+                     fps=exact_rate(float(fps.group(1))) if fps else None,
                      has_audio=audio is not None, audio_codec=audio.group(1) if audio else None)
 
 
 def count_frames(path: str | os.PathLike) -> int:
     """The exact number of frames the reader will give: ffmpeg decodes the video (no frames
     dropped or repeated) and counts, since containers' own counts are often missing or wrong."""
-    argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0",
+    argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", ffmpeg_input_name(path),
+            "-map", "0:v:0",
             "-fps_mode", "passthrough", "-f", "null", "-"]
     result = subprocess.run(argv, capture_output=True, text=True, errors="replace")
     counts = _FRAME_COUNT.findall(result.stderr)
@@ -85,7 +107,7 @@ class FrameReader:
 
     def argv(self) -> list[str]:
         argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i",
-                str(self.path), "-map", "0:v:0", "-fps_mode", "passthrough"]
+                ffmpeg_input_name(self.path), "-map", "0:v:0", "-fps_mode", "passthrough"]
         if self.start:
             # Counting decoded frames is the only exact way to find frame N in any codec;
             # decoding is far cheaper than the model, so skipping this way costs little.

@@ -124,6 +124,7 @@ def run(spec: DegreesSpec, *, progress: Callable[[int, int, str], None] | None =
 def _pool(spec: DegreesSpec, model_id: str, scratch: str, *, progress, cancel):
     """(LatentStore, folder its paths are relative to). A folder is encoded first, into a
     scratch store: run `latentfx encode` once to keep one and reuse it."""
+    from latentfx.store_queries import image_folder
     from latentfx.stores import LatentStore
     from pipelines import encode
 
@@ -133,13 +134,15 @@ def _pool(spec: DegreesSpec, model_id: str, scratch: str, *, progress, cancel):
                                                model=spec.model, device=spec.device),
                              progress=progress, cancel=cancel)
         store = LatentStore.load(encoded.output)
+        folder = Path(spec.pool)
     else:
         store = LatentStore.load(spec.pool)
         store.require_model(model_id, store_path=spec.pool)
+        folder = image_folder(store, spec.pool, spec.folder)
     if len(store) < 2:
         raise InputError(f"--pool {spec.pool}: holds {len(store)} image(s); a chain needs a "
                          f"pool of many")
-    return store, Path(spec.folder or store.folder or spec.pool)
+    return store, folder
 
 
 def excluded(store, patterns: list[str]) -> list[int]:

@@ -124,7 +124,7 @@ def run(spec: EncodeSpec, *, progress: Callable[[int, int, str], None] | None = 
                         hashes=[hashes[i] for i in kept], model_id=info.model_id, size=size,
                         fit=spec.fit, attributes=attributes, labels=labels,
                         skipped=[{"path": s.path, "reason": s.reason} for s in skipped],
-                        folder=str(root))
+                        folder=str(root.resolve()))  # found from anywhere later
     store.save(spec.output)
     seconds = time.perf_counter() - started
     dropped = len(set(zip(previous.paths, previous.hashes)) - set(zip(relative, hashes))) \

@@ -54,6 +54,7 @@ class MapResult:
 def run(spec: MapSpec, *, progress: Callable[[int, int, str], None] | None = None,
         cancel: Callable[[], bool] | None = None) -> MapResult:
     from latentfx.manifest import write_manifest
+    from latentfx.store_queries import image_folder
     from latentfx.stores import LatentStore
 
     spec.validate()
@@ -63,7 +64,7 @@ def run(spec: MapSpec, *, progress: Callable[[int, int, str], None] | None = Non
         raise InputError(f"{spec.store}: a map needs at least 3 images, the store has {len(store)}")
     xy, explained = _project(store.latents.reshape(len(store), -1).numpy(), spec)
     colours, legend = _colours(store, spec.color_by)
-    folder = Path(spec.folder or store.folder)
+    folder = image_folder(store, spec.store, spec.folder)
     thumbs = [_thumbnail(folder / p) for p in store.paths]
     _draw_png(xy, colours, legend, thumbs, spec)
     _write_html(xy, store.paths, thumbs, colours, spec)

@@ -52,7 +52,8 @@ def run(spec: NeighborsSpec, *, progress: Callable[[int, int, str], None] | None
     from latentfx.contact_sheet import Cell, contact_sheet
     from latentfx.loading import load_model
     from latentfx.manifest import input_record, write_manifest
-    from latentfx.store_queries import encode_fitted, fitted_like, stored_picture
+    from latentfx.store_queries import (encode_fitted, fitted_like, image_folder,
+                                        stored_picture)
     from latentfx.stores import LatentStore
 
     # 1. Check inputs; the store must belong to the model.
@@ -74,7 +75,7 @@ def run(spec: NeighborsSpec, *, progress: Callable[[int, int, str], None] | None
     neighbors = [Neighbor(store.paths[i], float(d)) for i, d in zip(found[0], distances[0])]
 
     # 4. The sheet: the query, then each neighbour (its file if found, else its decoding).
-    folder = Path(spec.folder or store.folder)
+    folder = image_folder(store, spec.store, spec.folder)
     cells = [Cell(query, f"query\n{Path(spec.image).name}")]
     for n, i in zip(neighbors, found[0]):
         cells.append(Cell(stored_picture(store, int(i), model, folder=folder),

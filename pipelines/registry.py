@@ -16,6 +16,8 @@ class JobKind:
     outputs: tuple[str, ...]       # fields holding an output path (None when unused)
     chunked: bool                  # renders in frame ranges (plan / render_frames / assemble)
     paired: tuple[str, ...] = ()   # input fields whose items are [path, number] pairs
+    store_images: str | None = None  # a latent-store field whose images the job reads from
+                                     # the folder the store recorded, unless `folder` is given
 
     def load(self):
         """(pipeline module, its Spec class)."""
@@ -35,14 +37,14 @@ JOBS = {
     "vector": JobKind("vector", "pipelines.vector", "VectorSpec",
                       ("store", "with_dir", "without_dir"), ("output",), chunked=False),
     "map": JobKind("map", "pipelines.map", "MapSpec", ("store", "folder"), ("output", "html"),
-                   chunked=False),
+                   chunked=False, store_images="store"),
     "transfer": JobKind("transfer", "pipelines.transfer", "TransferSpec", ("input",),
                         ("output",), chunked=False),
     "transfer-video": JobKind("transfer-video", "pipelines.transfer_video", "TransferSpec",
                               ("input",), ("output",), chunked=True),
     "degrees": JobKind("degrees", "pipelines.degrees", "DegreesSpec",
                        ("start", "end", "via", "pool", "folder"), ("output", "sheet"),
-                       chunked=False),
+                       chunked=False, store_images="pool"),
     "apply": JobKind("apply", "pipelines.apply", "ApplySpec", ("image", "vectors"),
                      ("output",), chunked=False, paired=("vectors",)),
 }

@@ -72,6 +72,8 @@ def _check_output(kind: str, source: str, output: str) -> None:
 
     if kind == "image":
         check_output_file(output, suffixes=IMAGE_OUTPUTS)
+        if Path(output).resolve() == Path(source).resolve():
+            raise InputError(f"{output}: is the input picture; write the result elsewhere")
     elif kind == "video":
         target = video_target(output)
         if not target.is_sequence and Path(output).resolve() == Path(source).resolve():
@@ -131,7 +133,7 @@ def _run_pictures(spec: TransferSpec, kind: str, *, progress, cancel) -> Transfe
         jobs, skipped = [(Path(spec.input), Path(spec.output))], []
     else:
         files, skipped = scan_folder(spec.input)
-        jobs = [(f, _mirrored(f, Path(spec.input), Path(spec.output))) for f in files]
+        jobs = _mirrored_jobs(files, Path(spec.input), Path(spec.output), skipped)
         if not jobs:
             raise InputError(f"{spec.input}: no images found (looked for the usual image "
                              f"extensions, in sub-folders too)")
@@ -151,8 +153,10 @@ def _run_pictures(spec: TransferSpec, kind: str, *, progress, cancel) -> Transfe
             written += 1
         if progress:
             progress(i + 1, len(jobs), source.name)
-    if kind == "image" and not written:
-        raise InputError(f"{skipped[0].path}: {skipped[0].reason}")
+    if not written:
+        raise InputError(f"{skipped[0].path}: {skipped[0].reason}" if kind == "image" else
+                         f"{spec.input}: none of its {len(jobs)} pictures could be read; "
+                         + "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3]))
 
     # 3. The manifest, with what was skipped and why.
     seconds = time.perf_counter() - started
@@ -161,6 +165,23 @@ def _run_pictures(spec: TransferSpec, kind: str, *, progress, cancel) -> Transfe
                    timings={"seconds": round(seconds, 3)},
                    results={"kind": kind, "written": written})
     return TransferResult(Path(spec.output), kind, written, skipped, seconds)
+
+
+def _mirrored_jobs(files: list[Path], folder: Path, output: Path, skipped: list) -> list:
+    """(source, target) for each picture; one whose target another already takes (a.bmp ->
+    a.bmp.png beside an a.bmp.png; A.png and a.png on a case-blind disk) is skipped, so no
+    result overwrites another."""
+    jobs, taken = [], {}
+    for source in files:
+        target = _mirrored(source, folder, output)
+        key = target.as_posix().lower()
+        if key in taken:
+            skipped.append(Skipped(str(source), f"its result {target.name} would overwrite "
+                                                f"that of {taken[key].name}; rename one"))
+            continue
+        taken[key] = source
+        jobs.append((source, target))
+    return jobs
 
 
 def _mirrored(source: Path, folder: Path, output: Path) -> Path:

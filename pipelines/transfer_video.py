@@ -63,6 +63,9 @@ def prepare(spec: TransferSpec, *, progress=None) -> VideoTransfer:
         fps = 25.0
         notes.append("the input states no frame rate; wrote 25 frames per second")
     reinterpret, checkpoint = reinterpreter(spec)
+    if spec.smooth >= 2 and spec.align and not reinterpret.spatial:
+        notes.append("--smooth averaged the latents without motion alignment: a vector "
+                     "model's latent is not a picture that can follow the motion")
     return VideoTransfer(spec, reinterpret, frame_total(spec), (width, height), fps,
                          checkpoint.model_id, notes)
 
@@ -100,6 +103,13 @@ def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None
                 yield z, list(zip(frames, guides))
         job.notes.extend(f"decoder: {w}" for w in reader.warnings)
 
+    def decoded(pending):
+        originals = np.stack([f for _, f in pending])
+        x = torch.from_numpy(originals).permute(0, 3, 1, 2).float() / 255
+        out = job.reinterpret.decode(torch.cat([z for z, _ in pending]), height=height,
+                                     width=width)
+        return to_uint8_frames(job.reinterpret.blend(out, x)), originals
+
     index, pending = first, []
     for z, (frame, _) in smooth_latents(encoded(), window=max(1, spec.smooth),
                                         align=align and align.latent):
@@ -107,14 +117,12 @@ def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None
             pending.append((z, frame))
         index += 1
         if len(pending) == spec.batch or (pending and index == stop):
-            originals = np.stack([f for _, f in pending])
-            x = torch.from_numpy(originals).permute(0, 3, 1, 2).float() / 255
-            out = job.reinterpret.decode(torch.cat([z for z, _ in pending]), height=height,
-                                         width=width)
-            yield index - len(pending), to_uint8_frames(job.reinterpret.blend(out, x)), originals
+            yield index - len(pending), *decoded(pending)
             pending = []
         if index >= stop:
             return  # the frames after `stop` that smoothing needed have been read
+    if pending:  # the video ended before the frames it was counted to have
+        yield index - len(pending), *decoded(pending)
 
 
 @dataclass(frozen=True)
@@ -133,11 +141,7 @@ class _Aligner:
 def _aligner(job: VideoTransfer) -> _Aligner | None:
     """Smoothing moves neighbours along the optical flow when the latents are pictures
     (spatial models) and --align is on; otherwise it averages them as they are."""
-    if job.spec.smooth < 2 or not job.spec.align:
-        return None
-    if not job.reinterpret.spatial:
-        job.notes.append("--smooth averaged the latents without motion alignment: a vector "
-                         "model's latent is not a picture that can follow the motion")
+    if job.spec.smooth < 2 or not job.spec.align or not job.reinterpret.spatial:
         return None
     from latentfx.motion import guide
 
@@ -224,6 +228,9 @@ def _write(job: VideoTransfer, pairs, *, started: float, encoder_threads: int,
             written += len(out)
             if progress:
                 progress(written, job.total, "frames")
+    if written != job.total:
+        job.notes.append(f"the decoder gave {written} frames where {job.total} were counted; "
+                         f"the output has {written}")
     flicker = {"output": round(meters[0].mean, 3), "input": round(meters[1].mean, 3),
                "ratio": round(meters[0].mean / meters[1].mean, 3) if meters[1].mean else None}
     seconds = time.perf_counter() - started

@@ -112,3 +112,20 @@ def test_bad_degrees_options_are_named(sliding, tiny_vector_model, tiny_spatial_
     same = invoke("degrees", start, start, "--pool", store, "-o", tmp_path / "x.mp4",
                   *render_options(tiny_spatial_model))
     assert same.exit_code == 3 and "already a stop" in same.output
+
+
+def test_a_store_finds_its_images_from_anywhere_and_the_farm_checks_that_folder(
+        sliding, tiny_spatial_model, tmp_path, monkeypatch):
+    from pipelines.registry import JOBS
+    from workers.paths import input_paths
+
+    base, pool, store, start, end = sliding
+    monkeypatch.chdir(tmp_path)  # not where the store was made
+    result = invoke("degrees", start, end, "--pool", store, "-n", 3, "-o", "here.mp4",
+                    *render_options(tiny_spatial_model))
+    assert result.exit_code == 0, result.output
+    spec = {"start": str(start), "end": str(end), "pool": str(store), "via": []}
+    assert ("store's image folder", str(pool.resolve())) in input_paths(JOBS["degrees"], spec)
+    spec["folder"] = str(pool)
+    assert all(field != "store's image folder"
+               for field, _ in input_paths(JOBS["degrees"], spec))

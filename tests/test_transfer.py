@@ -221,3 +221,52 @@ def test_alignment_follows_motion_and_drops_a_scene_cut():
     cut = guide(255 - here[:, ::-1], 24, 32)  # another shot entirely
     _, weight = aligned(torch.from_numpy(cut)[None, None], g_here, cut)
     assert weight.max() == 0
+
+
+def test_awkward_videos_phone_rotation_two_sound_tracks_ntsc_rate_colon_names(
+        tiny_vector_model, tmp_path):
+    ff = ffmpeg_exe()
+    run = lambda *a: subprocess.run([ff, "-hide_banner", "-loglevel", "error", "-y", *map(str, a)],
+                                    check=True)
+    plain = tmp_path / "plain.mp4"
+    run("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24000/1001:duration=0.5",
+        "-c:v", "libx264", "-pix_fmt", "yuv420p", plain)
+    rotated = tmp_path / "phone:1.mp4"  # a colon is not a protocol
+    run("-display_rotation", 90, "-i", plain, "-c", "copy", rotated)
+    assert probe(plain).fps == 24000 / 1001
+    assert (probe(rotated).width, probe(rotated).height) == (48, 64)
+    out = tmp_path / "up:right.mp4"
+    result = invoke("transfer", rotated, "-o", out, "-m", tiny_vector_model, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert read_frames(out).shape == (12, 64, 48, 3) and probe(out).fps == 24000 / 1001
+
+    two = tmp_path / "two.mkv"
+    run("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=12:duration=0.5", "-f", "lavfi", "-i",
+        "sine=duration=0.5", "-f", "lavfi", "-i", "sine=frequency=200:duration=0.5",
+        "-map", 0, "-map", 1, "-map", 2, "-c:v", "libx264", "-c:a:0", "libopus",
+        "-c:a:1", "flac", two)
+    result = invoke("transfer", two, "-o", tmp_path / "two.webm", "-m", tiny_vector_model,
+                    "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert probe(tmp_path / "two.webm").audio_codec == "opus"
+
+
+def test_folder_results_never_overwrite_each_other_or_the_input(tiny_vector_model,
+                                                                shapes_folder, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.open(shapes_folder / "shape_000001.png").save(source / "a.bmp")
+    shutil.copy(shapes_folder / "shape_000002.png", source / "a.bmp.png")
+    result = invoke("transfer", source, "-o", tmp_path / "out", "-m", tiny_vector_model)
+    assert result.exit_code == 0 and "would overwrite" in result.output
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.bmp.png"]
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.png").write_bytes(b"")
+    (bad / "y.jpg").write_bytes(b"not a jpeg")
+    result = invoke("transfer", bad, "-o", tmp_path / "bad-out", "-m", tiny_vector_model)
+    assert result.exit_code == 3 and "none of its 2 pictures" in result.output
+    picture = tmp_path / "self.png"
+    shutil.copy(shapes_folder / "shape_000003.png", picture)
+    result = invoke("transfer", picture, "-o", picture, "-m", tiny_vector_model)
+    assert result.exit_code == 3 and "is the input picture" in result.output

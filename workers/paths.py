@@ -10,6 +10,7 @@ from pathlib import Path
 from latentfx.bundled import BUNDLED_MODELS
 from latentfx.errors import InputError
 from latentfx.keyframes import parse_keyframe
+from latentfx.stores import recorded_folder
 from pipelines.registry import JobKind
 
 
@@ -51,7 +52,17 @@ def input_paths(kind: JobKind, spec: dict) -> list[tuple[str, str]]:
     model = spec.get("model")
     if model and not (model in BUNDLED_MODELS and not Path(model).exists()):
         found.append(("model", model))
-    return found
+    return found + _store_image_folder(kind, spec)
+
+
+def _store_image_folder(kind: JobKind, spec: dict) -> list[tuple[str, str]]:
+    """A job that shows a store's images reads them from the folder the store recorded
+    (unless the spec names one): that folder is an input too, and must pass the same check."""
+    store = spec.get(kind.store_images) if kind.store_images else None
+    if not store or spec.get("folder") or not Path(store).is_file():
+        return []
+    folder = recorded_folder(store)
+    return [("store's image folder", folder)] if folder else []
 
 
 def check_spec(kind: JobKind, spec: dict, root: Path) -> None:

@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -54,6 +54,7 @@ MAX_SEARCH_DIM = 128        # above this, candidates come from a PCA projection 
 PCA_SAMPLE_ROWS = 8192      # the projection is fitted on at most this many points
 PROJECT_BLOCK = 2 ** 22     # points are projected 16 MiB of float32 at a time, and exact
 DISTANCE_BLOCK = 2 ** 18    # distances taken 1 MiB at a time (in cache: 3x faster than 64 MiB)
+SEARCH_BLOCK = 4096         # query points per step of the neighbour search (progress)
 DUPLICATE_FRACTION = 0.02   # near-copy: closer than this fraction of the median neighbour distance
 POWERS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # Dijkstra step-cost exponents tried in stage b
 REFINE_STEPS = 5            # bisections of the exponent between the two bracketing h
@@ -124,19 +125,21 @@ class NeighborGraph:
 
 def build_graph(points: np.ndarray, *, k: int = 10, metric: str = "euclidean",
                 max_dim: int = MAX_SEARCH_DIM, extra: int | None = None,
-                duplicates: float = DUPLICATE_FRACTION, seed: int = 0) -> NeighborGraph:
+                duplicates: float = DUPLICATE_FRACTION, seed: int = 0,
+                progress: Callable[[int, int, str], None] | None = None) -> NeighborGraph:
     """The symmetric k-NN graph of `points` (N, D).
 
     `extra` candidates (default k) per point are fetched when the search runs in a PCA
     projection (D > max_dim); `duplicates` is the near-copy threshold as a fraction of the
-    median distance between neighbours (exact copies are always grouped).
+    median distance between neighbours (exact copies are always grouped). `progress(done,
+    total, message)` hears how far the neighbour search (nearly all the time) has got.
     """
     x = _prepare(points, metric)
     k = _check_k(k, len(x))
     space, kept = (x, None) if x.shape[1] <= max_dim else _project(x, max_dim, seed=seed)
     count = k if space is x else min(k + (k if extra is None else extra), len(x) - 1)
     everyone = np.arange(len(x))
-    nearest, distances = _nearest(x, everyone, _search(space, count), k)
+    nearest, distances = _nearest(x, everyone, _search_all(space, count, progress), k)
     threshold = duplicates * _typical_spacing(distances)
     groups = _copy_groups(len(x), *_symmetric_edges(everyone, nearest, distances), threshold)
     leaders, nearest, distances = _between_groups(x, space, groups, nearest, distances, count)
@@ -184,6 +187,31 @@ def _search(space: np.ndarray, count: int, queries: np.ndarray | None = None) ->
     # neighbours of isotropic points), and the exact search costs only ~1.4x more here.
     index = NearestNeighbors(n_neighbors=count).fit(space)
     return index.kneighbors(queries, return_distance=False)
+
+
+def _search_all(space: np.ndarray, count: int, progress=None) -> np.ndarray:
+    """Every point's `count` nearest others, as _search without queries, but a block of
+    queries at a time so that a long search (50,000 points: seconds) reports progress."""
+    from sklearn.neighbors import NearestNeighbors
+
+    index = NearestNeighbors(n_neighbors=count + 1).fit(space)
+    out = np.empty((len(space), count), dtype=np.int64)
+    for start in range(0, len(space), SEARCH_BLOCK):
+        rows = np.arange(start, min(len(space), start + SEARCH_BLOCK))
+        out[rows] = _without_self(index.kneighbors(space[rows], return_distance=False), rows)
+        if progress:
+            progress(int(rows[-1]) + 1, len(space), "neighbour graph")
+    return out
+
+
+def _without_self(found: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Each row's list less the point itself, as scikit-learn does it: where exact copies
+    crowd the point out of its own list, the first entry goes instead."""
+    drop = found == rows[:, None]
+    crowded = ~drop.any(axis=1)
+    drop[crowded, 0] = True
+    drop[np.cumsum(drop, axis=1) > 1] = False  # a point listed twice: drop it once
+    return found[~drop].reshape(len(rows), -1)
 
 
 def _project(x: np.ndarray, dims: int, *, seed: int) -> tuple[np.ndarray, float]:

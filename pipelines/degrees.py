@@ -104,7 +104,7 @@ def run(spec: DegreesSpec, *, progress: Callable[[int, int, str], None] | None =
 
         # 2. Place the ends and waypoints among the pool's latents; find the chain.
         searched = time.perf_counter()
-        chain, direct, notes = _search(spec, store, model)
+        chain, direct, notes = _search(spec, store, model, progress)
         search_seconds = time.perf_counter() - searched
         links = [ChainLink(_file(node, store, folder, extra), step, extra is None)
                  for node, step, extra in chain]
@@ -201,7 +201,7 @@ def _manifest(spec: DegreesSpec, result: DegreesResult, model_id: str) -> None:
                             "frames": result.frames, "notes": result.notes})
 
 
-def _search(spec: DegreesSpec, store, model):
+def _search(spec: DegreesSpec, store, model, progress=None):
     """[(node, step from the previous node, the user's file for nodes not in the pool)],
     the direct distance from start to end, and the search's notes. Nodes are pool indices,
     then the stops that are not in the pool."""
@@ -218,7 +218,8 @@ def _search(spec: DegreesSpec, store, model):
     latents = store.latents.reshape(len(store), -1).numpy()
     stops, extra_points, files = _stops(spec, store, model, kept)
     points = np.concatenate([latents[kept], *extra_points])
-    graph = build_graph(points, k=min(spec.k, len(points) - 1), metric=spec.metric)
+    graph = build_graph(points, k=min(spec.k, len(points) - 1), metric=spec.metric,
+                        progress=progress)
     names = [Path(p).name for p in (spec.start, *spec.via, spec.end)]
     chain = find_chain(graph, stops[0], stops[-1], n=spec.images, via=stops[1:-1],
                        names=names)

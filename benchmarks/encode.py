@@ -33,7 +33,13 @@ started = time.perf_counter()
 result = encode.run(encode.EncodeSpec(folder={folder!r}, output={output!r}, model={model!r},
                                       device="cpu", batch={batch}, workers={workers}))
 seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# This process's own high-water mark: ru_maxrss would carry over the benchmark's (which holds
+# every decoded image) across fork and exec.
+try:
+    status = open("/proc/self/status").read()
+    peak = int(status.split("VmHWM:")[1].split()[0])
+except (OSError, IndexError, ValueError):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(json.dumps({{"count": result.count, "seconds": seconds, "peak_kib": peak,
                   "worker_peak_kib": workers}}))
@@ -57,25 +63,33 @@ def encode_in_process(folder: Path, output: Path, model: str, batch: int, worker
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def encoder_only(folder: Path, model_name: str, batch: int) -> float:
-    """images/s of the model alone on the same images, decoded and fitted beforehand."""
-    import torch
+class EncoderOnly:
+    """The model alone on the same images, decoded and fitted beforehand (in memory)."""
 
-    from latentfx.fitting import fit_to
-    from latentfx.images import image_to_tensor, load_image
-    from latentfx.loading import load_model
+    def __init__(self, folder: Path, model_name: str, batch: int):
+        import torch
 
-    model, _ = load_model(model_name, device="cpu")
-    n = model.config.image_size
-    size = (n, n) if model.config.family == "vector" else (128, 128)
-    images = torch.stack([fit_to(image_to_tensor(load_image(p)), size[1], size[0], "crop")
-                          for p in sorted(folder.iterdir())])
-    with torch.inference_mode():
-        model.encode(images[:batch])  # warm-up
-        started = time.perf_counter()
-        for i in range(0, len(images), batch):
-            model.encode(images[i: i + batch]).mode()
-    return len(images) / (time.perf_counter() - started)
+        from latentfx.fitting import fit_to
+        from latentfx.images import image_to_tensor, load_image
+        from latentfx.loading import load_model
+
+        self.model, _ = load_model(model_name, device="cpu")
+        n = self.model.config.image_size
+        size = (n, n) if self.model.config.family == "vector" else (128, 128)
+        self.images = torch.stack([fit_to(image_to_tensor(load_image(p)), size[1], size[0],
+                                          "crop") for p in sorted(folder.iterdir())])
+        self.batch = batch
+
+    def rate(self) -> float:
+        """images/s."""
+        import torch
+
+        with torch.inference_mode():
+            self.model.encode(self.images[: self.batch])  # warm-up
+            started = time.perf_counter()
+            for i in range(0, len(self.images), self.batch):
+                self.model.encode(self.images[i: i + self.batch]).mode()
+        return len(self.images) / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -100,14 +114,21 @@ def main() -> None:
     for old in work.glob("*.safetensors*"):  # a store left by an earlier run would be reused
         old.unlink()
 
+    # The machine's speed drifts over minutes (shared cores): the model alone is timed just
+    # before and just after the encode, and the encode compared with their mean.
+    alone = EncoderOnly(large, args.model, args.batch)
+    before = alone.rate()
     big = encode_in_process(large, work / "large.safetensors", args.model, args.batch,
                             args.workers)
+    after = alone.rate()
+    del alone
     little = encode_in_process(small, work / "small.safetensors", args.model, args.batch,
                                args.workers)
-    model_only = encoder_only(large, args.model, args.batch)
+    model_only = (before + after) / 2
     pipeline = big["count"] / big["seconds"]
     print(f"(a) encode {pipeline:.0f} images/s (all steps) / encoder alone {model_only:.0f} "
-          f"images/s = {pipeline / model_only:.2f} (target {TARGET_RATIO})")
+          f"images/s (before {before:.0f}, after {after:.0f}) = {pipeline / model_only:.2f} "
+          f"(target {TARGET_RATIO})")
 
     store_mib = (work / "large.safetensors").stat().st_size / 2 ** 20
     print(f"(b) peak memory: {big['peak_kib'] / 1024:.0f} MiB for {big['count']} images, "

@@ -48,11 +48,12 @@ def frame_total(spec: TransferSpec) -> int:
     return count_frames(spec.input)
 
 
-def prepare(spec: TransferSpec, *, progress=None) -> VideoTransfer:
+def _geometry(spec: TransferSpec) -> tuple[tuple[int, int], float, list[str]]:
+    """The output's (width, height) and frame rate, and notes where they differ from the
+    input's: the same for a local run and for the farm's assembly."""
     from latentfx.video import video_target
     from latentfx.video_input import probe
 
-    _check(spec)
     info, notes = probe(spec.input), []
     width, height = info.width, info.height
     if video_target(spec.output).needs_even_size and (width % 2 or height % 2):
@@ -62,6 +63,12 @@ def prepare(spec: TransferSpec, *, progress=None) -> VideoTransfer:
     if not fps:
         fps = 25.0
         notes.append("the input states no frame rate; wrote 25 frames per second")
+    return (width, height), fps, notes
+
+
+def prepare(spec: TransferSpec, *, progress=None) -> VideoTransfer:
+    _check(spec)
+    (width, height), fps, notes = _geometry(spec)
     reinterpret, checkpoint = reinterpreter(spec)
     if spec.smooth >= 2 and spec.align and not reinterpret.spatial:
         notes.append("--smooth averaged the latents without motion alignment: a vector "
@@ -178,15 +185,13 @@ def assemble(spec: TransferSpec, frame_files: list[Path], *, model_id: str,
     import numpy as np
     from PIL import Image
 
-    from latentfx.video_input import FrameReader, probe
+    from latentfx.video_input import FrameReader
 
     started = time.perf_counter()
     _check(spec)
-    info = probe(spec.input)
-    with Image.open(frame_files[0]) as first:
-        width, height = first.size
-    job = VideoTransfer(spec, None, len(frame_files), (width, height), info.fps or 25.0,
-                        model_id)
+    size, fps, notes = _geometry(spec)
+    job = VideoTransfer(spec, None, len(frame_files), size, fps, model_id, notes)
+    width, height = size
 
     def pairs():
         with FrameReader(spec.input, batch=spec.batch) as reader:

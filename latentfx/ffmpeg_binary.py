@@ -26,3 +26,9 @@ def ffmpeg_exe() -> str:
     except (ImportError, RuntimeError) as exc:
         raise LatentfxError(f"no ffmpeg binary found ({exc}); reinstall latentfx (it depends on "
                             f"imageio-ffmpeg) or set LATENTFX_FFMPEG to an ffmpeg binary") from None
+
+
+def ffmpeg_file(path: str | os.PathLike) -> str:
+    """How to name a file to ffmpeg, for reading or writing: absolute, with the file:
+    protocol, so a name with a colon (clip:1.mp4) is not taken for a protocol."""
+    return "file:" + os.path.abspath(path)

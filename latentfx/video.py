@@ -23,7 +23,7 @@ import numpy as np
 from .atomic import atomic_path
 from .background import Background
 from .errors import InputError, LatentfxError
-from .ffmpeg_binary import ffmpeg_exe
+from .ffmpeg_binary import ffmpeg_exe, ffmpeg_file
 
 STDERR_TAIL = 2000  # characters of ffmpeg's stderr quoted in an error
 QUEUE_BATCHES = 2   # batches waiting for ffmpeg: enough to overlap, small enough to bound memory
@@ -170,10 +170,9 @@ def ffmpeg_command(target: VideoTarget, destination: Path, *, width: int, height
     if sound is not None and target.carries_sound:
         container = CONTAINERS[target.path.suffix.lower()]
         # The first sound track only: its codec is the one the choice below was made for.
-        streams.append(ffmpeg.input("file:" + os.path.abspath(sound.path))["a:0"])
+        streams.append(ffmpeg.input(ffmpeg_file(sound.path))["a:0"])
         arguments["acodec"] = "copy" if sound.codec in container.audio_copies else container.audio
-    # file: so that a name with a colon is not read as a protocol.
-    out = ffmpeg.output(*streams, "file:" + os.path.abspath(destination), **arguments)
+    out = ffmpeg.output(*streams, ffmpeg_file(destination), **arguments)
     return out.global_args("-hide_banner", "-loglevel", "error", "-nostats") \
         .overwrite_output().compile(cmd=ffmpeg_exe())
 

@@ -15,7 +15,7 @@ from typing import Iterator
 import numpy as np
 
 from .errors import InputError
-from .ffmpeg_binary import ffmpeg_exe
+from .ffmpeg_binary import ffmpeg_exe, ffmpeg_file
 from .video import STDERR_TAIL, VideoError
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg",
@@ -41,12 +41,6 @@ _FRAME_COUNT = re.compile(r"frame=\s*(\d+)")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
 
 
-def ffmpeg_input_name(path: str | os.PathLike) -> str:
-    """How to name a file to ffmpeg: absolute, with the file: protocol, so a name with a
-    colon (clip:1.mp4) is not read as a protocol."""
-    return "file:" + os.path.abspath(path)
-
-
 def exact_rate(fps: float) -> float:
     """ffmpeg prints 24000/1001 as 23.98: the NTSC rates are snapped back to their exact
     fractions, or sound copied beside the frames drifts (0.7 s an hour)."""
@@ -59,7 +53,7 @@ def exact_rate(fps: float) -> float:
 
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Codec, size, frame rate and audio of a video."""
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", ffmpeg_input_name(path)],
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", ffmpeg_file(path)],
                             capture_output=True, text=True, errors="replace")
     match = _VIDEO_STREAM.search(result.stderr)
     if not match:
@@ -80,7 +74,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
 def count_frames(path: str | os.PathLike) -> int:
     """The exact number of frames the reader will give: ffmpeg decodes the video (no frames
     dropped or repeated) and counts, since containers' own counts are often missing or wrong."""
-    argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", ffmpeg_input_name(path),
+    argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", ffmpeg_file(path),
             "-map", "0:v:0",
             "-fps_mode", "passthrough", "-f", "null", "-"]
     result = subprocess.run(argv, capture_output=True, text=True, errors="replace")
@@ -100,14 +94,14 @@ class FrameReader:
     """
 
     def __init__(self, path: str | os.PathLike, *, batch: int = 8, start: int = 0,
-                 stop: int | None = None):
+                 stop: int | None = None, info: VideoInfo | None = None):
         self.path, self.batch, self.start, self.stop = path, batch, start, stop
-        self.info = probe(path)
+        self.info = info or probe(path)  # a caller that probed already passes it
         self.warnings: list[str] = []
 
     def argv(self) -> list[str]:
         argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i",
-                ffmpeg_input_name(self.path), "-map", "0:v:0", "-fps_mode", "passthrough"]
+                ffmpeg_file(self.path), "-map", "0:v:0", "-fps_mode", "passthrough"]
         if self.start:
             # Counting decoded frames is the only exact way to find frame N in any codec;
             # decoding is far cheaper than the model, so skipping this way costs little.

@@ -32,6 +32,7 @@ class VideoTransfer:
     size: tuple[int, int]     # (width, height) of the output
     fps: float
     model_id: str
+    info: object              # latentfx.video_input.VideoInfo of the input, probed once
     notes: list[str] = field(default_factory=list)
 
 
@@ -48,13 +49,12 @@ def frame_total(spec: TransferSpec) -> int:
     return count_frames(spec.input)
 
 
-def _geometry(spec: TransferSpec) -> tuple[tuple[int, int], float, list[str]]:
+def _geometry(spec: TransferSpec, info) -> tuple[tuple[int, int], float, list[str]]:
     """The output's (width, height) and frame rate, and notes where they differ from the
     input's: the same for a local run and for the farm's assembly."""
     from latentfx.video import video_target
-    from latentfx.video_input import probe
 
-    info, notes = probe(spec.input), []
+    notes = []
     width, height = info.width, info.height
     if video_target(spec.output).needs_even_size and (width % 2 or height % 2):
         width, height = width - width % 2, height - height % 2
@@ -67,14 +67,17 @@ def _geometry(spec: TransferSpec) -> tuple[tuple[int, int], float, list[str]]:
 
 
 def prepare(spec: TransferSpec, *, progress=None) -> VideoTransfer:
+    from latentfx.video_input import count_frames, probe
+
     _check(spec)
-    (width, height), fps, notes = _geometry(spec)
+    info = probe(spec.input)
+    size, fps, notes = _geometry(spec, info)
     reinterpret, checkpoint = reinterpreter(spec)
     if spec.smooth >= 2 and spec.align and not reinterpret.spatial:
         notes.append("--smooth averaged the latents without motion alignment: a vector "
                      "model's latent is not a picture that can follow the motion")
-    return VideoTransfer(spec, reinterpret, frame_total(spec), (width, height), fps,
-                         checkpoint.model_id, notes)
+    return VideoTransfer(spec, reinterpret, count_frames(spec.input), size, fps,
+                         checkpoint.model_id, info, notes)
 
 
 def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None,
@@ -93,12 +96,16 @@ def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None
     reach = spec.smooth // 2
     first = max(0, start - reach)   # the window's context: read, encoded, never written
 
-    align = _aligner(job)
+    # Smoothing moves neighbours along the optical flow when the latents are pictures
+    # (spatial models) and --align is on; otherwise it averages them as they are.
+    aligning = spec.smooth >= 2 and spec.align and job.reinterpret.spatial
+    if aligning:
+        from latentfx.motion import guide
 
     def encoded():
         """(latents, [(frame, its motion guide or None)]) batch by batch."""
         with FrameReader(spec.input, batch=spec.batch, start=first,
-                         stop=min(job.total, stop + reach)) as reader:
+                         stop=min(job.total, stop + reach), info=job.info) as reader:
             for frames in reader:
                 if cancel and cancel():
                     raise Interrupted(f"cancelled near frame {first} of {job.total}; no "
@@ -106,7 +113,7 @@ def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None
                 frames = frames[:, :height, :width]
                 x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
                 z = job.reinterpret.encode(x)
-                guides = [align.guide(f, *z.shape[-2:]) if align else None for f in frames]
+                guides = [guide(f, *z.shape[-2:]) if aligning else None for f in frames]
                 yield z, list(zip(frames, guides))
         job.notes.extend(f"decoder: {w}" for w in reader.warnings)
 
@@ -119,7 +126,7 @@ def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None
 
     index, pending = first, []
     for z, (frame, _) in smooth_latents(encoded(), window=max(1, spec.smooth),
-                                        align=align and align.latent):
+                                        align=_aligned if aligning else None):
         if start <= index < stop:
             pending.append((z, frame))
         index += 1
@@ -132,27 +139,11 @@ def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None
         yield index - len(pending), *decoded(pending)
 
 
-@dataclass(frozen=True)
-class _Aligner:
-    """Motion alignment for smoothing (latentfx/motion.py), as smooth_latents calls it."""
+def _aligned(z, centre, other):
+    """smooth_latents' align: payloads are (frame, motion guide)."""
+    from latentfx.motion import aligned
 
-    guide: Callable   # (frame, h, w) -> grey guide at the latent's size
-
-    @staticmethod
-    def latent(z, centre, other):
-        from latentfx.motion import aligned
-
-        return aligned(z, centre[1], other[1])
-
-
-def _aligner(job: VideoTransfer) -> _Aligner | None:
-    """Smoothing moves neighbours along the optical flow when the latents are pictures
-    (spatial models) and --align is on; otherwise it averages them as they are."""
-    if job.spec.smooth < 2 or not job.spec.align or not job.reinterpret.spatial:
-        return None
-    from latentfx.motion import guide
-
-    return _Aligner(guide)
+    return aligned(z, centre[1], other[1])
 
 
 def run(spec: TransferSpec, *, progress: Callable[[int, int, str], None] | None = None,
@@ -185,16 +176,17 @@ def assemble(spec: TransferSpec, frame_files: list[Path], *, model_id: str,
     import numpy as np
     from PIL import Image
 
-    from latentfx.video_input import FrameReader
+    from latentfx.video_input import FrameReader, probe
 
     started = time.perf_counter()
     _check(spec)
-    size, fps, notes = _geometry(spec)
-    job = VideoTransfer(spec, None, len(frame_files), size, fps, model_id, notes)
+    info = probe(spec.input)
+    size, fps, notes = _geometry(spec, info)
+    job = VideoTransfer(spec, None, len(frame_files), size, fps, model_id, info, notes)
     width, height = size
 
     def pairs():
-        with FrameReader(spec.input, batch=spec.batch) as reader:
+        with FrameReader(spec.input, batch=spec.batch, info=info) as reader:
             for start, original in zip(range(0, len(frame_files), spec.batch), reader):
                 if cancel and cancel():
                     raise Interrupted(f"cancelled while assembling, at frame {start}; no "
@@ -214,10 +206,8 @@ def _write(job: VideoTransfer, pairs, *, started: float, encoder_threads: int,
     from latentfx.manifest import input_record, write_manifest
     from latentfx.temporal import FlickerMeter
     from latentfx.video import SoundSource, VideoWriter, video_target
-    from latentfx.video_input import probe
 
-    spec, (width, height) = job.spec, job.size
-    info = probe(spec.input)
+    spec, (width, height), info = job.spec, job.size, job.info
     target = video_target(spec.output)
     sound = SoundSource(Path(spec.input), info.audio_codec) if info.has_audio else None
     if sound and not target.carries_sound:

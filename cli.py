@@ -453,8 +453,11 @@ def rerender(manifest, output, device):
 @click.option("--folder-labels", is_flag=True,
               help="Label each image by its sub-folder's name (one 0/1 attribute per folder).")
 @click.option("--batch", type=int, default=32, show_default=True, help="Images per batch.")
-@click.option("--workers", type=int, default=2, show_default=True,
-              help="Processes decoding images while the model encodes (0: none).")
+@click.option("--workers", type=int, default=None,
+              help="Image decoders. On the CPU: threads decoding each batch before the model "
+                   "takes it (default: one per core the model uses). On a GPU: processes "
+                   "decoding ahead while it encodes (default 2). 0: decode in the main "
+                   "thread.")
 @device_option
 @farm_options
 def encode(folder, output, submit, priority, queue, **options):

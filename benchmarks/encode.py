@@ -1,7 +1,7 @@
 """How fast `latentfx encode` turns a folder of JPEGs into a latent store, and how much memory.
 
 In one run, on generated JPEGs (the shapes dataset at --side pixels) with the bundled model:
-  (a) encode images/s (hashing, decoding in data-loader workers, encoding, saving) divided by
+  (a) encode images/s (start-up, hashing, decoding, encoding, saving) divided by
       encoder-only images/s on the same images already decoded in memory, same model and
       batch (target >= 0.85 on 2 cores);
   (b) peak resident memory of the encode for --count images, against the same for a tenth of
@@ -31,7 +31,7 @@ sys.path.insert(0, {root!r})
 from pipelines import encode
 started = time.perf_counter()
 result = encode.run(encode.EncodeSpec(folder={folder!r}, output={output!r}, model={model!r},
-                                      device="cpu", batch={batch}, workers={workers}))
+                                      device="cpu", batch={batch}, workers={workers!r}))
 seconds = time.perf_counter() - started
 # This process's own high-water mark: ru_maxrss would carry over the benchmark's (which holds
 # every decoded image) across fork and exec.
@@ -40,9 +40,7 @@ try:
     peak = int(status.split("VmHWM:")[1].split()[0])
 except (OSError, IndexError, ValueError):
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({{"count": result.count, "seconds": seconds, "peak_kib": peak,
-                  "worker_peak_kib": workers}}))
+print(json.dumps({{"count": result.count, "seconds": seconds, "peak_kib": peak}}))
 """
 
 
@@ -55,7 +53,8 @@ def make_jpegs(folder: Path, count: int, side: int) -> None:
             folder / f"{i:06d}.jpg", quality=92)
 
 
-def encode_in_process(folder: Path, output: Path, model: str, batch: int, workers: int) -> dict:
+def encode_in_process(folder: Path, output: Path, model: str, batch: int,
+                      workers: int | None) -> dict:
     code = ENCODE.format(root=str(Path(__file__).resolve().parents[1]), folder=str(folder),
                          output=str(output), model=model, batch=batch, workers=workers)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -98,7 +97,8 @@ def main() -> None:
     parser.add_argument("--model", default="shapes")
     parser.add_argument("--side", type=int, default=64, help="JPEG side in pixels")
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2, help="data-loader processes")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="image decoders, as `latentfx encode --workers` (default: auto)")
     parser.add_argument("--work", type=Path, default=None,
                         help="Folder for the generated JPEGs, kept and reused by later runs "
                              "with the same --count and --side (default: a new temp folder)")
@@ -133,8 +133,7 @@ def main() -> None:
     store_mib = (work / "large.safetensors").stat().st_size / 2 ** 20
     print(f"(b) peak memory: {big['peak_kib'] / 1024:.0f} MiB for {big['count']} images, "
           f"{little['peak_kib'] / 1024:.0f} MiB for {little['count']} (store of the larger: "
-          f"{store_mib:.1f} MiB); ratio {big['peak_kib'] / little['peak_kib']:.2f}; data-loader "
-          f"workers peaked at {big['worker_peak_kib'] / 1024:.0f} MiB")
+          f"{store_mib:.1f} MiB); ratio {big['peak_kib'] / little['peak_kib']:.2f}")
 
 
 if __name__ == "__main__":

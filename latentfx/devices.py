@@ -7,8 +7,16 @@ from .options import DEVICES
 
 
 def pick_device(name: str = "auto"):
-    """`auto` takes cuda, then mps, then cpu; an explicit device must exist."""
+    """`auto` takes cuda, then mps, then cpu; an explicit device must exist.
+
+    Every model, for inference or training, gets its device here, so this is also where the
+    process's allocator is readied for tensor work (latentfx/memory.py).
+    """
     import torch
+
+    from .memory import keep_freed_memory_for_reuse
+
+    keep_freed_memory_for_reuse()
 
     if name not in DEVICES and not name.startswith("cuda:"):
         raise InputError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")

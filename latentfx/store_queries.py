@@ -11,15 +11,13 @@ from pathlib import Path
 import torch
 
 from .errors import BadFile
-from .fitting import fit_to
-from .images import image_to_tensor, load_image
+from .image_batches import fitted_picture
 from .stores import LatentStore
 
 
 def fitted_like(store: LatentStore, path: str | os.PathLike) -> torch.Tensor:
-    """The picture at `path` as float (3, H, W), fitted to the store's size and fit."""
-    width, height = store.size
-    return fit_to(image_to_tensor(load_image(path)), height, width, store.fit)
+    """The picture at `path` as float (3, H, W), decoded and fitted as `encode` does."""
+    return fitted_picture(path, tuple(store.size), store.fit)
 
 
 @torch.inference_mode()

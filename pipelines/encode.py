@@ -2,8 +2,8 @@
 
 Steps: scan the folder and hash every file; keep the latents of files whose content did not
 change since the last run into the same store (same model, size and fit); decode and fit the
-new or changed images in data-loader worker processes while the model encodes the previous
-batch; attach labels; save the store atomically, with its manifest.
+new or changed images in batches kept out of the model's way (latentfx/image_batches.py);
+attach labels; save the store atomically, with its manifest.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class EncodeSpec:
     labels: str | None = None            # CSV: a `path` column and numeric attribute columns
     folder_labels: bool = False          # one attribute per sub-folder name
     batch: int = 32
-    workers: int = 2                     # image-decoding processes beside the model
+    workers: int | None = None           # image decoders (latentfx/image_batches.py); None: auto
     device: str = "auto"
 
     def validate(self) -> None:
@@ -39,7 +39,7 @@ class EncodeSpec:
 
         if self.fit not in FRAME_FITS:
             raise InputError(f"--fit must be one of {', '.join(FRAME_FITS)}, got {self.fit!r}")
-        if self.batch < 1 or self.workers < 0:
+        if self.batch < 1 or (self.workers is not None and self.workers < 0):
             raise InputError("--batch must be at least 1 and --workers at least 0")
         if self.labels and self.folder_labels:
             raise InputError("give --labels or --folder-labels, not both")
@@ -154,70 +154,21 @@ def _previous(output: str, model_id: str, size, fit: str):
     return old
 
 
-class _Images:
-    """Decodes and fits one image per item, in a data-loader worker process."""
-
-    def __init__(self, paths, size, fit):
-        self.paths, self.size, self.fit = paths, size, fit
-
-    def __len__(self):
-        return len(self.paths)
-
-    def __getitem__(self, i):
-        from latentfx.errors import BadFile
-        from latentfx.fitting import fit_to
-        from latentfx.images import image_to_tensor, load_image
-
-        try:
-            image = image_to_tensor(load_image(self.paths[i], at_least=self.size))
-        except BadFile as exc:
-            return i, None, exc.reason
-        width, height = self.size
-        if tuple(image.shape[-2:]) == (height, width):
-            return i, image, None  # already the store's size: nothing to resample
-        return i, fit_to(image, height, width, self.fit), None
-
-
-def _collate(items):
-    """Runs in the worker: one stacked batch of the images that decoded, so the main process
-    gets one shared-memory block per batch instead of one per image, and does no per-image
-    work while the model needs the cores. -> (positions, (B, 3, H, W) or None, failures)."""
-    import torch
-
-    good = [(i, x) for i, x, _ in items if x is not None]
-    failures = [(i, reason) for i, x, reason in items if x is None]
-    return [i for i, _ in good], torch.stack([x for _, x in good]) if good else None, failures
-
-
-def _one_thread(_worker_id: int) -> None:
-    """Decoding workers resize with torch: one thread each, or they fight the model (and
-    each other) for the cores. They also run at a lower priority: on a small machine the
-    model's threads should have the cores whenever they can use them, and decoding fill the
-    gaps (a batch ready before the model asks is all that is needed)."""
-    import os
-
-    import torch
-
-    torch.set_num_threads(1)
-    os.nice(10)
-
-
 def _encode(model, paths, size, spec, progress, cancel):
     """{position in paths: latent} for the images that decode, and Skipped for the rest."""
     import torch
-    from torch.utils.data import DataLoader
 
     from latentfx.errors import Interrupted
+    from latentfx.image_batches import decoded_batches
     from latentfx.memory import release_free_memory
 
     fresh, failed, done = {}, [], 0
     if not paths:
         return fresh, failed
-    loader = DataLoader(_Images(paths, size, spec.fit), batch_size=spec.batch,
-                        num_workers=spec.workers, collate_fn=_collate,
-                        worker_init_fn=_one_thread, prefetch_factor=4 if spec.workers else None)
+    batches = decoded_batches(paths, size, spec.fit, batch=spec.batch, workers=spec.workers,
+                              device=model.device)
     with torch.inference_mode():
-        for positions, batch, failures in loader:
+        for positions, batch, failures in batches:
             if cancel and cancel():
                 raise Interrupted(f"cancelled after {done} of {len(paths)} images; the store "
                                   f"was not changed")

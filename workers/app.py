@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import task_postrun, worker_ready, worker_shutdown
 from kombu import Exchange, Queue
 
 from .settings import FarmSettings, from_environment
@@ -67,3 +67,12 @@ def _start_reconciler(sender=None, **_):
                               daemon=True)
     thread.start()
     worker_shutdown.connect(lambda **_: reconciler.stop(), weak=False)
+
+
+@task_postrun.connect
+def _hand_memory_back(**_):
+    """Within a chunk the allocator keeps freed buffers for reuse (latentfx/memory.py); a
+    worker waiting for its next chunk should not sit on them."""
+    from latentfx.memory import release_free_memory
+
+    release_free_memory()

@@ -10,7 +10,7 @@ import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -31,13 +31,18 @@ class VideoInfo:
     pix_fmt: str
     has_audio: bool
     audio_codec: str | None = None
+    duration: float | None = None  # seconds, as the container states it
+
+    def expected_frames(self) -> int | None:
+        """What duration and rate promise: an estimate for progress (count_frames is exact)."""
+        return round(self.duration * self.fps) if self.duration and self.fps else None
 
 
 _VIDEO_STREAM = re.compile(r"Stream #\d+:\d+.*?: Video: (\w+)[^,]*, (\w+)(?:\([^)]*\))?.*?, "
                            r"(\d+)x(\d+)")
 _AUDIO_STREAM = re.compile(r"Stream #\d+:\d+.*?: Audio: (\w+)")
 _FPS = re.compile(r"([\d.]+) (?:fps|tbr)")
-_FRAME_COUNT = re.compile(r"frame=\s*(\d+)")
+_DURATION = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
 
 
@@ -64,25 +69,50 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     audio = _AUDIO_STREAM.search(result.stderr)
     width, height = int(match.group(3)), int(match.group(4))
     rotation = _ROTATION.search(result.stderr)
+    duration = _DURATION.search(result.stderr)
     if rotation and round(float(rotation.group(1))) % 180 == 90:
         width, height = height, width  # a phone video: ffmpeg decodes it turned upright
     return VideoInfo(codec=match.group(1), pix_fmt=match.group(2), width=width, height=height,
                      fps=exact_rate(float(fps.group(1))) if fps else None,
-                     has_audio=audio is not None, audio_codec=audio.group(1) if audio else None)
+                     has_audio=audio is not None, audio_codec=audio.group(1) if audio else None,
+                     duration=_seconds(*duration.groups()) if duration else None)
 
 
-def count_frames(path: str | os.PathLike) -> int:
+def _seconds(hours: str, minutes: str, seconds: str) -> float:
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def count_frames(path: str | os.PathLike, *, info: VideoInfo | None = None,
+                 progress: Callable[[int, int, str], None] | None = None) -> int:
     """The exact number of frames the reader will give: ffmpeg decodes the video (no frames
-    dropped or repeated) and counts, since containers' own counts are often missing or wrong."""
-    argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", ffmpeg_file(path),
-            "-map", "0:v:0",
-            "-fps_mode", "passthrough", "-f", "null", "-"]
-    result = subprocess.run(argv, capture_output=True, text=True, errors="replace")
-    counts = _FRAME_COUNT.findall(result.stderr)
-    if result.returncode != 0 or not counts:
-        raise VideoError(f"{path}: ffmpeg could not count its frames: "
-                         f"{result.stderr[-STDERR_TAIL:].strip()}")
-    return int(counts[-1])
+    dropped or repeated) and counts, since containers' own counts are often missing or wrong.
+    progress(frames so far, frames expected, "counting frames") as it goes, when the container
+    states its duration (a long video takes a while even without a model)."""
+    expected = (info or probe(path)).expected_frames() if progress else None
+    argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-i", ffmpeg_file(path),
+            "-map", "0:v:0", "-fps_mode", "passthrough", "-progress", "pipe:1",
+            "-f", "null", "-"]
+    count = None
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                   errors="replace")
+        try:
+            for line in process.stdout:  # key=value lines, a block about twice a second
+                key, _, value = line.strip().partition("=")
+                if key == "frame":
+                    count = int(value)
+                    if expected:
+                        progress(min(count, expected), expected, "counting frames")
+            process.wait()
+        except BaseException:  # interrupted: ffmpeg must not go on decoding alone
+            process.kill()
+            process.wait()
+            raise
+        stderr.seek(0)
+        tail = stderr.read().decode("utf-8", "replace")[-STDERR_TAIL:].strip()
+    if process.returncode != 0 or count is None:
+        raise VideoError(f"{path}: ffmpeg could not count its frames: {tail}")
+    return count
 
 
 class FrameReader:

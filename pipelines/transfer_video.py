@@ -76,8 +76,8 @@ def prepare(spec: TransferSpec, *, progress=None) -> VideoTransfer:
     if spec.smooth >= 2 and spec.align and not reinterpret.spatial:
         notes.append("--smooth averaged the latents without motion alignment: a vector "
                      "model's latent is not a picture that can follow the motion")
-    return VideoTransfer(spec, reinterpret, count_frames(spec.input), size, fps,
-                         checkpoint.model_id, info, notes)
+    total = count_frames(spec.input, info=info, progress=progress)
+    return VideoTransfer(spec, reinterpret, total, size, fps, checkpoint.model_id, info, notes)
 
 
 def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None,
@@ -149,7 +149,7 @@ def _aligned(z, centre, other):
 def run(spec: TransferSpec, *, progress: Callable[[int, int, str], None] | None = None,
         cancel: Callable[[], bool] | None = None) -> TransferResult:
     started = time.perf_counter()
-    job = prepare(spec)
+    job = prepare(spec, progress=progress)
     pairs = ((out, original) for _, out, original in frame_batches(job, cancel=cancel))
     # One encoder thread when the model has the CPU's cores (see VideoWriter).
     threads = 1 if job.reinterpret.model.device.type == "cpu" else 0

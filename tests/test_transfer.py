@@ -158,6 +158,19 @@ def test_a_video_keeps_its_frames_rate_and_sound(tiny_spatial_model, tmp_path, s
     assert "flicker:" in result.stdout
 
 
+def test_a_video_run_shows_progress_from_counting_to_the_last_frame(tiny_spatial_model,
+                                                                    tmp_path):
+    source = make_video(tmp_path / "in.mp4", frames=14, fps=7, sound=False)
+    spec = transfer.TransferSpec(input=str(source), output=str(tmp_path / "o.mp4"),
+                                 model=str(tiny_spatial_model), batch=4, device="cpu")
+    calls = []
+    transfer_video.run(spec, progress=lambda done, total, stage: calls.append(
+        (done, total, stage)))
+    counting = [call for call in calls if call[2] == "counting frames"]
+    assert counting and counting[-1] == (14, 14, "counting frames")  # the container says 2 s
+    assert calls[-1] == (14, 14, "frames") and calls.index(counting[-1]) < len(counting)
+
+
 def test_smoothing_lowers_flicker(tiny_spatial_model, tmp_path):
     # A still picture whose noise changes every frame: all its flicker is jitter.
     source = make_video(tmp_path / "noisy.mp4", frames=16, sound=False, noise=12.0,

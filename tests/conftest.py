@@ -22,6 +22,22 @@ def tiny_train_spec(folder, output, **overrides):
     return TrainSpec(**settings)
 
 
+def labelled_shapes_store(base: Path, count: int, *, seed: int) -> list[dict]:
+    """`count` generated shapes (64 px) under base/img, with their labels, encoded by the
+    bundled shapes model into base/s.safetensors. -> the label rows."""
+    import csv
+
+    from latentfx.datasets.shapes import write_dataset
+    from pipelines import encode
+
+    write_dataset(base / "img", count, seed=seed, size=64)
+    encode.run(encode.EncodeSpec(folder=str(base / "img"), output=str(base / "s.safetensors"),
+                                 model="shapes", device="cpu", workers=0,
+                                 labels=str(base / "img" / "labels.csv")))
+    with open(base / "img" / "labels.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 @pytest.fixture(scope="session")
 def shapes_folder(tmp_path_factory) -> Path:
     from latentfx.datasets.shapes import write_dataset

@@ -1,27 +1,19 @@
 """`latentfx neighbors` on the bundled shapes model, where every image's factors are known."""
 
-import csv
-
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 import cli
+from conftest import labelled_shapes_store
 from latentfx.errors import InputError
-from pipelines import encode, neighbors
+from pipelines import neighbors
 
 
 @pytest.fixture(scope="module")
 def shapes_store(tmp_path_factory):
-    from latentfx.datasets.shapes import write_dataset
-
     base = tmp_path_factory.mktemp("nb")
-    write_dataset(base / "img", 120, seed=7, size=64)
-    encode.run(encode.EncodeSpec(folder=str(base / "img"), output=str(base / "s.safetensors"),
-                                 model="shapes", device="cpu", workers=0,
-                                 labels=str(base / "img" / "labels.csv")))
-    rows = {r["path"]: r for r in csv.DictReader(open(base / "img" / "labels.csv"))}
-    return base, rows
+    return base, {r["path"]: r for r in labelled_shapes_store(base, 120, seed=7)}
 
 
 def test_neighbours_share_the_query_s_factors(shapes_store):

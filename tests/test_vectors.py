@@ -1,6 +1,5 @@
 """Attribute vectors on the bundled shapes model, where every image's factors are known."""
 
-import csv
 import shutil
 
 import numpy as np
@@ -9,22 +8,16 @@ from click.testing import CliRunner
 from PIL import Image
 
 import cli
+from conftest import labelled_shapes_store
 from latentfx.attribute_vectors import AttributeVector
 from latentfx.errors import InputError
-from pipelines import apply, encode, vector
+from pipelines import apply, vector
 
 
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory):
-    from latentfx.datasets.shapes import write_dataset
-
     base = tmp_path_factory.mktemp("vec")
-    write_dataset(base / "img", 300, seed=11, size=64)
-    encode.run(encode.EncodeSpec(folder=str(base / "img"), output=str(base / "s.safetensors"),
-                                 model="shapes", device="cpu", workers=0,
-                                 labels=str(base / "img" / "labels.csv")))
-    rows = list(csv.DictReader(open(base / "img" / "labels.csv")))
-    return base, rows
+    return base, labelled_shapes_store(base, 300, seed=11)
 
 
 def make_vector(base, attr):

@@ -1,7 +1,8 @@
 """How the `degrees` search (k-NN graph + chain) grows with the pool.
 
 In one run, for each pool size: seconds to build the k-nearest-neighbour graph, seconds to
-find a chain of n=8 images between two far-apart points, the total, and the total's growth
+find a chain of n=8 images between two far-apart points, the total, a second run's total
+(the graph read back from the cache, latentfx/graph_cache.py), and the total's growth
 relative to the smallest pool next to the growth of the pool itself (exact brute-force k-NN
 grows with the square of the pool; the chain search with its edges). Points are generated: a
 smooth 4-factor manifold (random Fourier features) mapped into --dim dimensions plus noise,
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,17 +43,31 @@ def manifold(count: int, dim: int, *, seed: int) -> tuple[np.ndarray, np.ndarray
 
 
 def measure(count: int, dim: int, *, k: int, n: int, max_dim: int, seed: int) -> dict:
-    from latentfx.chains import build_graph, find_chain
+    """Times of a first run (graph built, and filed in an empty cache when the search
+    settings are latentfx's own) and of a second (graph read back from the cache)."""
+    from latentfx import graph_cache
+    from latentfx.chains import MAX_SEARCH_DIM, build_graph, find_chain
 
     points, first = manifold(count, dim, seed=seed)
     start, end = int(np.argmin(first)), int(np.argmax(first))
-    began = time.perf_counter()
-    graph = build_graph(points, k=k, max_dim=max_dim)
-    built = time.perf_counter()
-    chain = find_chain(graph, start, end, n=n)
-    found = time.perf_counter()
+    cacheable = max_dim == MAX_SEARCH_DIM
+
+    def graph() -> object:
+        if cacheable:
+            return graph_cache.neighbor_graph(points, k=k, metric="euclidean")[0]
+        return build_graph(points, k=k, max_dim=max_dim)
+
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["LATENTFX_CACHE"] = cache
+        began = time.perf_counter()
+        built_graph = graph()
+        built = time.perf_counter()
+        chain = find_chain(built_graph, start, end, n=n)
+        found = time.perf_counter()
+        find_chain(graph(), start, end, n=n)
+        again = time.perf_counter() - found if cacheable else float("nan")
     return {"size": count, "build": built - began, "chain": found - built,
-            "total": found - began, "images": chain.images,
+            "total": found - began, "again": again, "images": chain.images,
             "ratio": chain.largest_step / chain.direct, "notes": len(chain.notes)}
 
 
@@ -74,16 +90,17 @@ def main() -> None:
     search = "exact" if args.dim <= args.max_dim else f"PCA to {args.max_dim} + exact re-rank"
     print(f"dim {args.dim} ({search}), k {args.k}, n {args.n}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"{'pool':>8} {'graph s':>8} {'chain s':>8} {'total s':>8} {'growth':>7} "
-          f"{'size x':>7} {'images':>7} {'step/direct':>12}")
+    print(f"{'pool':>8} {'graph s':>8} {'chain s':>8} {'total s':>8} {'again s':>8} "
+          f"{'growth':>7} {'size x':>7} {'images':>7} {'step/direct':>12}")
     measure(500, args.dim, **options)  # warm-up: imports, thread pools
     base = None
     for size in sizes:
         r = measure(size, args.dim, **options)
         base = base or r
         print(f"{r['size']:>8,} {r['build']:>8.2f} {r['chain']:>8.3f} {r['total']:>8.2f} "
-              f"{r['total'] / base['total']:>7.1f} {r['size'] / base['size']:>7.1f} "
+              f"{r['again']:>8.2f} {r['total'] / base['total']:>7.1f} {r['size'] / base['size']:>7.1f} "
               f"{r['images']:>7}{'*' if r['notes'] else ' '} {r['ratio']:>11.3f}", flush=True)
+    print("again: a second run on the same pool, its graph read from the cache (graph_cache)")
     print("growth: total time relative to the smallest pool; size x: pool size relative to it")
     print("step/direct: the chain's largest step over the direct jump between its ends")
     print("* more images than asked: no chain with fewer steps exists in the k-NN graph")

@@ -134,7 +134,7 @@ def build_graph(points: np.ndarray, *, k: int = 10, metric: str = "euclidean",
     median distance between neighbours (exact copies are always grouped). `progress(done,
     total, message)` hears how far the neighbour search (nearly all the time) has got.
     """
-    x = _prepare(points, metric)
+    x = prepare_points(points, metric)
     k = _check_k(k, len(x))
     space, kept = (x, None) if x.shape[1] <= max_dim else _project(x, max_dim, seed=seed)
     count = k if space is x else min(k + (k if extra is None else extra), len(x) - 1)
@@ -147,7 +147,8 @@ def build_graph(points: np.ndarray, *, k: int = 10, metric: str = "euclidean",
     return NeighborGraph(x, rows, cols, weights, metric, k, groups, threshold, kept)
 
 
-def _prepare(points: np.ndarray, metric: str) -> np.ndarray:
+def prepare_points(points: np.ndarray, metric: str) -> np.ndarray:
+    """What distances are taken on: float32, checked, L2-normalised for cosine."""
     if metric not in METRICS:
         raise InputError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
     x = np.ascontiguousarray(points, dtype=np.float32)

@@ -207,7 +207,8 @@ def _search(spec: DegreesSpec, store, model, progress=None):
     then the stops that are not in the pool."""
     import numpy as np
 
-    from latentfx.chains import build_graph, find_chain
+    from latentfx.chains import find_chain
+    from latentfx.graph_cache import neighbor_graph
 
     # Excluded images are not in the pool at all: the graph links the others around them.
     left_out = set(excluded(store, spec.exclude))
@@ -218,8 +219,8 @@ def _search(spec: DegreesSpec, store, model, progress=None):
     latents = store.latents.reshape(len(store), -1).numpy()
     stops, extra_points, files = _stops(spec, store, model, kept)
     points = np.concatenate([latents[kept], *extra_points])
-    graph = build_graph(points, k=min(spec.k, len(points) - 1), metric=spec.metric,
-                        progress=progress)
+    graph, _ = neighbor_graph(points, k=min(spec.k, len(points) - 1), metric=spec.metric,
+                              progress=progress)  # built once per pool, k and metric
     names = [Path(p).name for p in (spec.start, *spec.via, spec.end)]
     chain = find_chain(graph, stops[0], stops[-1], n=spec.images, via=stops[1:-1],
                        names=names)

@@ -12,6 +12,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Caches (latentfx/graph_cache.py) go to a folder of the test run's own, inherited by
+    the workers it starts: never the user's."""
+    import os
+
+    os.environ["LATENTFX_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
 def tiny_train_spec(folder, output, **overrides):
     from pipelines.train import TrainSpec
 

@@ -123,18 +123,24 @@ class NeighborGraph:
 
 # -- building the graph ---------------------------------------------------------------------
 
+# Bump whenever build_graph would give another graph for the same points and settings: kept
+# graphs (graph_cache.py) are filed under it.
+GRAPH_VERSION = 1
+
+
 def build_graph(points: np.ndarray, *, k: int = 10, metric: str = "euclidean",
                 max_dim: int = MAX_SEARCH_DIM, extra: int | None = None,
-                duplicates: float = DUPLICATE_FRACTION, seed: int = 0,
+                duplicates: float = DUPLICATE_FRACTION, seed: int = 0, prepared: bool = False,
                 progress: Callable[[int, int, str], None] | None = None) -> NeighborGraph:
-    """The symmetric k-NN graph of `points` (N, D).
+    """The symmetric k-NN graph of `points` (N, D); prepared: they already come from
+    prepare_points(points, metric), which is not repeated (a second copy of a large pool).
 
     `extra` candidates (default k) per point are fetched when the search runs in a PCA
     projection (D > max_dim); `duplicates` is the near-copy threshold as a fraction of the
     median distance between neighbours (exact copies are always grouped). `progress(done,
     total, message)` hears how far the neighbour search (nearly all the time) has got.
     """
-    x = prepare_points(points, metric)
+    x = points if prepared else prepare_points(points, metric)
     k = _check_k(k, len(x))
     space, kept = (x, None) if x.shape[1] <= max_dim else _project(x, max_dim, seed=seed)
     count = k if space is x else min(k + (k if extra is None else extra), len(x) - 1)

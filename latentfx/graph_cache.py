@@ -2,12 +2,12 @@
 
 Building the graph is nearly all of a `degrees` run (11 s for 50,000 images), and an artist
 trying pair after pair from one pool asks for the same graph every time. A graph is filed
-under a key made of everything it depends on (the exact points, k, the metric, the build
-settings and this format's version), so a changed pool, k or metric simply misses, and a hit
-is the very graph a fresh build gives. Files are safetensors (edges and copy groups; the
-points are the caller's) in LATENTFX_CACHE, else $XDG_CACHE_HOME/latentfx, else
-~/.cache/latentfx; the KEEP most recently used are kept. A cache that cannot be read or
-written is only slower: the graph is built as if there were none.
+under a key made of everything it depends on (the exact points, k, the metric, build_graph's
+settings and its GRAPH_VERSION), so a changed pool, k or metric simply misses, and a hit is
+the very graph a fresh build gives. Files are safetensors (edges and copy groups; the points
+are the caller's) in LATENTFX_CACHE, else $XDG_CACHE_HOME/latentfx, else ~/.cache/latentfx;
+the KEEP most recently used are kept. A cache that cannot be found, read or written is only
+slower: the graph is built as if there were none.
 """
 
 from __future__ import annotations
@@ -20,20 +20,26 @@ from typing import Callable
 
 import numpy as np
 
-from .chains import DUPLICATE_FRACTION, MAX_SEARCH_DIM, NeighborGraph, build_graph, \
-    prepare_points
+from .chains import DUPLICATE_FRACTION, GRAPH_VERSION, MAX_SEARCH_DIM, PCA_SAMPLE_ROWS, \
+    NeighborGraph, build_graph, prepare_points
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # of the file itself
 KEEP = 8  # graphs kept; at 50,000 images and k 10 one is ~25 MB
 EDGE_ARRAYS = ("rows", "cols", "weights", "groups")
+# build_graph's settings as neighbor_graph calls it (its defaults): all part of the key.
+SETTINGS = {"graph_version": GRAPH_VERSION, "file_version": FORMAT_VERSION,
+            "max_dim": MAX_SEARCH_DIM, "pca_rows": PCA_SAMPLE_ROWS, "extra": None,
+            "duplicates": DUPLICATE_FRACTION, "seed": 0}
 
 
-def cache_folder() -> Path:
-    chosen = os.environ.get("LATENTFX_CACHE")
-    if chosen:
-        return Path(chosen)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "latentfx"
+def cache_folder() -> Path | None:
+    """Where graphs are kept; None when there is nowhere (no home folder, say)."""
+    chosen = os.environ.get("LATENTFX_CACHE") or os.environ.get("XDG_CACHE_HOME")
+    try:
+        base = Path(chosen) if chosen else Path.home() / ".cache"
+    except RuntimeError:  # no home folder (a container run as an arbitrary user)
+        return None
+    return base if os.environ.get("LATENTFX_CACHE") else base / "latentfx"
 
 
 def neighbor_graph(points: np.ndarray, *, k: int, metric: str,
@@ -42,21 +48,21 @@ def neighbor_graph(points: np.ndarray, *, k: int, metric: str,
     """build_graph(points, k=, metric=), from the cache when it holds it. -> (graph, whether
     it came from the cache)."""
     x = prepare_points(points, metric)
-    path = cache_folder() / "graphs" / f"{_key(x, k, metric)}.safetensors"
-    graph = _read(path, x, k, metric)
+    folder = cache_folder()
+    path = folder / "graphs" / f"{_key(x, k, metric)}.safetensors" if folder else None
+    graph = _read(path, x, k, metric) if path else None
     if graph is not None:
-        os.utime(path)  # most recently used
         return graph, True
-    graph = build_graph(points, k=k, metric=metric, progress=progress)
-    _write(path, graph)
+    graph = build_graph(x, k=k, metric=metric, prepared=True, progress=progress)
+    if path:
+        _write(path, graph)
     return graph, False
 
 
 def _key(x: np.ndarray, k: int, metric: str) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps({"format": FORMAT_VERSION, "k": k, "metric": metric,
-                              "shape": x.shape, "max_dim": MAX_SEARCH_DIM,
-                              "duplicates": DUPLICATE_FRACTION}).encode())
+    digest.update(json.dumps({**SETTINGS, "k": k, "metric": metric, "shape": x.shape},
+                             sort_keys=True).encode())
     digest.update(memoryview(x).cast("B"))
     return digest.hexdigest()[:32]
 
@@ -68,13 +74,14 @@ def _read(path: Path, x: np.ndarray, k: int, metric: str) -> NeighborGraph | Non
         with safe_open(str(path), framework="numpy") as fh:
             meta = json.loads(fh.metadata()["latentfx"])
             arrays = {name: fh.get_tensor(name) for name in EDGE_ARRAYS}
-    except Exception:  # noqa: BLE001 - missing, damaged or foreign: build afresh
+        os.utime(path)  # most recently used
+    except Exception:  # noqa: BLE001 - missing, damaged, foreign or not ours to touch
         return None
-    if (meta.get("format_version"), meta.get("k"), meta.get("metric")) != \
-            (FORMAT_VERSION, k, metric) or len(arrays["groups"]) != len(x):
+    if (meta.get("settings"), meta.get("k"), meta.get("metric")) != \
+            (SETTINGS, min(k, len(x) - 1), metric) or len(arrays["groups"]) != len(x):
         return None
-    return NeighborGraph(x, arrays["rows"], arrays["cols"], arrays["weights"], metric, k,
-                         arrays["groups"], meta["duplicate_distance"],
+    return NeighborGraph(x, arrays["rows"], arrays["cols"], arrays["weights"], metric,
+                         meta["k"], arrays["groups"], meta["duplicate_distance"],
                          meta["projected_variance"])
 
 
@@ -83,7 +90,7 @@ def _write(path: Path, graph: NeighborGraph) -> None:
 
     from .atomic import atomic_path
 
-    meta = {"format_version": FORMAT_VERSION, "k": graph.k, "metric": graph.metric,
+    meta = {"settings": SETTINGS, "k": graph.k, "metric": graph.metric,
             "duplicate_distance": graph.duplicate_distance,
             "projected_variance": graph.projected_variance}
     try:
@@ -92,13 +99,14 @@ def _write(path: Path, graph: NeighborGraph) -> None:
             save_file({name: np.ascontiguousarray(getattr(graph, name)) for name in EDGE_ARRAYS},
                       str(tmp), metadata={"latentfx": json.dumps(meta)})
         _prune(path.parent)
-    except OSError:
-        pass  # a read-only or full disk: the next run builds the graph again
+    except Exception:  # noqa: BLE001 - a full, read-only or shared disk: the next run rebuilds
+        pass
 
 
 def _prune(folder: Path) -> None:
-    """Keep the KEEP most recently used graphs."""
-    graphs = sorted(folder.glob("*.safetensors"), key=lambda p: p.stat().st_mtime,
-                    reverse=True)
+    """Keep the KEEP most recently used graphs (other runs' half-written ones, named with a
+    leading dot, are theirs)."""
+    graphs = sorted((p for p in folder.glob("*.safetensors") if not p.name.startswith(".")),
+                    key=lambda p: p.stat().st_mtime, reverse=True)
     for old in graphs[KEEP:]:
         old.unlink(missing_ok=True)

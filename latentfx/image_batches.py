@@ -14,15 +14,17 @@ How decoding should share the machine depends on where the model runs:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 # (positions in the path list, their pictures stacked (B, 3, H, W) or None when none of the
 # batch decoded, [(position, reason)] for the files that did not)
-Batch = tuple[list[int], "object | None", list[tuple[int, str]]]
+Batch = tuple[list[int], "torch.Tensor | None", list[tuple[int, str]]]
 
 ACCELERATOR_PROCESSES = 2  # decoding ahead of a GPU; the default when --workers is not given
 
@@ -31,31 +33,44 @@ class FittedImages:
     """Decodes and fits one image per item, in whichever thread or process asks."""
 
     def __init__(self, paths: Sequence[os.PathLike], size: tuple[int, int], fit: str):
-        self.paths, self.size, self.fit = paths, size, fit
+        self.paths, self.size, self.fit_policy = paths, size, fit
 
     def __len__(self):
         return len(self.paths)
 
-    def load(self, i):
-        """Picture i: uint8 (height, width, 3) when it already is the wanted size (converted
-        with its whole batch, see collate), else float (3, height, width). Raises BadFile."""
-        from .fitting import fit_to
-        from .images import image_to_tensor, load_image
+    def decode(self, i):
+        """Picture i as a PIL image, a JPEG decoded at the smallest scale still covering the
+        wanted size. Pillow only, no torch: safe in many threads at once. Raises BadFile."""
+        from .images import load_image
 
-        picture = load_image(self.paths[i], at_least=self.size)
+        return load_image(self.paths[i], at_least=self.size)
+
+    def fit(self, picture):
+        """A decoded picture at the wanted size: uint8 (height, width, 3) when it already is
+        (converted with its whole batch, see collate), else float (3, height, width)."""
+        from .fitting import fit_to
+        from .images import image_to_tensor
+
         width, height = self.size
         if picture.size == (width, height):
             return np.asarray(picture)  # nothing to resample
-        return fit_to(image_to_tensor(picture), height, width, self.fit)
+        return fit_to(image_to_tensor(picture), height, width, self.fit_policy)
+
+    def load(self, i):
+        return self.fit(self.decode(i))
 
     def __getitem__(self, i):
         """-> (i, picture, None), or (i, None, why it could not be read)."""
-        from .errors import BadFile
+        return _attempt(self.load, i)
 
-        try:
-            return i, self.load(i), None
-        except BadFile as exc:
-            return i, None, exc.reason
+
+def _attempt(step: Callable, i: int):
+    from .errors import BadFile
+
+    try:
+        return i, step(i), None
+    except BadFile as exc:
+        return i, None, exc.reason
 
 
 def fitted_picture(path: os.PathLike, size: tuple[int, int], fit: str):
@@ -104,14 +119,20 @@ def decoded_batches(paths: Sequence[os.PathLike], size: tuple[int, int], fit: st
 
 
 def _between_batches(images: FittedImages, batch: int, threads: int | None) -> Iterator[Batch]:
+    """Threads only decode (Pillow releases the GIL while it does); the torch work of fitting
+    stays in this thread, whose torch already spans the cores: torch called from each of N
+    threads would start N more pools of threads."""
     import torch
 
     threads = torch.get_num_threads() if threads is None else threads
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        decode = pool.map if threads > 0 else map
+    with ThreadPoolExecutor(threads) if threads else contextlib.nullcontext() as pool:
+        decode = pool.map if pool else map
         for start in range(0, len(images), batch):
-            yield collate(list(decode(images.__getitem__,
-                                      range(start, min(start + batch, len(images))))))
+            # The whole batch first: fitting beside decoding threads would contend for cores.
+            decoded = list(decode(functools.partial(_attempt, images.decode),
+                                  range(start, min(start + batch, len(images)))))
+            yield collate([(i, None if picture is None else images.fit(picture), reason)
+                           for i, picture, reason in decoded])
 
 
 def _ahead(images: FittedImages, batch: int, processes: int) -> Iterator[Batch]:

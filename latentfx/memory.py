@@ -22,11 +22,16 @@ import functools
 import os
 
 # mallopt parameters (malloc.h) and the values for tensor work: blocks under 1 GiB come from
-# the heaps, and up to 1 GiB of free heap top is kept.
+# the heaps, and up to 1 GiB of free heap top is kept. Some glibc versions refuse an mmap
+# threshold over 32 MiB (the documented maximum on 64-bit), so that is tried next. The trim threshold is
+# only set once an mmap threshold was taken: setting it alone freezes the mmap threshold at
+# its 128 KiB start, and every buffer over that is then faulted in again, far worse.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 KEEP_BYTES = 1 << 30
+MMAP_THRESHOLDS = (KEEP_BYTES, 32 << 20)
 # A user who tunes glibc's allocator by environment keeps their settings.
-USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
+USER_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+USER_TUNABLES = ("glibc.malloc.mmap_threshold", "glibc.malloc.trim_threshold")
 
 
 @functools.lru_cache(maxsize=1)
@@ -44,11 +49,17 @@ def keep_freed_memory_for_reuse() -> bool:
     """Once per process, before tensor work: stop glibc from unmapping and re-faulting batch
     buffers. -> whether the allocator was changed."""
     libc = _glibc()
-    if libc is None or any(name in os.environ for name in USER_SETTINGS):
+    if libc is None or _user_tuned():
         return False
-    mmap_set = libc.mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)
-    trim_set = libc.mallopt(M_TRIM_THRESHOLD, KEEP_BYTES)
-    return bool(mmap_set and trim_set)
+    if not any(libc.mallopt(M_MMAP_THRESHOLD, value) for value in MMAP_THRESHOLDS):
+        return False
+    return bool(libc.mallopt(M_TRIM_THRESHOLD, KEEP_BYTES))
+
+
+def _user_tuned() -> bool:
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    return any(name in os.environ for name in USER_VARIABLES) or \
+        any(name in tunables for name in USER_TUNABLES)
 
 
 def release_free_memory() -> None:

@@ -94,20 +94,18 @@ def count_frames(path: str | os.PathLike, *, info: VideoInfo | None = None,
             "-f", "null", "-"]
     count = None
     with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                                   errors="replace")
-        try:
-            for line in process.stdout:  # key=value lines, a block about twice a second
-                key, _, value = line.strip().partition("=")
-                if key == "frame":
-                    count = int(value)
-                    if expected:
-                        progress(min(count, expected), expected, "counting frames")
-            process.wait()
-        except BaseException:  # interrupted: ffmpeg must not go on decoding alone
-            process.kill()
-            process.wait()
-            raise
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                              errors="replace") as process:  # closes the pipe, waits
+            try:
+                for line in process.stdout:  # key=value lines, a block about twice a second
+                    key, _, value = line.strip().partition("=")
+                    if key == "frame":
+                        count = int(value)
+                        if expected:
+                            progress(min(count, expected), expected, "counting frames")
+            except BaseException:  # interrupted: ffmpeg must not go on decoding alone
+                process.kill()
+                raise
         stderr.seek(0)
         tail = stderr.read().decode("utf-8", "replace")[-STDERR_TAIL:].strip()
     if process.returncode != 0 or count is None:

@@ -89,6 +89,7 @@ class DegreesResult:
     seconds: float
     sheet: Path | None = None
     notes: list[str] = field(default_factory=list)
+    graph_from_cache: bool = False  # the neighbour graph was kept from an earlier run
 
 
 def run(spec: DegreesSpec, *, progress: Callable[[int, int, str], None] | None = None,
@@ -104,7 +105,7 @@ def run(spec: DegreesSpec, *, progress: Callable[[int, int, str], None] | None =
 
         # 2. Place the ends and waypoints among the pool's latents; find the chain.
         searched = time.perf_counter()
-        chain, direct, notes = _search(spec, store, model, progress)
+        chain, direct, notes, cached = _search(spec, store, model, progress)
         search_seconds = time.perf_counter() - searched
         links = [ChainLink(_file(node, store, folder, extra), step, extra is None)
                  for node, step, extra in chain]
@@ -116,7 +117,7 @@ def run(spec: DegreesSpec, *, progress: Callable[[int, int, str], None] | None =
     result = DegreesResult(Path(spec.output), links, max(l.step for l in links),
                            sum(l.step for l in links), direct, frames, search_seconds,
                            time.perf_counter() - started,
-                           Path(spec.sheet) if spec.sheet else None, notes)
+                           Path(spec.sheet) if spec.sheet else None, notes, cached)
     _manifest(spec, result, info.model_id)
     return result
 
@@ -194,7 +195,8 @@ def _manifest(spec: DegreesSpec, result: DegreesResult, model_id: str) -> None:
                    model_id=model_id,
                    inputs=pool + [input_record(link.path) for link in result.chain],
                    timings={"seconds": round(result.seconds, 3),
-                            "search_seconds": round(result.search_seconds, 3)},
+                            "search_seconds": round(result.search_seconds, 3),
+                            "graph_from_cache": result.graph_from_cache},
                    results={"chain": [asdict(link) for link in result.chain],
                             "largest_step": result.largest_step,
                             "total_length": result.total_length, "direct": result.direct,
@@ -203,7 +205,8 @@ def _manifest(spec: DegreesSpec, result: DegreesResult, model_id: str) -> None:
 
 def _search(spec: DegreesSpec, store, model, progress=None):
     """[(node, step from the previous node, the user's file for nodes not in the pool)],
-    the direct distance from start to end, and the search's notes. Nodes are pool indices,
+    the direct distance from start to end, the search's notes, and whether the neighbour
+    graph came from the cache. Nodes are pool indices,
     then the stops that are not in the pool."""
     import numpy as np
 
@@ -219,7 +222,7 @@ def _search(spec: DegreesSpec, store, model, progress=None):
     latents = store.latents.reshape(len(store), -1).numpy()
     stops, extra_points, files = _stops(spec, store, model, kept)
     points = np.concatenate([latents[kept], *extra_points])
-    graph, _ = neighbor_graph(points, k=min(spec.k, len(points) - 1), metric=spec.metric,
+    graph, cached = neighbor_graph(points, k=min(spec.k, len(points) - 1), metric=spec.metric,
                               progress=progress)  # built once per pool, k and metric
     names = [Path(p).name for p in (spec.start, *spec.via, spec.end)]
     chain = find_chain(graph, stops[0], stops[-1], n=spec.images, via=stops[1:-1],
@@ -230,7 +233,7 @@ def _search(spec: DegreesSpec, store, model, progress=None):
 
     links = [(pool_node(node), step, files.get(node))
              for node, step in zip(chain.nodes, (0.0, *chain.steps))]
-    return links, chain.direct, list(chain.notes)
+    return links, chain.direct, list(chain.notes), cached
 
 
 def _stops(spec: DegreesSpec, store, model, kept):

@@ -18,7 +18,13 @@ def private_cache(tmp_path_factory):
     the workers it starts: never the user's."""
     import os
 
+    previous = os.environ.get("LATENTFX_CACHE")
     os.environ["LATENTFX_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        del os.environ["LATENTFX_CACHE"]
+    else:
+        os.environ["LATENTFX_CACHE"] = previous
 
 
 def tiny_train_spec(folder, output, **overrides):

@@ -66,6 +66,12 @@ def test_a_chain_follows_the_factor_in_small_steps(sliding, tiny_spatial_model):
     # Every real image rests for --hold frames and each morph takes --frames.
     assert len(read_frames(out)) == (len(chain) - 1) * 2 + 1 + len(chain)
     assert (base / "chain.png").exists()
+    # The same pool and ends again: the neighbour graph is read back, and the chain is the same.
+    again = invoke("degrees", start, end, "--pool", pool, "-n", 12, "-o", base / "again.mp4",
+                   *render_options(tiny_spatial_model))
+    assert again.exit_code == 0, again.output
+    repeat = json.loads((base / "again.mp4.latentfx.json").read_text())
+    assert repeat["timings"]["graph_from_cache"] and repeat["results"]["chain"] == chain
 
 
 def test_waypoints_are_visited_and_exclusions_avoided(sliding, tiny_spatial_model):

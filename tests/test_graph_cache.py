@@ -33,14 +33,16 @@ def same_graph(a, b):
         (b.k, b.metric, b.duplicate_distance, b.projected_variance)
 
 
-def test_a_second_run_reads_the_graph_a_build_gives(cache, monkeypatch):
-    x = points()
-    first, cached = graph_cache.neighbor_graph(x, k=6, metric="euclidean")
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_a_second_run_reads_the_graph_a_build_gives(cache, monkeypatch, metric):
+    x = points().astype(np.float64)  # prepared (float32, normalised for cosine) once only
+    first, cached = graph_cache.neighbor_graph(x, k=6, metric=metric)
     assert not cached and len(list(cache.iterdir())) == 1
+    same_graph(first, build_graph(x, k=6, metric=metric))
     no_building(monkeypatch)
-    again, cached = graph_cache.neighbor_graph(x.copy(), k=6, metric="euclidean")
+    again, cached = graph_cache.neighbor_graph(x.copy(), k=6, metric=metric)
     assert cached
-    same_graph(again, build_graph(x, k=6))
+    same_graph(again, first)
     assert find_chain(again, 0, 1, n=5).nodes == find_chain(first, 0, 1, n=5).nodes
 
 
@@ -89,3 +91,16 @@ def test_a_cache_that_cannot_be_written_only_costs_time(tmp_path, monkeypatch):
         graph, cached = graph_cache.neighbor_graph(x, k=6, metric="euclidean")
         assert not cached
     same_graph(graph, build_graph(x, k=6))
+
+
+def test_no_home_folder_means_no_cache_not_a_failure(monkeypatch):
+    from pathlib import Path
+
+    for name in ("LATENTFX_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+    def homeless():
+        raise RuntimeError("Could not determine home directory.")
+    monkeypatch.setattr(Path, "home", staticmethod(homeless))
+    graph, cached = graph_cache.neighbor_graph(points(), k=6, metric="euclidean")
+    assert not cached and graph.size == 300

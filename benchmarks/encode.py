@@ -68,15 +68,14 @@ class EncoderOnly:
     def __init__(self, folder: Path, model_name: str, batch: int):
         import torch
 
-        from latentfx.fitting import fit_to
-        from latentfx.images import image_to_tensor, load_image
+        from latentfx.image_batches import fitted_picture
         from latentfx.loading import load_model
 
         self.model, _ = load_model(model_name, device="cpu")
         n = self.model.config.image_size
         size = (n, n) if self.model.config.family == "vector" else (128, 128)
-        self.images = torch.stack([fit_to(image_to_tensor(load_image(p)), size[1], size[0],
-                                          "crop") for p in sorted(folder.iterdir())])
+        self.images = torch.stack([fitted_picture(p, size, "crop")  # decoded as encode does
+                                   for p in sorted(folder.iterdir())])
         self.batch = batch
 
     def rate(self) -> float:
@@ -104,8 +103,8 @@ def main() -> None:
                              "with the same --count and --side (default: a new temp folder)")
     args = parser.parse_args()
 
-    work = args.work or Path(tempfile.mkdtemp(prefix="latentfx-encode-bench-"))
-    work = work / f"{args.count}-{args.side}" if args.work else work
+    work = args.work / f"{args.count}-{args.side}" if args.work else \
+        Path(tempfile.mkdtemp(prefix="latentfx-encode-bench-"))
     small, large = work / "small", work / "large"
     if not (large.is_dir() and small.is_dir()):
         print(f"writing {args.count} + {args.count // 10} JPEGs of {args.side}x{args.side} ...")

@@ -179,9 +179,8 @@ def _check_k(k: int, n: int) -> int:
     return min(k, n - 1)
 
 
-def _search(space: np.ndarray, count: int, queries: np.ndarray | None = None) -> np.ndarray:
-    """(Q, count) indices of the nearest points of `space` to each query, by scikit-learn's
-    brute-force search; without queries, every point's nearest others (self left out)."""
+def _index(space: np.ndarray, count: int):
+    """scikit-learn's brute-force search over `space`, answering `count` neighbours."""
     from sklearn.neighbors import NearestNeighbors
 
     # Brute force costs N^2 * D: a spatial model's 16,384 numbers per image would take many
@@ -192,16 +191,18 @@ def _search(space: np.ndarray, count: int, queries: np.ndarray | None = None) ->
     # latents (D <= 128) are searched exactly: one that uses all its dimensions has no few
     # directions that matter most (projecting 128 -> 64 found a quarter of the true
     # neighbours of isotropic points), and the exact search costs only ~1.4x more here.
-    index = NearestNeighbors(n_neighbors=count).fit(space)
-    return index.kneighbors(queries, return_distance=False)
+    return NearestNeighbors(n_neighbors=count).fit(space)
+
+
+def _search(space: np.ndarray, count: int, queries: np.ndarray) -> np.ndarray:
+    """(Q, count) indices of the nearest points of `space` to each query."""
+    return _index(space, count).kneighbors(queries, return_distance=False)
 
 
 def _search_all(space: np.ndarray, count: int, progress=None) -> np.ndarray:
-    """Every point's `count` nearest others, as _search without queries, but a block of
-    queries at a time so that a long search (50,000 points: seconds) reports progress."""
-    from sklearn.neighbors import NearestNeighbors
-
-    index = NearestNeighbors(n_neighbors=count + 1).fit(space)
+    """Every point's `count` nearest others, a block of queries at a time so that a long
+    search (50,000 points: seconds) reports progress."""
+    index = _index(space, count + 1)
     out = np.empty((len(space), count), dtype=np.int64)
     for start in range(0, len(space), SEARCH_BLOCK):
         rows = np.arange(start, min(len(space), start + SEARCH_BLOCK))

@@ -94,9 +94,10 @@ def _stacked(pictures: list):
     channels-last layout the models run in (the same values as images.image_to_tensor)."""
     import torch
 
+    from .images import frames_to_tensor
+
     raw = [x for x in pictures if isinstance(x, np.ndarray)]
-    converted = torch.from_numpy(np.stack(raw)).permute(0, 3, 1, 2).float().div_(255.0) \
-        if raw else None
+    converted = frames_to_tensor(np.stack(raw)) if raw else None
     if len(raw) == len(pictures):
         return converted
     rest = iter(converted if converted is not None else ())

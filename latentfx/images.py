@@ -138,6 +138,14 @@ def image_to_tensor(img: Image.Image):
     return torch.from_numpy(a.copy()).permute(2, 0, 1).float().div_(255.0)
 
 
+def frames_to_tensor(frames: np.ndarray):
+    """uint8 (B, H, W, 3) pictures -> float (B, 3, H, W) in [0, 1] (image_to_tensor's values),
+    in one operation and in the channels-last layout the models run in."""
+    import torch
+
+    return torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255.0)
+
+
 def tensor_to_image(x) -> Image.Image:
     """Float tensor (3, H, W) in [0, 1] -> PIL RGB."""
     a = x.detach().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()

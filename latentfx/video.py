@@ -29,6 +29,12 @@ STDERR_TAIL = 2000  # characters of ffmpeg's stderr quoted in an error
 QUEUE_BATCHES = 2   # batches waiting for ffmpeg: enough to overlap, small enough to bound memory
 
 
+def stderr_tail(stderr) -> str:
+    """The end of what ffmpeg wrote to `stderr` (a binary temp file), to quote in a message."""
+    stderr.seek(0)
+    return stderr.read().decode("utf-8", "replace")[-STDERR_TAIL:].strip()
+
+
 class VideoError(LatentfxError):
     """ffmpeg failed; the message carries the tail of its stderr."""
 
@@ -260,8 +266,7 @@ class VideoWriter:
         if self._process.poll() is None:
             self._process.kill()
             self._process.wait()
-        self._stderr.seek(0)
-        tail = self._stderr.read().decode("utf-8", "replace")[-STDERR_TAIL:].strip()
+        tail = stderr_tail(self._stderr)
         self._abort()
         raise VideoError(f"{self.target.path}: {what} while writing {self.target.label}"
                          + (f"; ffmpeg said:\n{tail}" if tail else ""))

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import InputError
 from .ffmpeg_binary import ffmpeg_exe, ffmpeg_file
-from .video import STDERR_TAIL, VideoError
+from .video import VideoError, stderr_tail
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg",
                               ".mpeg", ".ts", ".mts", ".wmv", ".flv", ".ogv"})
@@ -106,8 +106,7 @@ def count_frames(path: str | os.PathLike, *, info: VideoInfo | None = None,
             except BaseException:  # interrupted: ffmpeg must not go on decoding alone
                 process.kill()
                 raise
-        stderr.seek(0)
-        tail = stderr.read().decode("utf-8", "replace")[-STDERR_TAIL:].strip()
+        tail = stderr_tail(stderr)
     if process.returncode != 0 or count is None:
         raise VideoError(f"{path}: ffmpeg could not count its frames: {tail}")
     return count
@@ -167,8 +166,7 @@ class FrameReader:
         self._stderr.close()
 
     def _tail(self) -> str:
-        self._stderr.seek(0)
-        return self._stderr.read().decode("utf-8", "replace")[-STDERR_TAIL:].strip()
+        return stderr_tail(self._stderr)
 
 
 def read_frames(path: str | os.PathLike) -> np.ndarray:

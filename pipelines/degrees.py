@@ -206,8 +206,8 @@ def _manifest(spec: DegreesSpec, result: DegreesResult, model_id: str) -> None:
 def _search(spec: DegreesSpec, store, model, progress=None):
     """[(node, step from the previous node, the user's file for nodes not in the pool)],
     the direct distance from start to end, the search's notes, and whether the neighbour
-    graph came from the cache. Nodes are pool indices,
-    then the stops that are not in the pool."""
+    graph came from the cache. Nodes are pool indices, then the stops that are not in the
+    pool."""
     import numpy as np
 
     from latentfx.chains import find_chain
@@ -222,8 +222,9 @@ def _search(spec: DegreesSpec, store, model, progress=None):
     latents = store.latents.reshape(len(store), -1).numpy()
     stops, extra_points, files = _stops(spec, store, model, kept)
     points = np.concatenate([latents[kept], *extra_points])
+    # Built once per set of points, k and metric, then read back (latentfx/graph_cache.py).
     graph, cached = neighbor_graph(points, k=min(spec.k, len(points) - 1), metric=spec.metric,
-                              progress=progress)  # built once per pool, k and metric
+                                   progress=progress)
     names = [Path(p).name for p in (spec.start, *spec.via, spec.end)]
     chain = find_chain(graph, stops[0], stops[-1], n=spec.images, via=stops[1:-1],
                        names=names)

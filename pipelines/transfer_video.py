@@ -87,6 +87,7 @@ def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None
     import numpy as np
     import torch
 
+    from latentfx.images import frames_to_tensor
     from latentfx.temporal import smooth_latents
     from latentfx.video_input import FrameReader
     from latentfx.walk_render import to_uint8_frames
@@ -111,18 +112,17 @@ def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None
                     raise Interrupted(f"cancelled near frame {first} of {job.total}; no "
                                       f"output was written")
                 frames = frames[:, :height, :width]
-                x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
-                z = job.reinterpret.encode(x)
+                z = job.reinterpret.encode(frames_to_tensor(frames))
                 guides = [guide(f, *z.shape[-2:]) if aligning else None for f in frames]
                 yield z, list(zip(frames, guides))
         job.notes.extend(f"decoder: {w}" for w in reader.warnings)
 
     def decoded(pending):
         originals = np.stack([f for _, f in pending])
-        x = torch.from_numpy(originals).permute(0, 3, 1, 2).float() / 255
         out = job.reinterpret.decode(torch.cat([z for z, _ in pending]), height=height,
                                      width=width)
-        return to_uint8_frames(job.reinterpret.blend(out, x)), originals
+        return to_uint8_frames(job.reinterpret.blend(out, frames_to_tensor(originals))), \
+            originals
 
     index, pending = first, []
     for z, (frame, _) in smooth_latents(encoded(), window=max(1, spec.smooth),

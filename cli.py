@@ -246,7 +246,7 @@ def train(ctx, folder, output, **options):
 def info(model_path, model, size, as_json):
     """Describe MODEL (a checkpoint path or bundled name, as an argument or with -m;
     default: the default model)."""
-    from latentfx.model_info import describe
+    from latentfx.models.info import describe
 
     if model_path and model and model_path != model:
         raise click.UsageError("give the model once: as an argument or with -m, not both")
@@ -263,7 +263,7 @@ def info(model_path, model, size, as_json):
 @cli.command()
 def models():
     """List the bundled models."""
-    from latentfx.bundled import BUNDLED_MODELS, bundled_model_path
+    from latentfx.models.bundled import BUNDLED_MODELS, bundled_model_path
 
     for name, text in BUNDLED_MODELS.items():
         present = "" if bundled_model_path(name).exists() else "  (missing from this install)"

@@ -26,8 +26,8 @@ TARGET_PSNR, TARGET_COMPRESSION, TARGET_FPS_512 = 26.0, 12.0, 8.0
 
 def quality(model) -> tuple[list[float], list[float], list[float]]:
     from heldout import heldout_photographs
-    from latentfx.images import image_to_tensor, load_image
-    from latentfx.metrics import psnr, ssim
+    from latentfx.images.loading import image_to_tensor, load_image
+    from latentfx.images.metrics import psnr, ssim
 
     psnrs, ssims, ratios = [], [], []
     for name, path in heldout_photographs().items():
@@ -64,7 +64,7 @@ def main() -> None:
 
     import torch
 
-    from latentfx.loading import load_model
+    from latentfx.models.loading import load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -2,13 +2,13 @@
 
 In one run, for each pool size: seconds to build the k-nearest-neighbour graph, seconds to
 find a chain of n=8 images between two far-apart points, the total, a second run's total
-(the graph read back from the cache, latentfx/graph_cache.py), and the total's growth
+(the graph read back from the cache, latentfx/graph/cache.py), and the total's growth
 relative to the smallest pool next to the growth of the pool itself (exact brute-force k-NN
 grows with the square of the pool; the chain search with its edges). Points are generated: a
 smooth 4-factor manifold (random Fourier features) mapped into --dim dimensions plus noise,
-seeded. Above --max-dim dimensions (default latentfx.chains.MAX_SEARCH_DIM) the neighbours
-are searched in a PCA projection and re-weighted exactly; --max-dim 100000 times the exact
-search at any --dim.
+seeded. Above --max-dim dimensions (default latentfx.graph.neighbor_graph.MAX_SEARCH_DIM) the
+neighbours are searched in a PCA projection and re-weighted exactly; --max-dim 100000 times the
+exact search at any --dim.
 
     python benchmarks/degrees.py [--sizes 5000,10000,20000,50000] [--dim 128] [-k 10]
                                  [--max-dim 64]
@@ -45,8 +45,9 @@ def manifold(count: int, dim: int, *, seed: int) -> tuple[np.ndarray, np.ndarray
 def measure(count: int, dim: int, *, k: int, n: int, max_dim: int, seed: int) -> dict:
     """Times of a first run (graph built, and filed in an empty cache when the search
     settings are latentfx's own) and of a second (graph read back from the cache)."""
-    from latentfx import graph_cache
-    from latentfx.chains import MAX_SEARCH_DIM, build_graph, find_chain
+    from latentfx.graph import cache as graph_cache
+    from latentfx.graph.chain_search import find_chain
+    from latentfx.graph.neighbor_graph import MAX_SEARCH_DIM, build_graph
 
     points, first = manifold(count, dim, seed=seed)
     start, end = int(np.argmin(first)), int(np.argmax(first))
@@ -79,7 +80,7 @@ def measure(count: int, dim: int, *, k: int, n: int, max_dim: int, seed: int) ->
 
 
 def main() -> None:
-    from latentfx.chains import MAX_SEARCH_DIM
+    from latentfx.graph.neighbor_graph import MAX_SEARCH_DIM
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="5000,10000,20000,50000",

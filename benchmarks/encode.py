@@ -68,8 +68,8 @@ class EncoderOnly:
     def __init__(self, folder: Path, model_name: str, batch: int):
         import torch
 
-        from latentfx.image_batches import fitted_picture
-        from latentfx.loading import load_model
+        from latentfx.images.batches import fitted_picture
+        from latentfx.models.loading import load_model
 
         self.model, _ = load_model(model_name, device="cpu")
         n = self.model.config.image_size

@@ -30,7 +30,7 @@ TARGET_DECODER_RATIO, TARGET_NAIVE_RATIO = 0.9, 1.5
 
 
 def walk_fps(side: int, frames: int, batch: int, folder: Path) -> float:
-    from latentfx.bundled import sample_images
+    from latentfx.models.bundled import sample_images
     from pipelines import walk
 
     a, b = sample_images()[:2]
@@ -45,9 +45,9 @@ def walk_latents(model, side: int, frames: int):
     """The latents the walk decodes: a lerp between the two samples' posterior means."""
     import torch
 
-    from latentfx.bundled import sample_images
-    from latentfx.fitting import fit_to
-    from latentfx.images import image_to_tensor, load_image
+    from latentfx.images.loading import image_to_tensor, load_image
+    from latentfx.images.resizing import fit_to
+    from latentfx.models.bundled import sample_images
 
     ends = [model.encode(fit_to(image_to_tensor(load_image(p)), side, side, "crop")[None]).mode()
             for p in sample_images()[:2]]
@@ -69,8 +69,8 @@ def naive_fps(model, z, side: int, folder: Path) -> float:
     """What a notebook does: one frame at a time, a PNG each, then ffmpeg over the folder."""
     import torch
 
-    from latentfx.ffmpeg_binary import ffmpeg_exe
-    from latentfx.images import tensor_to_image
+    from latentfx.images.loading import tensor_to_image
+    from latentfx.video.ffmpeg_binary import ffmpeg_exe
 
     frames_dir = Path(tempfile.mkdtemp(dir=folder))
     started = time.perf_counter()
@@ -115,7 +115,7 @@ def main() -> None:
 
     import torch
 
-    from latentfx.loading import load_model
+    from latentfx.models.loading import load_model
 
     model, info = load_model("default", device="cpu")
     print(f"default model ({info.model_id[:16]}), {torch.get_num_threads()} CPU threads, "

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from latentfx.errors import InputError
-from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
+from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 
 
 @dataclass
@@ -30,7 +30,7 @@ class ApplySpec:
     device: str = "auto"
 
     def validate(self) -> None:
-        from latentfx.video import video_target
+        from latentfx.video.writer import video_target
 
         if not self.vectors:
             raise InputError("give at least one attribute vector")
@@ -54,13 +54,13 @@ def run(spec: ApplySpec, *, progress: Callable[[int, int, str], None] | None = N
         cancel: Callable[[], bool] | None = None) -> ApplyResult:
     import torch
 
-    from latentfx.attribute_vectors import AttributeVector
-    from latentfx.fitting import fit_to
-    from latentfx.grids import make_grid, save_image
-    from latentfx.keyframes import load_keyframe
-    from latentfx.loading import load_model
-    from latentfx.manifest import input_record, write_manifest
-    from latentfx.walk_render import LatentSpace, frame_size
+    from latentfx.images.grids import make_grid, save_image
+    from latentfx.images.resizing import fit_to
+    from latentfx.io.manifests import input_record, write_manifest
+    from latentfx.latents.attribute_vectors import AttributeVector
+    from latentfx.models.loading import load_model
+    from latentfx.walk.keyframes import load_keyframe
+    from latentfx.walk.rendering import LatentSpace, frame_size
 
     spec.validate()
     started = time.perf_counter()
@@ -101,8 +101,8 @@ def run(spec: ApplySpec, *, progress: Callable[[int, int, str], None] | None = N
 def _sweep_video(spec: ApplySpec, pictures, width: int, height: int) -> None:
     import torch
 
-    from latentfx.video import VideoWriter, video_target
-    from latentfx.walk_render import to_uint8_frames
+    from latentfx.video.writer import VideoWriter, video_target
+    from latentfx.walk.rendering import to_uint8_frames
 
     amounts = torch.linspace(*spec.sweep, spec.frames)
     target = video_target(spec.output)

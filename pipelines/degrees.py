@@ -5,7 +5,7 @@ sheet of the chain with its step distances.
 
 Steps: load the pool (a latent store, or a folder encoded on the fly); place the two ends and
 any waypoints among its latents; find the chain on a k-nearest-neighbour graph
-(latentfx/chains.py); render it through the walk pipeline; write the sheet and the manifest.
+(latentfx/graph/); render it through the walk pipeline; write the sheet and the manifest.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from latentfx.errors import InputError
-from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
+from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 
 METRICS = ("euclidean", "cosine")
 
@@ -48,7 +48,7 @@ class DegreesSpec:
     device: str = "auto"
 
     def validate(self) -> None:
-        from latentfx.video import video_target
+        from latentfx.video.writer import video_target
 
         if self.images < 0:
             raise InputError(f"-n must be 0 or more, got {self.images}")
@@ -94,7 +94,7 @@ class DegreesResult:
 
 def run(spec: DegreesSpec, *, progress: Callable[[int, int, str], None] | None = None,
         cancel: Callable[[], bool] | None = None) -> DegreesResult:
-    from latentfx.loading import load_model
+    from latentfx.models.loading import load_model
 
     # 1. Check inputs, load the model and the pool.
     spec.validate()
@@ -125,8 +125,8 @@ def run(spec: DegreesSpec, *, progress: Callable[[int, int, str], None] | None =
 def _pool(spec: DegreesSpec, model_id: str, scratch: str, *, progress, cancel):
     """(LatentStore, folder its paths are relative to). A folder is encoded first, into a
     scratch store: run `latentfx encode` once to keep one and reuse it."""
-    from latentfx.store_queries import image_folder
-    from latentfx.stores import LatentStore
+    from latentfx.latents.queries import image_folder
+    from latentfx.latents.stores import LatentStore
     from pipelines import encode
 
     if Path(spec.pool).is_dir():
@@ -176,8 +176,8 @@ def _render(spec: DegreesSpec, paths: list[str], *, progress, cancel) -> int:
 
 
 def _sheet(spec: DegreesSpec, links: list[ChainLink], *, store_like) -> None:
-    from latentfx.contact_sheet import Cell, contact_sheet
-    from latentfx.store_queries import fitted_like
+    from latentfx.images.contact_sheets import Cell, contact_sheet
+    from latentfx.latents.queries import fitted_like
 
     cells = []
     for i, link in enumerate(links):
@@ -188,7 +188,7 @@ def _sheet(spec: DegreesSpec, links: list[ChainLink], *, store_like) -> None:
 
 
 def _manifest(spec: DegreesSpec, result: DegreesResult, model_id: str) -> None:
-    from latentfx.manifest import input_record, write_manifest
+    from latentfx.io.manifests import input_record, write_manifest
 
     pool = [] if Path(spec.pool).is_dir() else [input_record(spec.pool)]
     write_manifest(spec.output.rstrip("/"), job="degrees", spec=asdict(spec),
@@ -210,8 +210,8 @@ def _search(spec: DegreesSpec, store, model, progress=None):
     pool."""
     import numpy as np
 
-    from latentfx.chains import find_chain
-    from latentfx.graph_cache import neighbor_graph
+    from latentfx.graph.cache import neighbor_graph
+    from latentfx.graph.chain_search import find_chain
 
     # Excluded images are not in the pool at all: the graph links the others around them.
     left_out = set(excluded(store, spec.exclude))
@@ -222,7 +222,7 @@ def _search(spec: DegreesSpec, store, model, progress=None):
     latents = store.latents.reshape(len(store), -1).numpy()
     stops, extra_points, files = _stops(spec, store, model, kept)
     points = np.concatenate([latents[kept], *extra_points])
-    # Built once per set of points, k and metric, then read back (latentfx/graph_cache.py).
+    # Built once per set of points, k and metric, then read back (latentfx/graph/cache.py).
     graph, cached = neighbor_graph(points, k=min(spec.k, len(points) - 1), metric=spec.metric,
                                    progress=progress)
     names = [Path(p).name for p in (spec.start, *spec.via, spec.end)]
@@ -241,8 +241,8 @@ def _stops(spec: DegreesSpec, store, model, kept):
     """Graph nodes of the start, the waypoints and the end: an image that is in the pool
     (same bytes) is that pool node; any other is encoded as the pool's images were and
     becomes a node of its own after the pool's. Returns (nodes, their points, {node: file})."""
-    from latentfx.checkpoint import file_sha256
-    from latentfx.store_queries import encode_fitted, fitted_like
+    from latentfx.latents.queries import encode_fitted, fitted_like
+    from latentfx.models.checkpoint import file_sha256
 
     position = {int(i): n for n, i in enumerate(kept)}
     by_hash = {h: position[i] for i, h in enumerate(store.hashes) if i in position}

@@ -2,7 +2,7 @@
 
 Steps: scan the folder and hash every file; keep the latents of files whose content did not
 change since the last run into the same store (same model, size and fit); decode and fit the
-new or changed images in batches kept out of the model's way (latentfx/image_batches.py);
+new or changed images in batches kept out of the model's way (latentfx/images/batches.py);
 attach labels; save the store atomically, with its manifest.
 """
 
@@ -18,7 +18,8 @@ from latentfx.errors import InputError, Skipped
 from latentfx.options import FRAME_FITS
 
 SPATIAL_DEFAULT_SIZE = (128, 128)  # a 4x32x32 latent per image: 20,000 images in ~330 MB
-TRIM_EVERY = 1024  # images between handing freed memory back to the system (latentfx/memory.py)
+# Images between handing freed memory back to the system (latentfx/runtime/memory.py).
+TRIM_EVERY = 1024
 
 
 @dataclass
@@ -31,11 +32,11 @@ class EncodeSpec:
     labels: str | None = None            # CSV: a `path` column and numeric attribute columns
     folder_labels: bool = False          # one attribute per sub-folder name
     batch: int = 32
-    workers: int | None = None           # image decoders (latentfx/image_batches.py); None: auto
+    workers: int | None = None           # image decoders (latentfx/images/batches.py); None: auto
     device: str = "auto"
 
     def validate(self) -> None:
-        from latentfx.outputs import check_output_file
+        from latentfx.io.outputs import check_output_file
 
         if self.fit not in FRAME_FITS:
             raise InputError(f"--fit must be one of {', '.join(FRAME_FITS)}, got {self.fit!r}")
@@ -64,12 +65,12 @@ def run(spec: EncodeSpec, *, progress: Callable[[int, int, str], None] | None = 
         cancel: Callable[[], bool] | None = None) -> EncodeResult:
     import torch
 
-    from latentfx.checkpoint import file_sha256
-    from latentfx.collection import scan_folder
-    from latentfx.loading import load_model
-    from latentfx.manifest import write_manifest
-    from latentfx.memory import release_free_memory
-    from latentfx.stores import LatentStore
+    from latentfx.images.folders import scan_folder
+    from latentfx.io.manifests import write_manifest
+    from latentfx.latents.stores import LatentStore
+    from latentfx.models.checkpoint import file_sha256
+    from latentfx.models.loading import load_model
+    from latentfx.runtime.memory import release_free_memory
 
     # 1. Check inputs, load the model, settle the size.
     spec.validate()
@@ -141,7 +142,7 @@ def run(spec: EncodeSpec, *, progress: Callable[[int, int, str], None] | None = 
 
 def _previous(output: str, model_id: str, size, fit: str):
     """The store this run replaces, if its latents can be reused (same model, size, fit)."""
-    from latentfx.stores import LatentStore
+    from latentfx.latents.stores import LatentStore
 
     if not Path(output).exists():
         return None
@@ -159,8 +160,8 @@ def _encode(model, paths, size, spec, progress, cancel):
     import torch
 
     from latentfx.errors import Interrupted
-    from latentfx.image_batches import decoded_batches
-    from latentfx.memory import release_free_memory
+    from latentfx.images.batches import decoded_batches
+    from latentfx.runtime.memory import release_free_memory
 
     fresh, failed, done = {}, [], 0
     if not paths:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from latentfx.errors import InputError
-from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
+from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 
 KERNELS = {
     "blur": [1 / 16, 2 / 16, 1 / 16, 2 / 16, 4 / 16, 2 / 16, 1 / 16, 2 / 16, 1 / 16],
@@ -63,9 +63,9 @@ def convolve3x3(image, weights: list[float]):
 
 def run(spec: FilterSpec, *, progress: Callable[[int, int, str], None] | None = None,
         cancel: Callable[[], bool] | None = None) -> FilterResult:
-    from latentfx.grids import save_image
-    from latentfx.images import image_to_tensor, load_image
-    from latentfx.manifest import input_record, write_manifest
+    from latentfx.images.grids import save_image
+    from latentfx.images.loading import image_to_tensor, load_image
+    from latentfx.io.manifests import input_record, write_manifest
 
     spec.validate()
     started = time.perf_counter()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from latentfx.errors import InputError
-from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
+from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 
 TILE = 64          # each feature map is drawn this tall
 MAX_CHANNELS = 8   # channels shown per layer (the ones with the largest spread)
@@ -52,11 +52,11 @@ def run(spec: InspectSpec, *, progress: Callable[[int, int, str], None] | None =
         cancel: Callable[[], bool] | None = None) -> InspectResult:
     import torch
 
-    from latentfx.contact_sheet import Cell, contact_sheet
-    from latentfx.fitting import for_model
-    from latentfx.images import image_to_tensor, load_image
-    from latentfx.loading import load_model
-    from latentfx.manifest import input_record, write_manifest
+    from latentfx.images.contact_sheets import Cell, contact_sheet
+    from latentfx.images.loading import image_to_tensor, load_image
+    from latentfx.images.resizing import for_model
+    from latentfx.io.manifests import input_record, write_manifest
+    from latentfx.models.loading import load_model
 
     spec.validate()
     started = time.perf_counter()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from latentfx.errors import InputError
-from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
+from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 
 METHODS = ("pca", "tsne")
 THUMB = 48  # pixels, in both the PNG and the HTML page
@@ -53,9 +53,9 @@ class MapResult:
 
 def run(spec: MapSpec, *, progress: Callable[[int, int, str], None] | None = None,
         cancel: Callable[[], bool] | None = None) -> MapResult:
-    from latentfx.manifest import write_manifest
-    from latentfx.store_queries import image_folder
-    from latentfx.stores import LatentStore
+    from latentfx.io.manifests import write_manifest
+    from latentfx.latents.queries import image_folder
+    from latentfx.latents.stores import LatentStore
 
     spec.validate()
     started = time.perf_counter()
@@ -110,7 +110,7 @@ def _colours(store, color_by: str | None):
 def _thumbnail(path: Path):
     """A small RGB PIL image of the file, or None if it cannot be read (moved or damaged)."""
     from latentfx.errors import BadFile
-    from latentfx.images import load_image
+    from latentfx.images.loading import load_image
 
     try:
         image = load_image(path, at_least=(THUMB, THUMB))
@@ -128,8 +128,8 @@ def _draw_png(xy, colours, legend, thumbs, spec: MapSpec) -> None:
     import numpy as np
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
-    from latentfx.atomic import atomic_path
-    from latentfx.outputs import image_format
+    from latentfx.io.atomic import atomic_path
+    from latentfx.io.outputs import image_format
 
     fig, ax = plt.subplots(figsize=(12, 12), dpi=100)
     ax.scatter(xy[:, 0], xy[:, 1], c=colours, s=12)
@@ -155,7 +155,7 @@ def _draw_png(xy, colours, legend, thumbs, spec: MapSpec) -> None:
 
 def _write_html(xy, paths, thumbs, colours, spec: MapSpec) -> None:
     """One file, thumbnails inlined as data URIs: opens from disk in any browser."""
-    from latentfx.atomic import atomic_path
+    from latentfx.io.atomic import atomic_path
 
     low, high = xy.min(0), xy.max(0)
     span = (high - low).clip(min=1e-9)

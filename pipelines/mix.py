@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from latentfx.errors import InputError
-from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
+from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 
 SUM_TOLERANCE = 1e-3
 
@@ -86,11 +86,11 @@ def run(spec: MixSpec, *, progress: Callable[[int, int, str], None] | None = Non
         cancel: Callable[[], bool] | None = None) -> MixResult:
     import torch
 
-    from latentfx.grids import make_grid, save_image
-    from latentfx.keyframes import load_keyframes
-    from latentfx.loading import load_model
-    from latentfx.manifest import input_record, write_manifest
-    from latentfx.walk_render import LatentSpace, frame_size
+    from latentfx.images.grids import make_grid, save_image
+    from latentfx.io.manifests import input_record, write_manifest
+    from latentfx.models.loading import load_model
+    from latentfx.walk.keyframes import load_keyframes
+    from latentfx.walk.rendering import LatentSpace, frame_size
 
     # 1. Check the weights, load the model and the inputs.
     spec.validate()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from latentfx.errors import InputError
-from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
+from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 
 METRICS = ("euclidean", "cosine")
 
@@ -49,12 +49,12 @@ def run(spec: NeighborsSpec, *, progress: Callable[[int, int, str], None] | None
         cancel: Callable[[], bool] | None = None) -> NeighborsResult:
     from sklearn.neighbors import NearestNeighbors
 
-    from latentfx.contact_sheet import Cell, contact_sheet
-    from latentfx.loading import load_model
-    from latentfx.manifest import input_record, write_manifest
-    from latentfx.store_queries import (encode_fitted, fitted_like, image_folder,
-                                        stored_picture)
-    from latentfx.stores import LatentStore
+    from latentfx.images.contact_sheets import Cell, contact_sheet
+    from latentfx.io.manifests import input_record, write_manifest
+    from latentfx.latents.queries import (encode_fitted, fitted_like, image_folder,
+                                          stored_picture)
+    from latentfx.latents.stores import LatentStore
+    from latentfx.models.loading import load_model
 
     # 1. Check inputs; the store must belong to the model.
     spec.validate()

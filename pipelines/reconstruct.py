@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Callable
 
 from latentfx.errors import InputError, Interrupted, Skipped
+from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 from latentfx.options import INFERENCE_FITS
-from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
 
 DISPLAY_MAX_SIDE = 512  # grid cells are at most this big; metrics use full resolution
 
@@ -53,12 +53,12 @@ def run(spec: ReconstructSpec, *, progress: Callable[[int, int, str], None] | No
         cancel: Callable[[], bool] | None = None) -> ReconstructResult:
     import torch
 
-    from latentfx.fitting import for_model
-    from latentfx.grids import fit_into, make_grid, save_image
-    from latentfx.images import load_or_skip
-    from latentfx.loading import load_model
-    from latentfx.manifest import input_record, write_manifest
-    from latentfx.metrics import psnr, ssim
+    from latentfx.images.grids import fit_into, make_grid, save_image
+    from latentfx.images.loading import load_or_skip
+    from latentfx.images.metrics import psnr, ssim
+    from latentfx.images.resizing import for_model
+    from latentfx.io.manifests import input_record, write_manifest
+    from latentfx.models.loading import load_model
 
     # 1. Check inputs and load the model.
     spec.validate()

@@ -15,8 +15,8 @@ from pipelines.registry import JOBS
 
 def load(manifest: str | os.PathLike, *, output: str | None = None, device: str | None = None):
     """(pipeline module, spec) that reproduce the output described by `manifest`."""
-    from latentfx.bundled import resolve_model
-    from latentfx.checkpoint import file_sha256
+    from latentfx.models.bundled import resolve_model
+    from latentfx.models.checkpoint import file_sha256
 
     path = Path(manifest)
     try:

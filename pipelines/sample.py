@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from latentfx.errors import InputError
-from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
+from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 
 
 @dataclass
@@ -47,12 +47,12 @@ def run(spec: SampleSpec, *, progress: Callable[[int, int, str], None] | None = 
         cancel: Callable[[], bool] | None = None) -> SampleResult:
     import torch
 
-    from latentfx.batching import map_batches
-    from latentfx.contact_sheet import Cell, contact_sheet
-    from latentfx.grids import make_grid, save_image
-    from latentfx.keyframes import prior_latent
-    from latentfx.loading import load_model
-    from latentfx.manifest import write_manifest
+    from latentfx.images.contact_sheets import Cell, contact_sheet
+    from latentfx.images.grids import make_grid, save_image
+    from latentfx.io.manifests import write_manifest
+    from latentfx.models.loading import load_model
+    from latentfx.runtime.oom import map_batches
+    from latentfx.walk.keyframes import prior_latent
 
     # 1. Check inputs, load the model, settle the size.
     spec.validate()

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Callable
 
 from latentfx.errors import InputError, Interrupted
+from latentfx.io.outputs import check_output_file
 from latentfx.models import ModelConfig
 from latentfx.options import AUGMENTS, FAMILIES, FIT_POLICIES
-from latentfx.outputs import check_output_file
 
 FAMILY_DEFAULTS = {
     # beta: see latentfx.training.loss. The vector family trades sharpness for a smooth,
@@ -132,7 +132,7 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
         cancel: Callable[[], bool] | None = None) -> TrainResult:
     import torch
 
-    from latentfx.devices import pick_device
+    from latentfx.runtime.devices import pick_device
     from latentfx.training.data import load_training_images
     from latentfx.training.loop import ForcedStop, train_steps
 
@@ -180,7 +180,7 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
 
 def _previous_run(spec: TrainSpec, run_dir: Path):
     """The checkpoint to resume from (None for a fresh run); refuses to overwrite a run."""
-    from latentfx.checkpoint import read_checkpoint
+    from latentfx.models.checkpoint import read_checkpoint
 
     checkpoint = run_dir / "checkpoint.safetensors"
     if spec.resume:
@@ -228,8 +228,8 @@ def _check_same_images(spec: TrainSpec, resumed, data, fingerprint: str) -> None
 def _model_and_optimizer(config, options, resumed, device):
     import torch
 
-    from latentfx.checkpoint import model_from_checkpoint
     from latentfx.models import build_model
+    from latentfx.models.checkpoint import model_from_checkpoint
     from latentfx.training.loop import make_optimizer
     from latentfx.training.optim_state import load_optimizer_tensors
 
@@ -243,7 +243,7 @@ def _model_and_optimizer(config, options, resumed, device):
 
 
 def _write_skipped(run_dir: Path, skipped) -> None:
-    from latentfx.atomic import atomic_path
+    from latentfx.io.atomic import atomic_path
 
     with atomic_path(run_dir / "skipped.txt") as tmp:
         tmp.write_text("".join(f"{s.path}\t{s.reason}\n" for s in skipped))
@@ -268,8 +268,8 @@ class _Saver:
         self.fingerprint = fingerprint
 
     def __call__(self, state) -> None:
-        from latentfx.checkpoint import save_checkpoint
-        from latentfx.grids import save_image
+        from latentfx.images.grids import save_image
+        from latentfx.models.checkpoint import save_checkpoint
         from latentfx.training.optim_state import optimizer_tensors
         from latentfx.training.reports import (reconstruction_pairs, write_loss_plot,
                                                write_sample_grid)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from latentfx.errors import InputError, Interrupted, Skipped
-from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
+from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 
 KINDS = ("image", "folder", "video")
 
@@ -49,8 +49,8 @@ class TransferSpec:
 
 def input_kind(path: str) -> str:
     """image, folder or video, by what the path is and its extension."""
-    from latentfx.images import IMAGE_EXTENSIONS
-    from latentfx.video_input import VIDEO_EXTENSIONS
+    from latentfx.images.loading import IMAGE_EXTENSIONS
+    from latentfx.video.reader import VIDEO_EXTENSIONS
 
     p = Path(path)
     if p.is_dir():
@@ -68,7 +68,7 @@ def input_kind(path: str) -> str:
 
 
 def _check_output(kind: str, source: str, output: str) -> None:
-    from latentfx.video import video_target
+    from latentfx.video.writer import video_target
 
     if kind == "image":
         check_output_file(output, suffixes=IMAGE_OUTPUTS)
@@ -113,8 +113,8 @@ def run(spec: TransferSpec, *, progress: Callable[[int, int, str], None] | None 
 
 def reinterpreter(spec: TransferSpec):
     """(Reinterpreter, checkpoint info) for a spec: loads the model."""
-    from latentfx.loading import load_model
-    from latentfx.reinterpret import Reinterpreter
+    from latentfx.latents.transfer import Reinterpreter
+    from latentfx.models.loading import load_model
 
     model, info = load_model(spec.model, device=spec.device)
     return Reinterpreter(model, strength=spec.strength, tile=spec.tile,
@@ -122,10 +122,10 @@ def reinterpreter(spec: TransferSpec):
 
 
 def _run_pictures(spec: TransferSpec, kind: str, *, progress, cancel) -> TransferResult:
-    from latentfx.collection import scan_folder
-    from latentfx.grids import save_image
-    from latentfx.images import load_or_skip
-    from latentfx.manifest import input_record, write_manifest
+    from latentfx.images.folders import scan_folder
+    from latentfx.images.grids import save_image
+    from latentfx.images.loading import load_or_skip
+    from latentfx.io.manifests import input_record, write_manifest
 
     # 1. What to read and where each result goes.
     started = time.perf_counter()

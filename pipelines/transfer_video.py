@@ -27,12 +27,12 @@ class VideoTransfer:
     """Everything needed to transfer any frame range of a video."""
 
     spec: TransferSpec
-    reinterpret: object       # latentfx.reinterpret.Reinterpreter
+    reinterpret: object       # latentfx.latents.transfer.Reinterpreter
     total: int                # frames in the input, and so in the output
     size: tuple[int, int]     # (width, height) of the output
     fps: float
     model_id: str
-    info: object              # latentfx.video_input.VideoInfo of the input, probed once
+    info: object              # latentfx.video.reader.VideoInfo of the input, probed once
     notes: list[str] = field(default_factory=list)
 
 
@@ -43,7 +43,7 @@ def _check(spec: TransferSpec) -> None:
 
 def frame_total(spec: TransferSpec) -> int:
     """Frames in the input (the farm plans chunks so)."""
-    from latentfx.video_input import count_frames
+    from latentfx.video.reader import count_frames
 
     _check(spec)
     return count_frames(spec.input)
@@ -52,7 +52,7 @@ def frame_total(spec: TransferSpec) -> int:
 def _geometry(spec: TransferSpec, info) -> tuple[tuple[int, int], float, list[str]]:
     """The output's (width, height) and frame rate, and notes where they differ from the
     input's: the same for a local run and for the farm's assembly."""
-    from latentfx.video import video_target
+    from latentfx.video.writer import video_target
 
     notes = []
     width, height = info.width, info.height
@@ -67,7 +67,7 @@ def _geometry(spec: TransferSpec, info) -> tuple[tuple[int, int], float, list[st
 
 
 def prepare(spec: TransferSpec, *, progress=None) -> VideoTransfer:
-    from latentfx.video_input import count_frames, probe
+    from latentfx.video.reader import count_frames, probe
 
     _check(spec)
     info = probe(spec.input)
@@ -87,10 +87,10 @@ def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None
     import numpy as np
     import torch
 
-    from latentfx.images import frames_to_tensor
-    from latentfx.temporal import smooth_latents
-    from latentfx.video_input import FrameReader
-    from latentfx.walk_render import to_uint8_frames
+    from latentfx.images.loading import frames_to_tensor
+    from latentfx.video.reader import FrameReader
+    from latentfx.video.smoothing import smooth_latents
+    from latentfx.walk.rendering import to_uint8_frames
 
     spec, width, height = job.spec, *job.size
     stop = job.total if stop is None else stop
@@ -101,7 +101,7 @@ def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None
     # (spatial models) and --align is on; otherwise it averages them as they are.
     aligning = spec.smooth >= 2 and spec.align and job.reinterpret.spatial
     if aligning:
-        from latentfx.motion import guide
+        from latentfx.video.flow import guide
 
     def encoded():
         """(latents, [(frame, its motion guide or None)]) batch by batch."""
@@ -141,7 +141,7 @@ def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None
 
 def _aligned(z, centre, other):
     """smooth_latents' align: payloads are (frame, motion guide)."""
-    from latentfx.motion import aligned
+    from latentfx.video.flow import aligned
 
     return aligned(z, centre[1], other[1])
 
@@ -176,7 +176,7 @@ def assemble(spec: TransferSpec, frame_files: list[Path], *, model_id: str,
     import numpy as np
     from PIL import Image
 
-    from latentfx.video_input import FrameReader, probe
+    from latentfx.video.reader import FrameReader, probe
 
     started = time.perf_counter()
     _check(spec)
@@ -203,9 +203,9 @@ def _write(job: VideoTransfer, pairs, *, started: float, encoder_threads: int,
            progress: Callable[[int, int, str], None] | None) -> TransferResult:
     """Shared by local runs and farm assembly: stream (output, input) batches into the video,
     measure flicker on both, write the manifest."""
-    from latentfx.manifest import input_record, write_manifest
-    from latentfx.temporal import FlickerMeter
-    from latentfx.video import SoundSource, VideoWriter, video_target
+    from latentfx.io.manifests import input_record, write_manifest
+    from latentfx.video.smoothing import FlickerMeter
+    from latentfx.video.writer import SoundSource, VideoWriter, video_target
 
     spec, (width, height), info = job.spec, job.size, job.info
     target = video_target(spec.output)

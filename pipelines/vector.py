@@ -27,7 +27,7 @@ class VectorSpec:
     device: str = "auto"
 
     def validate(self) -> None:
-        from latentfx.outputs import check_output_file
+        from latentfx.io.outputs import check_output_file
 
         from_store = self.store is not None or self.attr is not None
         from_folders = self.with_dir is not None or self.without_dir is not None
@@ -56,10 +56,10 @@ def run(spec: VectorSpec, *, progress: Callable[[int, int, str], None] | None = 
         cancel: Callable[[], bool] | None = None) -> VectorResult:
     import torch
 
-    from latentfx.attribute_vectors import (AttributeVector, balanced_centroid_difference,
-                                            centroid_difference, drift, holdout_split,
-                                            separation_score)
-    from latentfx.manifest import write_manifest
+    from latentfx.io.manifests import write_manifest
+    from latentfx.latents.attribute_vectors import (AttributeVector, balanced_centroid_difference,
+                                                    centroid_difference, drift, holdout_split,
+                                                    separation_score)
 
     # 1. Latents and who has the attribute.
     spec.validate()
@@ -91,7 +91,7 @@ def run(spec: VectorSpec, *, progress: Callable[[int, int, str], None] | None = 
 
 def _other_labels(spec: VectorSpec):
     """(N, B) bool: the store's labels named by --balance."""
-    from latentfx.stores import LatentStore
+    from latentfx.latents.stores import LatentStore
 
     store = LatentStore.load(spec.store)
     unknown = [b for b in spec.balance if b not in store.attributes or b == spec.attr]
@@ -105,7 +105,7 @@ def _labelled_latents(spec: VectorSpec, progress):
     """(latents (N, ...), has (N,) bool, model id, attribute name)."""
     import torch
 
-    from latentfx.stores import LatentStore
+    from latentfx.latents.stores import LatentStore
     from pipelines import encode
 
     if spec.store:

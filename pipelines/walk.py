@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from latentfx.errors import InputError, Interrupted
+from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 from latentfx.options import FRAME_FITS
-from latentfx.outputs import IMAGE_OUTPUTS, check_output_file
 
 INTERPOLATIONS = ("lerp", "slerp", "spline")
 PACINGS = ("time", "uniform")
@@ -76,8 +76,8 @@ class WalkSpec:
                                    size=tuple(self.size) if self.size else None)
 
     def validate(self) -> None:
-        from latentfx.easing import EASINGS
-        from latentfx.video import CONTAINERS, video_target
+        from latentfx.video.writer import CONTAINERS, video_target
+        from latentfx.walk.easing import EASINGS
 
         if self.random and self.keyframes:
             raise InputError("--random draws its own keyframes; drop the keyframe arguments")
@@ -148,7 +148,7 @@ class Walk:
 
     spec: WalkSpec            # resolved
     renderers: list           # one, or [pixel, latent] for --compare
-    timeline: object          # latentfx.timeline.Timeline
+    timeline: object          # latentfx.walk.timeline.Timeline
     size: tuple[int, int]     # (width, height) of one renderer's frames
     keys: list
     model_id: str
@@ -174,11 +174,11 @@ class Walk:
 
 def prepare(spec: WalkSpec, *, progress=None) -> Walk:
     """Steps 1-3: everything up to the first frame."""
-    from latentfx.keyframes import load_keyframes
-    from latentfx.loading import load_model
-    from latentfx.timeline import allocate, build_timeline, segment_frame_counts
-    from latentfx.video import video_target
-    from latentfx.walk_render import LatentSpace, PixelSpace, WalkRenderer, frame_size
+    from latentfx.models.loading import load_model
+    from latentfx.video.writer import video_target
+    from latentfx.walk.keyframes import load_keyframes
+    from latentfx.walk.rendering import LatentSpace, PixelSpace, WalkRenderer, frame_size
+    from latentfx.walk.timeline import allocate, build_timeline, segment_frame_counts
 
     # 1. Check the spec and resolve its defaults.
     spec.validate()
@@ -244,7 +244,7 @@ def run(spec: WalkSpec, *, progress: Callable[[int, int, str], None] | None = No
 
 def frame_total(spec: WalkSpec) -> int:
     """How many frames the walk has, without loading anything (the farm plans chunks so)."""
-    from latentfx.timeline import segment_frame_counts
+    from latentfx.walk.timeline import segment_frame_counts
 
     spec.validate()
     spec = spec.resolved()
@@ -261,7 +261,7 @@ def render_frames(spec: WalkSpec, start: int, stop: int, *, write: Callable[[int
                   walk: Walk | None = None, cancel: Callable[[], bool] | None = None) -> Walk:
     """Render frames [start, stop) and hand each to write(index, uint8 (H, W, 3)): a farm
     chunk. Returns the prepared walk, which a caller may pass back for the next chunk."""
-    from latentfx.walk_render import to_uint8_frames
+    from latentfx.walk.rendering import to_uint8_frames
 
     walk = walk or prepare(spec)
     for first, frames in frame_batches(walk, start=start, stop=stop, cancel=cancel):
@@ -277,7 +277,7 @@ def assemble(spec: WalkSpec, frame_files: list[Path], *, model_id: str,
     import numpy as np
     from PIL import Image
 
-    from latentfx.keyframes import parse_keyframe
+    from latentfx.walk.keyframes import parse_keyframe
 
     started = time.perf_counter()
     spec.validate()
@@ -310,12 +310,12 @@ def _encode(spec: WalkSpec, batches, *, total: int, video_size: tuple[int, int],
     import numpy as np
     import torch
 
-    from latentfx.background import Background
-    from latentfx.grids import make_grid, save_image
-    from latentfx.manifest import input_record, write_manifest
-    from latentfx.pacing import StepMeter
-    from latentfx.video import VideoWriter, video_target
-    from latentfx.walk_render import to_uint8_frames
+    from latentfx.images.grids import make_grid, save_image
+    from latentfx.io.manifests import input_record, write_manifest
+    from latentfx.runtime.consumer_thread import ConsumerThread
+    from latentfx.video.writer import VideoWriter, video_target
+    from latentfx.walk.pacing import StepMeter
+    from latentfx.walk.rendering import to_uint8_frames
 
     render_started = time.perf_counter()
     width, height = video_size
@@ -346,7 +346,7 @@ def _encode(spec: WalkSpec, batches, *, total: int, video_size: tuple[int, int],
                                                  fps=spec.fps, crf=spec.crf, codec=spec.codec,
                                                  encoder_threads=encoder_threads))
                  for path in [spec.output, spec.frames_dir] if path]
-        consumer = stack.enter_context(Background(consume, name="walk-frames"))
+        consumer = stack.enter_context(ConsumerThread(consume, name="walk-frames"))
         for first, frames in batches:
             consumer.put(first, frames)
 
@@ -383,8 +383,8 @@ def _sheet_indices(total: int, count: int) -> dict[int, int]:
 
 def _keyframe_psnr(key, frame, frame_size: tuple[int, int], fit: str) -> float | None:
     """How close a rendered keyframe is to the fitted original (latent side for --compare)."""
-    from latentfx.fitting import fit_to
-    from latentfx.metrics import psnr
+    from latentfx.images.metrics import psnr
+    from latentfx.images.resizing import fit_to
 
     if not key.is_image:
         return None

@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory):
-    """Caches (latentfx/graph_cache.py) go to a folder of the test run's own, inherited by
+    """Caches (latentfx/graph/cache.py) go to a folder of the test run's own, inherited by
     the workers it starts: never the user's."""
     import os
 

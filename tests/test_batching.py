@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from latentfx.batching import map_batches
+from latentfx.runtime.oom import map_batches
 
 
 def test_out_of_memory_halves_the_batch_and_keeps_every_item():

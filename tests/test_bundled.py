@@ -2,11 +2,11 @@
 
 import torch
 
-from latentfx.bundled import BUNDLED_MODELS, WEIGHTS_DIR, bundled_model_path, sample_images
 from latentfx.datasets.shapes import generate
-from latentfx.images import image_to_tensor, load_image
-from latentfx.loading import load_model
-from latentfx.metrics import psnr
+from latentfx.images.loading import image_to_tensor, load_image
+from latentfx.images.metrics import psnr
+from latentfx.models.bundled import BUNDLED_MODELS, WEIGHTS_DIR, bundled_model_path, sample_images
+from latentfx.models.loading import load_model
 
 
 def test_bundled_weights_exist_and_stay_under_25_mb():

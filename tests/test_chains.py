@@ -9,9 +9,9 @@ from scipy.sparse import csr_matrix
 from scipy.stats import spearmanr
 from sklearn.neighbors import NearestNeighbors
 
-from latentfx.chains import (DisconnectedPool, _split, build_graph, find_chain,
-                             near_duplicates)
 from latentfx.errors import InputError
+from latentfx.graph.chain_search import DisconnectedPool, _split, find_chain, near_duplicates
+from latentfx.graph.neighbor_graph import build_graph
 
 START, END = 0, 1  # the curve's ends, t = 0 and t = 1
 

@@ -5,10 +5,10 @@ import struct
 import pytest
 import torch
 
-from latentfx.checkpoint import (FORMAT_VERSION, load_checkpoint, read_checkpoint,
-                                 save_checkpoint)
 from latentfx.errors import CheckpointError
 from latentfx.models import ModelConfig, build_model
+from latentfx.models.checkpoint import (FORMAT_VERSION, load_checkpoint, read_checkpoint,
+                                        save_checkpoint)
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_missing_and_folder_paths_are_clear(tmp_path):
 def test_outputs_are_atomic_and_get_the_usual_permissions(tmp_path):
     import os
 
-    from latentfx.atomic import atomic_path
+    from latentfx.io.atomic import atomic_path
 
     target = tmp_path / "out.txt"
     target.write_text("good")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from latentfx.datasets.shapes import COLOURS, factors_for, generate, write_dataset
-from latentfx.metrics import psnr, ssim
+from latentfx.images.metrics import psnr, ssim
 
 
 def test_shapes_are_a_pure_function_of_seed_and_index():

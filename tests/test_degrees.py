@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 import cli
 from latentfx.datasets.shapes import ShapeFactors, render
-from latentfx.video_input import read_frames
+from latentfx.video.reader import read_frames
 from pipelines import encode
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 import cli
 from latentfx.errors import InputError
-from latentfx.stores import LatentStore
+from latentfx.latents.stores import LatentStore
 from pipelines import encode
 
 
@@ -31,8 +31,8 @@ def run(folder, output, model, **options):
 
 def test_a_store_holds_one_posterior_mean_per_image_with_labels(folder, tiny_vector_model,
                                                                  tmp_path):
-    from latentfx.images import image_to_tensor, load_image
-    from latentfx.loading import load_model
+    from latentfx.images.loading import image_to_tensor, load_image
+    from latentfx.models.loading import load_model
 
     (folder / "broken.png").write_bytes(b"not an image")
     result = invoke("encode", folder, "-o", tmp_path / "s.safetensors", "-m", tiny_vector_model,
@@ -76,7 +76,7 @@ def test_a_store_survives_moving_its_folder_and_refuses_another_model(folder, ti
     folder.rename(moved)
     again = run(moved, out, tiny_vector_model)
     assert again.encoded == 0 and again.reused == 48  # relative paths, same hashes
-    from latentfx.checkpoint import file_sha256
+    from latentfx.models.checkpoint import file_sha256
 
     with pytest.raises(InputError, match="made with model"):
         LatentStore.load(out).require_model(file_sha256(tiny_spatial_model), store_path=out)
@@ -105,7 +105,7 @@ def test_a_bad_store_file_is_named(tmp_path, make, message):
 
 def test_store_entries_are_walk_keyframes(folder, tiny_vector_model, tiny_spatial_model,
                                           tmp_path):
-    from latentfx.video_input import read_frames
+    from latentfx.video.reader import read_frames
     from pipelines import walk
 
     store = tmp_path / "s.safetensors"

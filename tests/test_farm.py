@@ -16,7 +16,7 @@ from click.testing import CliRunner
 import cli
 from conftest import ROOT
 from farm_harness import Farm, RedisServer, wait_for
-from latentfx.video_input import read_frames
+from latentfx.video.reader import read_frames
 
 
 @pytest.fixture(scope="module")
@@ -334,7 +334,7 @@ def test_encode_and_map_run_on_the_farm_from_a_shared_folder(farm, tiny_vector_m
                                                              shapes_folder, tmp_path):
     import shutil
 
-    from latentfx.stores import LatentStore
+    from latentfx.latents.stores import LatentStore
 
     shared = farm.storage / "shared" / "shapes"
     shutil.copytree(shapes_folder, shared)
@@ -386,7 +386,7 @@ def test_encode_and_map_run_on_the_farm_from_a_shared_folder(farm, tiny_vector_m
 
 def test_a_video_transfer_splits_into_chunks_and_keeps_its_sound(farm, tiny_spatial_model,
                                                                  tmp_path):
-    from latentfx.video_input import probe
+    from latentfx.video.reader import probe
     from test_transfer import make_video
 
     source = make_video(tmp_path / "in.mp4", frames=20, fps=10, noise=6.0)

@@ -6,8 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from latentfx import graph_cache
-from latentfx.chains import build_graph, find_chain
+from latentfx.graph import cache as graph_cache
+from latentfx.graph.chain_search import find_chain
+from latentfx.graph.neighbor_graph import build_graph
 
 
 @pytest.fixture

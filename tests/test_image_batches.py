@@ -4,9 +4,9 @@ import pytest
 import torch
 from PIL import Image
 
-from latentfx.fitting import fit_to
-from latentfx.image_batches import decoded_batches
-from latentfx.images import image_to_tensor, load_image
+from latentfx.images.batches import decoded_batches
+from latentfx.images.loading import image_to_tensor, load_image
+from latentfx.images.resizing import fit_to
 
 CPU, ELSEWHERE = torch.device("cpu"), torch.device("meta")  # "meta": any non-CPU device
 
@@ -61,7 +61,7 @@ def test_a_query_picture_is_decoded_exactly_as_in_a_batch(tmp_path):
     """A JPEG much larger than the wanted size is decoded at a reduced scale in a batch; a
     query (neighbors, degrees) must get the very same pixels, or a pool image would not be at
     distance 0 from itself."""
-    from latentfx.image_batches import fitted_picture
+    from latentfx.images.batches import fitted_picture
 
     path = tmp_path / "big.jpg"
     Image.effect_noise((200, 120), 40).convert("RGB").save(path, quality=90)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from latentfx.collection import scan_folder
 from latentfx.errors import InputError
-from latentfx.images import load_image
+from latentfx.images.folders import scan_folder
+from latentfx.images.loading import load_image
 
 
 def rgb_array(h=12, w=16):

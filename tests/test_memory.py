@@ -18,7 +18,7 @@ RESIDENT = """
 import sys
 sys.path.insert(0, {root!r})
 import numpy as np
-from latentfx.memory import keep_freed_memory_for_reuse, release_free_memory
+from latentfx.runtime.memory import keep_freed_memory_for_reuse, release_free_memory
 changed = keep_freed_memory_for_reuse() if {keep} else False
 def resident():
     status = open("/proc/self/status").read()

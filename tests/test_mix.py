@@ -8,9 +8,9 @@ from PIL import Image
 
 import cli
 from latentfx.errors import InputError
-from latentfx.images import image_to_tensor, load_image
-from latentfx.loading import load_model
-from latentfx.walk_render import to_uint8_frames
+from latentfx.images.loading import image_to_tensor, load_image
+from latentfx.models.loading import load_model
+from latentfx.walk.rendering import to_uint8_frames
 from pipelines import mix
 
 

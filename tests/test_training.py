@@ -3,8 +3,8 @@ import torch
 from PIL import Image
 
 from conftest import tiny_train_spec
-from latentfx.checkpoint import load_checkpoint, read_checkpoint
 from latentfx.errors import InputError
+from latentfx.models.checkpoint import load_checkpoint, read_checkpoint
 from pipelines import train
 
 

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 import cli
-from latentfx.ffmpeg_binary import ffmpeg_exe
-from latentfx.metrics import psnr
-from latentfx.tiling import tile_starts
-from latentfx.video_input import probe, read_frames
+from latentfx.images.metrics import psnr
+from latentfx.latents.tiling import tile_starts
+from latentfx.video.ffmpeg_binary import ffmpeg_exe
+from latentfx.video.reader import probe, read_frames
 from pipelines import transfer, transfer_video
 
 
@@ -75,8 +75,8 @@ def test_tiles_cover_the_picture_and_overlap():
 
 
 def test_tiles_blend_without_seams(tiny_spatial_model, shapes_folder):
-    from latentfx.loading import load_model
-    from latentfx.reinterpret import Reinterpreter
+    from latentfx.latents.transfer import Reinterpreter
+    from latentfx.models.loading import load_model
 
     model, _ = load_model(str(tiny_spatial_model), device="cpu")
     x = torch.rand(1, 3, 1, 1, generator=torch.Generator().manual_seed(0))
@@ -218,7 +218,7 @@ def test_motion_aligned_smoothing_does_not_smear_what_moves(tmp_path):
 
 
 def test_alignment_follows_motion_and_drops_a_scene_cut():
-    from latentfx.motion import aligned, guide
+    from latentfx.video.flow import aligned, guide
 
     rng = np.random.default_rng(2)
     scene = np.asarray(Image.fromarray(rng.integers(0, 256, (48, 96, 3), dtype=np.uint8))

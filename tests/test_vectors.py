@@ -9,8 +9,8 @@ from PIL import Image
 
 import cli
 from conftest import labelled_shapes_store
-from latentfx.attribute_vectors import AttributeVector
 from latentfx.errors import InputError
+from latentfx.latents.attribute_vectors import AttributeVector
 from pipelines import apply, vector
 
 
@@ -95,7 +95,7 @@ def test_an_unknown_attribute_lists_the_known_ones(labelled, tmp_path):
 
 
 def test_a_sweep_renders_a_strip_or_a_video(labelled, tmp_path):
-    from latentfx.video_input import read_frames
+    from latentfx.video.reader import read_frames
 
     base, rows = labelled
     dark, _ = make_vector(base, "background_dark")
@@ -144,7 +144,7 @@ def test_a_map_has_a_picture_and_a_page_with_every_file(labelled, tmp_path, meth
 def test_balancing_stops_a_correlated_attribute_riding_along(labelled, tmp_path):
     """A collection where red shapes sit mostly on dark backgrounds: the plain red vector
     also darkens the background; the vector balanced on background_dark much less so."""
-    from latentfx.stores import LatentStore
+    from latentfx.latents.stores import LatentStore
 
     base, _ = labelled
     store = LatentStore.load(base / "s.safetensors")

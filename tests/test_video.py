@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from latentfx.errors import InputError
-from latentfx.video import VideoError, VideoWriter, video_target
-from latentfx.video_input import probe, read_frames
+from latentfx.video.reader import probe, read_frames
+from latentfx.video.writer import VideoError, VideoWriter, video_target
 
 
 def gradient_frames(n=12, height=48, width=64):

@@ -11,12 +11,12 @@ from PIL import Image
 
 import cli
 from latentfx.errors import InputError, Interrupted
-from latentfx.fitting import fit_to
-from latentfx.images import image_to_tensor, load_image
-from latentfx.loading import load_model
-from latentfx.metrics import psnr
-from latentfx.video_input import probe, read_frames
-from latentfx.walk_render import to_uint8_frames
+from latentfx.images.loading import image_to_tensor, load_image
+from latentfx.images.metrics import psnr
+from latentfx.images.resizing import fit_to
+from latentfx.models.loading import load_model
+from latentfx.video.reader import probe, read_frames
+from latentfx.walk.rendering import to_uint8_frames
 from pipelines import walk
 
 
@@ -205,7 +205,7 @@ def test_cancel_stops_between_batches_and_leaves_nothing(tiny_spatial_model, key
 
 
 def test_the_default_model_walks_between_the_bundled_samples(tmp_path):
-    from latentfx.bundled import sample_images
+    from latentfx.models.bundled import sample_images
 
     a, b = sample_images()[:2]
     result = invoke("walk", a, b, "-o", tmp_path / "walk.mp4", "--frames", 3)

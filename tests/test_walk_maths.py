@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
-from latentfx.easing import EASINGS, ease
 from latentfx.errors import InputError
-from latentfx.interpolation import KeyframePath, catmull_rom, lerp, slerp
-from latentfx.pacing import ArcLength, StepMeter
-from latentfx.timeline import allocate, build_timeline, segment_frame_counts
+from latentfx.walk.easing import EASINGS, ease
+from latentfx.walk.interpolation import KeyframePath, catmull_rom, lerp, slerp
+from latentfx.walk.pacing import ArcLength, StepMeter
+from latentfx.walk.timeline import allocate, build_timeline, segment_frame_counts
 
 
 # -- easing ----------------------------------------------------------------------------------

@@ -71,8 +71,8 @@ def _start_reconciler(sender=None, **_):
 
 @task_postrun.connect
 def _hand_memory_back(**_):
-    """Within a chunk the allocator keeps freed buffers for reuse (latentfx/memory.py); a
+    """Within a chunk the allocator keeps freed buffers for reuse (latentfx/runtime/memory.py); a
     worker waiting for its next chunk should not sit on them."""
-    from latentfx.memory import release_free_memory
+    from latentfx.runtime.memory import release_free_memory
 
     release_free_memory()

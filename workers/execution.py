@@ -38,7 +38,7 @@ def backoff(retries: int) -> float:
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    from latentfx.batching import _is_oom
+    from latentfx.runtime.oom import _is_oom
 
     return _is_oom(exc)
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from latentfx.bundled import BUNDLED_MODELS
 from latentfx.errors import InputError
-from latentfx.keyframes import parse_keyframe
-from latentfx.stores import recorded_folder
+from latentfx.latents.stores import recorded_folder
+from latentfx.models.bundled import BUNDLED_MODELS
+from latentfx.walk.keyframes import parse_keyframe
 from pipelines.registry import JobKind
 
 

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from latentfx.errors import InputError
-from latentfx.keyframes import parse_keyframe
+from latentfx.walk.keyframes import parse_keyframe
 from pipelines.registry import JOBS
 
 from .paths import check_spec, contained, input_paths
@@ -18,8 +18,8 @@ from .settings import FarmSettings
 def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
            priority: int = 5) -> str:
     """Queue `spec` (a pipeline Spec) as a farm job; returns the job id."""
-    from latentfx.bundled import resolve_model
-    from latentfx.checkpoint import file_sha256
+    from latentfx.models.bundled import resolve_model
+    from latentfx.models.checkpoint import file_sha256
 
     from .app import make_app
     from .store import JobStore

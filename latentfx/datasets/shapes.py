@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..errors import InputError
+from latentfx.errors import InputError
 
 KINDS = ("circle", "square", "triangle", "diamond")
 COLOURS = {
@@ -90,7 +90,7 @@ def generate(index: int, *, seed: int = 0, size: int = 64) -> tuple[Image.Image,
 def write_dataset(folder: str | os.PathLike, n: int, *, seed: int = 0, size: int = 64,
                   progress: Callable[[int, int, str], None] | None = None) -> Path:
     """Write n PNGs and labels.csv (path, factors, one-hot label columns) into folder."""
-    from ..atomic import atomic_path
+    from latentfx.io.atomic import atomic_path
 
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):

@@ -1,10 +1,10 @@
 """Model families behind one interface (DESIGN §2)."""
 
-from .base import VAE
-from .config import FAMILIES, ModelConfig
-from .posterior import DiagonalGaussian
-from .spatial import SpatialVAE
-from .vector import VectorVAE
+from latentfx.models.base import VAE
+from latentfx.models.config import FAMILIES, ModelConfig
+from latentfx.models.posterior import DiagonalGaussian
+from latentfx.models.spatial import SpatialVAE
+from latentfx.models.vector import VectorVAE
 
 
 def build_model(config: ModelConfig) -> VAE:

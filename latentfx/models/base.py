@@ -8,8 +8,8 @@ import math
 import torch
 from torch import nn
 
-from .config import ModelConfig
-from .posterior import DiagonalGaussian
+from latentfx.models.config import ModelConfig
+from latentfx.models.posterior import DiagonalGaussian
 
 
 class VAE(nn.Module, abc.ABC):

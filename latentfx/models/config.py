@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ..options import FAMILIES
+from latentfx.options import FAMILIES
 
 
 @dataclass(frozen=True)

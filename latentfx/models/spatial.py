@@ -6,10 +6,10 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .base import VAE
-from .blocks import DecoderTrunk, EncoderTrunk, conv3x3
-from .config import ModelConfig
-from .posterior import DiagonalGaussian
+from latentfx.models.base import VAE
+from latentfx.models.blocks import DecoderTrunk, EncoderTrunk, conv3x3
+from latentfx.models.config import ModelConfig
+from latentfx.models.posterior import DiagonalGaussian
 
 
 class SpatialVAE(VAE):

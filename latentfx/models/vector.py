@@ -6,10 +6,10 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .base import VAE
-from .blocks import DecoderTrunk, EncoderTrunk
-from .config import ModelConfig
-from .posterior import DiagonalGaussian
+from latentfx.models.base import VAE
+from latentfx.models.blocks import DecoderTrunk, EncoderTrunk
+from latentfx.models.config import ModelConfig
+from latentfx.models.posterior import DiagonalGaussian
 
 
 class VectorVAE(VAE):

@@ -14,10 +14,10 @@ from typing import Callable, Iterator
 
 import torch
 
-from ..collection import scan_folder
-from ..errors import InputError
-from ..fitting import fit_square, resize
-from ..images import load_or_skip
+from latentfx.errors import InputError, Skipped
+from latentfx.images.folders import scan_folder
+from latentfx.images.loading import load_or_skip
+from latentfx.images.resizing import fit_square, resize
 
 
 @dataclass

@@ -13,9 +13,9 @@ from typing import Callable
 
 import torch
 
-from ..models import VAE
-from .data import TrainingImages, batches
-from .loss import kl_weight, vae_loss
+from latentfx.models import VAE
+from latentfx.training.data import TrainingImages, batches
+from latentfx.training.loss import kl_weight, vae_loss
 
 LOG_EVERY = 10  # steps per row of the loss history
 

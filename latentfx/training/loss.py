@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..models.posterior import DiagonalGaussian
+from latentfx.models.posterior import DiagonalGaussian
 
 
 @dataclass

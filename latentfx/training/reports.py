@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
-from ..grids import make_grid, save_image
-from ..atomic import atomic_path
-from ..models import VAE
-from ..metrics import mse_to_psnr
+from latentfx.images.grids import make_grid, save_image
+from latentfx.images.metrics import mse_to_psnr
+from latentfx.io.atomic import atomic_path
+from latentfx.models import VAE
 
 
 @torch.inference_mode()

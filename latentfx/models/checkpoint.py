@@ -1,0 +1,154 @@
+"""Checkpoints: one .safetensors file holding weights and metadata (DESIGN §2).
+
+safetensors stores raw tensors plus a JSON header, so loading can never execute code (unlike
+torch.load on a pickle). We also refuse anything that is not a latentfx checkpoint before
+building a model from it, and name the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from latentfx import __version__
+from latentfx.errors import CheckpointError, InputError
+from latentfx.io.atomic import atomic_path
+from latentfx.models import VAE, ModelConfig, build_model
+
+FORMAT_NAME = "latentfx-checkpoint"
+FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
+MODEL_PREFIX = "model."
+METADATA_KEY = "latentfx"
+
+
+@dataclass
+class CheckpointInfo:
+    path: Path
+    model_id: str  # sha256 of the file
+    config: ModelConfig
+    metadata: dict  # every metadata field, JSON fields decoded
+    tensors: dict[str, torch.Tensor]  # everything that is not model weights (training state)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_checkpoint(path: str | os.PathLike, model: VAE, *, training: dict | None = None,
+                    extra: dict[str, torch.Tensor] | None = None) -> str:
+    """Write model (+ optional extra tensors such as optimiser state) atomically.
+
+    Returns the new file's model id.
+    """
+    from safetensors.torch import save_file
+
+    tensors = {MODEL_PREFIX + k: v.detach().cpu().contiguous()
+               for k, v in model.state_dict().items()}
+    for k, v in (extra or {}).items():
+        tensors[k] = v.detach().cpu().contiguous()
+    header = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "latentfx_version": __version__,
+        "family": model.config.family,
+        "config": model.config.to_dict(),
+        "training": training or {},
+    }
+    # One metadata key holding sorted JSON: safetensors stores its metadata map in no fixed
+    # order, and the same model must always give the same bytes (hence the same model id).
+    metadata = {METADATA_KEY: json.dumps(header, sort_keys=True)}
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return file_sha256(path)
+
+
+def check_safetensors(path: Path, *, what: str = "model file") -> None:
+    """Reject files that are not safetensors before handing them to any parser."""
+    error = CheckpointError if what == "model file" else InputError
+    if not path.exists():
+        raise error(f"{path}: no such {what}")
+    if path.is_dir():
+        raise error(f"{path}: is a folder, expected a .safetensors {what}")
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    if len(head) == 9 and head[8:9] == b"{":
+        (header_len,) = struct.unpack("<Q", head[:8])
+        if header_len <= MAX_HEADER_BYTES and 8 + header_len <= path.stat().st_size:
+            return
+        raise error(f"{path}: damaged or truncated safetensors file "
+                    f"(header of {header_len} bytes does not fit in the file)")
+    if head[:2] == b"PK" or (head[:1] == b"\x80" and head[1:2] in b"\x02\x03\x04\x05"):
+        raise error(
+            f"{path}: this is a pickled PyTorch checkpoint; latentfx never unpickles files "
+            f"(it can run arbitrary code). Use a .safetensors {what} written by latentfx."
+        )
+    raise error(f"{path}: not a safetensors file; a latentfx {what} is a .safetensors file "
+                f"written by latentfx")
+
+
+def read_checkpoint(path: str | os.PathLike, *, with_tensors: bool = True) -> CheckpointInfo:
+    """Validate and read a checkpoint's metadata (and tensors) without building a model."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    check_safetensors(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            metadata = _parse_metadata(path, fh.metadata() or {})
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()} if with_tensors else {}
+    except SafetensorError as exc:
+        raise CheckpointError(f"{path}: damaged or truncated safetensors file ({exc})") from None
+    try:
+        config = ModelConfig.from_dict(metadata["config"])
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: its model config is invalid ({exc})") from None
+    return CheckpointInfo(path=path, model_id=file_sha256(path), config=config,
+                          metadata=metadata, tensors=tensors)
+
+
+def _parse_metadata(path: Path, raw: dict) -> dict:
+    try:
+        meta = json.loads(raw[METADATA_KEY])
+        assert isinstance(meta, dict) and meta.get("format") == FORMAT_NAME
+    except (KeyError, ValueError, AssertionError):
+        raise CheckpointError(f"{path}: a safetensors file, but not a latentfx checkpoint "
+                              f"(no latentfx metadata); train one with `latentfx train`") from None
+    version = meta.get("format_version")
+    if not isinstance(version, int):
+        raise CheckpointError(f"{path}: unreadable checkpoint format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: written by a newer latentfx (checkpoint format {version}, this is "
+            f"latentfx {__version__} reading format {FORMAT_VERSION}); upgrade latentfx")
+    if not isinstance(meta.get("config"), dict):
+        raise CheckpointError(f"{path}: latentfx checkpoint without a model config")
+    meta.setdefault("training", {})
+    return meta
+
+
+def model_from_checkpoint(info: CheckpointInfo) -> VAE:
+    model = build_model(info.config)
+    weights = {k[len(MODEL_PREFIX):]: v for k, v in info.tensors.items()
+               if k.startswith(MODEL_PREFIX)}
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{info.path}: weights do not match its config ({exc})") from None
+    return model.eval()
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[VAE, CheckpointInfo]:
+    info = read_checkpoint(path)
+    return model_from_checkpoint(info), info

@@ -33,6 +33,17 @@ class VAE(nn.Module, abc.ABC):
     def latent_shape(self, height: int, width: int) -> tuple[int, ...]:
         """Shape of one image's latent (without the batch dimension)."""
 
+    @property
+    def native_size(self) -> tuple[int, int] | None:
+        """(height, width) of the one size this model works at, or None when it takes any size
+        (a fully convolutional model)."""
+        return None
+
+    def working_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size at which the model sees a picture meant for (height, width): its native
+        size if it has one, else the picture's own."""
+        return self.native_size or (height, width)
+
     def compression(self, height: int, width: int) -> float:
         """Pixel values per latent number for an image of this size (3*H*W / size of z)."""
         return 3 * height * width / math.prod(self.latent_shape(height, width))

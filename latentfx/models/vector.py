@@ -25,6 +25,10 @@ class VectorVAE(VAE):
         self.from_latent = nn.Linear(d, dec_flat)
         self.decoder = DecoderTrunk(config.dec_widths, config.dec_blocks)
 
+    @property
+    def native_size(self) -> tuple[int, int]:
+        return (self.config.image_size, self.config.image_size)
+
     def latent_shape(self, height: int, width: int) -> tuple[int, ...]:
         self._check_size(height, width)
         return (self.config.latent_dim,)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from latentfx.runtime.oom import map_batches
+from latentfx.runtime.oom import halving_batches, map_batches
 
 
 def test_out_of_memory_halves_the_batch_and_keeps_every_item():
@@ -34,3 +34,17 @@ def test_progress_reports_each_batch():
     calls = []
     map_batches(lambda x: x, torch.ones(5), batch=2, progress=lambda d, t, m: calls.append((d, t)))
     assert calls == [(2, 5), (4, 5), (5, 5)]
+
+
+def test_halving_batches_cover_a_range_lazily_and_keep_the_smaller_batch():
+    asked = []
+
+    def fn(first, last):
+        asked.append((first, last))
+        if last - first > 2:
+            raise RuntimeError("CUDA out of memory")
+        return list(range(first, last))
+
+    batches = halving_batches(fn, 3, 10, batch=4)
+    assert next(batches) == (3, 5, [3, 4]) and asked == [(3, 7), (3, 5)]  # nothing ahead
+    assert list(batches) == [(5, 7, [5, 6]), (7, 9, [7, 8]), (9, 10, [9])]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator, TypeVar
 
 import torch
+
+Out = TypeVar("Out")
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -12,30 +14,43 @@ def _is_oom(exc: BaseException) -> bool:
     return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
 
 
-def map_batches(fn: Callable[[torch.Tensor], torch.Tensor], items: torch.Tensor, *,
-                batch: int, progress: Callable[[int, int, str], None] | None = None,
-                message: str = "") -> torch.Tensor:
-    """Apply fn to items[i:i+batch] for the whole first dimension and concatenate.
+def halving_batches(fn: Callable[[int, int], Out], start: int, stop: int, *,
+                    batch: int) -> Iterator[tuple[int, int, Out]]:
+    """(first, last, fn(first, last)) for consecutive ranges [first, last) that cover
+    [start, stop), `batch` long (the last one shorter).
 
-    On out-of-memory the batch halves (down to 1, then the error stands) and the failed slice
-    is retried; the smaller batch is kept for the rest of the run.
+    On out-of-memory the batch halves (down to 1, then the error stands) and the failed range
+    is retried; the smaller batch is kept for the rest of the run. Lazy: the next range is
+    computed only when asked for, so one batch's output is held at a time.
     """
-    outputs, start, total = [], 0, items.shape[0]
-    while start < total:
+    first = start
+    while first < stop:
+        last = min(stop, first + batch)
         try:
-            out = fn(items[start: start + batch])
+            out, failed = fn(first, last), False
         except (RuntimeError, MemoryError) as exc:
             if not _is_oom(exc) or batch == 1:
                 raise
-            out = None
-        if out is None:
+            out, failed = None, True
+        if failed:
             batch //= 2
             _free_cached_memory()  # outside the except block, whose traceback holds tensors
             continue
+        yield first, last, out
+        out = None  # not held here while the next batch computes
+        first = last
+
+
+def map_batches(fn: Callable[[torch.Tensor], torch.Tensor], items: torch.Tensor, *,
+                batch: int, progress: Callable[[int, int, str], None] | None = None,
+                message: str = "") -> torch.Tensor:
+    """Apply fn to items[i:i+batch] for the whole first dimension and concatenate, halving
+    the batch on out-of-memory (halving_batches)."""
+    outputs, total = [], items.shape[0]
+    for _, last, out in halving_batches(lambda a, b: fn(items[a:b]), 0, total, batch=batch):
         outputs.append(out)
-        start = min(total, start + batch)
         if progress:
-            progress(start, total, message)
+            progress(last, total, message)
     return torch.cat(outputs)
 
 

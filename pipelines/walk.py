@@ -1,8 +1,9 @@
 """walk: keyframes (images, seed:N) -> a latent-walk video (DESIGN §3).
 
-Steps: check the spec; load the model and keyframes; settle the output size; build the
-renderer (anchors, path, residuals, pacing); then stream frames in batches into ffmpeg while
-the next batch decodes; finally write the contact sheet and the manifest.
+Steps: check the spec; load the model and keyframes; settle the output size and build the
+renderer (anchors, path, residuals, pacing: latentfx/walk/frames.py); then stream frames in
+batches into ffmpeg while the next batch decodes, and write the contact sheet
+(latentfx/walk/video.py); finally the manifest.
 """
 
 from __future__ import annotations
@@ -11,19 +12,19 @@ import dataclasses
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from latentfx.errors import InputError, Interrupted
-from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
+from latentfx.errors import InputError
 from latentfx.options import FRAME_FITS
+
+if TYPE_CHECKING:  # annotations only: these bring torch, so they are imported where used
+    from latentfx.walk.frames import WalkFrames
+    from latentfx.walk.video import VideoOutputs, WalkVideo
 
 INTERPOLATIONS = ("lerp", "slerp", "spline")
 PACINGS = ("time", "uniform")
 SPACES = ("latent", "pixel")
 DEFAULT_FRAMES = 48           # per segment: 2 s at 24 fps
-# Points decoded per segment by the pacing pre-pass: on the bundled model, 8 / 16 / 32 give
-# a frame-to-frame spread of 0.026 / 0.010 / 0.003 where plain timing gives 0.16 (slerp).
-PACING_SAMPLES = 16
 
 
 @dataclass
@@ -75,9 +76,17 @@ class WalkSpec:
                                    durations=tuple(self.durations) if self.durations else None,
                                    size=tuple(self.size) if self.size else None)
 
+    def outputs(self) -> VideoOutputs:
+        """Where and how the frames are written."""
+        from latentfx.walk.video import VideoOutputs
+
+        return VideoOutputs(output=self.output, fps=self.fps, crf=self.crf, codec=self.codec,
+                            frames_dir=self.frames_dir, sheet=self.sheet,
+                            sheet_frames=self.sheet_frames)
+
     def validate(self) -> None:
-        from latentfx.video.writer import CONTAINERS, video_target
         from latentfx.walk.easing import EASINGS
+        from latentfx.walk.frames import check_render_options
 
         if self.random and self.keyframes:
             raise InputError("--random draws its own keyframes; drop the keyframe arguments")
@@ -91,34 +100,15 @@ class WalkSpec:
         _choice("--ease", self.ease, tuple(EASINGS), optional=True)
         _choice("--pacing", self.pacing, PACINGS)
         _choice("--space", self.space, SPACES)
-        if self.fps <= 0:
-            raise InputError(f"--fps must be positive, got {self.fps:g}")
         if self.hold < 0:
             raise InputError(f"--hold must be 0 or more, got {self.hold}")
         if self.temperature <= 0:
             raise InputError(f"--temperature must be positive, got {self.temperature:g}")
-        if self.batch < 1:
-            raise InputError(f"--batch must be at least 1, got {self.batch}")
-        if self.size is not None and min(self.size) < 8:
-            raise InputError(f"--size must be at least 8x8, got {self.size[0]}x{self.size[1]}")
+        check_render_options(size=self.size, batch=self.batch)
         if self.compare and self.space == "pixel":
             raise InputError("--compare already renders the pixel crossfade beside the latent "
                              "walk; drop --space pixel")
-        if self.crf is not None and not 0 <= self.crf <= 63:
-            raise InputError(f"--crf must be between 0 and 63, got {self.crf}")
-        if self.sheet_frames < 1:
-            raise InputError(f"--sheet-frames must be at least 1, got {self.sheet_frames}")
-        target = video_target(self.output)
-        if self.crf is not None and not target.is_sequence and \
-                CONTAINERS[target.path.suffix.lower()].crf is None and self.codec is None:
-            raise InputError(f"--crf applies to .mp4 and .webm (or a --codec that takes it), "
-                             f"not {target.label}")
-        if self.frames_dir is not None:
-            if not video_target(self.frames_dir).is_sequence:
-                raise InputError(f"--frames-dir {self.frames_dir}: give a folder or a "
-                                 f"%05d.png pattern")
-        if self.sheet is not None:
-            check_output_file(self.sheet, suffixes=IMAGE_OUTPUTS)
+        self.outputs().check()
 
 
 def _choice(option: str, value, choices: tuple, *, optional: bool = False) -> None:
@@ -144,102 +134,58 @@ class WalkResult:
 
 @dataclass
 class Walk:
-    """Everything needed to render any frame of a walk."""
+    """A walk ready to render: any range of its frames, for a local run or a farm chunk."""
 
     spec: WalkSpec            # resolved
-    renderers: list           # one, or [pixel, latent] for --compare
-    timeline: object          # latentfx.walk.timeline.Timeline
-    size: tuple[int, int]     # (width, height) of one renderer's frames
-    keys: list
+    frames: WalkFrames        # renderers and timeline
     model_id: str
-    notes: list[str]
-    device: object            # torch.device the model runs on
-
-    @property
-    def frame_count(self) -> int:
-        return len(self.timeline)
-
-    @property
-    def video_size(self) -> tuple[int, int]:
-        width, height = self.size
-        return (width * len(self.renderers), height)
-
-    def render(self, start: int, stop: int):
-        """Frames [start, stop) as float (B, 3, H, W)."""
-        import torch
-
-        seg, frac = self.timeline.segment[start:stop], self.timeline.fraction[start:stop]
-        return torch.cat([r.render(seg, frac) for r in self.renderers], dim=-1)
 
 
 def prepare(spec: WalkSpec, *, progress=None) -> Walk:
     """Steps 1-3: everything up to the first frame."""
     from latentfx.models.loading import load_model
-    from latentfx.video.writer import video_target
+    from latentfx.walk.frames import build_walk
     from latentfx.walk.keyframes import load_keyframes
-    from latentfx.walk.rendering import LatentSpace, PixelSpace, WalkRenderer, frame_size
-    from latentfx.walk.timeline import allocate, build_timeline, segment_frame_counts
 
     # 1. Check the spec and resolve its defaults.
     spec.validate()
     spec = spec.resolved()
-    target = video_target(spec.output)
 
-    # 2. Load the model and keyframes; settle the output size.
+    # 2. Load the model and keyframes.
     keys = load_keyframes(spec.keyframes)
     model, info = load_model(spec.model, device=spec.device)
-    notes: list[str] = []
-    width, height = frame_size(spec.size, model, keys, even=target.needs_even_size, notes=notes)
 
-    # 3. Build the renderer(s) and the timeline.
-    latent = LatentSpace(model, height=height, width=width, fit=spec.fit,
-                         temperature=spec.temperature, model_id=info.model_id)
-    spaces = {"latent": [latent], "pixel": [PixelSpace(latent)]}[spec.space]
-    if spec.compare:
-        spaces = [PixelSpace(latent), latent]
-    # A crossfade is a straight line between pictures, whatever path the latent side takes;
-    # it shares the timing (easing, holds, loop) so the two stay in step under --compare.
-    renderers = [WalkRenderer(space, keys, loop=spec.loop, ease=spec.ease,
-                              interp="lerp" if isinstance(space, PixelSpace) else spec.interp,
-                              residual=spec.residual)
-                 for space in spaces]
-    segments = renderers[0].path.segments
-    counts = segment_frame_counts(segments=segments, loop=spec.loop, keyframes=len(keys),
-                                  fps=spec.fps, frames=spec.frames, duration=spec.duration,
-                                  durations=spec.durations, hold=spec.hold)
-    if spec.pacing == "uniform":
-        for r in renderers:
-            r.pace_uniformly(samples=PACING_SAMPLES, batch=spec.batch, progress=progress)
-        if spec.durations is None:
-            # Segments that change the picture more get more of the frames, so the rate is
-            # even across keyframes too (--durations keeps the user's timing per segment).
-            counts = allocate(sum(counts), renderers[-1].arc.lengths.tolist())
-    timeline = build_timeline(counts, loop=spec.loop, hold=spec.hold)
-    return Walk(spec, renderers, timeline, (width, height), keys, info.model_id, notes,
-                model.device)
+    # 3. Settle the output size; build the renderer(s) and the timeline.
+    frames = build_walk(model, keys, model_id=info.model_id, size=spec.size,
+                        even=spec.outputs().needs_even_size, fit=spec.fit, interp=spec.interp,
+                        ease=spec.ease, fps=spec.fps, batch=spec.batch, frames=spec.frames,
+                        duration=spec.duration, durations=spec.durations, hold=spec.hold,
+                        loop=spec.loop, residual=spec.residual, pacing=spec.pacing,
+                        space=spec.space, compare=spec.compare, temperature=spec.temperature,
+                        progress=progress)
+    return Walk(spec, frames, info.model_id)
 
 
 def frame_batches(walk: Walk, *, start: int = 0, stop: int | None = None,
                   cancel: Callable[[], bool] | None = None) -> Iterator[tuple[int, object]]:
-    """(index of the first frame, float frames) for [start, stop), batch by batch."""
-    stop = walk.frame_count if stop is None else stop
-    for first in range(start, stop, walk.spec.batch):
-        if cancel and cancel():
-            raise Interrupted(f"cancelled at frame {first} of {walk.frame_count}; "
-                              f"no output was written")
-        yield first, walk.render(first, min(stop, first + walk.spec.batch))
+    """(index of the first frame, float frames) for [start, stop), --batch frames at a time
+    (halved on out-of-memory)."""
+    return walk.frames.batches(batch=walk.spec.batch, start=start, stop=stop, cancel=cancel)
 
 
 def run(spec: WalkSpec, *, progress: Callable[[int, int, str], None] | None = None,
         cancel: Callable[[], bool] | None = None) -> WalkResult:
+    from latentfx.walk.video import render_walk_video
+
     started = time.perf_counter()
     walk = prepare(spec, progress=progress)
-    keyframe_at = {f: k for k, f in enumerate(walk.timeline.keyframe_frames)}
-    return _encode(walk.spec, frame_batches(walk, cancel=cancel), total=walk.frame_count,
-                   video_size=walk.video_size, keys=walk.keys, keyframe_at=keyframe_at,
-                   frame_size=walk.size, model_id=walk.model_id, notes=walk.notes,
-                   encoder_threads=1 if walk.device.type == "cpu" else 0,  # see VideoWriter
-                   started=started, progress=progress)
+    # 4. Stream batches into ffmpeg (and the optional PNG folder) while the next one decodes;
+    # the contact sheet.
+    video = render_walk_video(walk.frames, walk.spec.outputs(), batch=walk.spec.batch,
+                              cancel=cancel, progress=progress)
+    # 5. The manifest.
+    return _finish(walk.spec, video, keys=walk.frames.keys, model_id=walk.model_id,
+                   notes=walk.frames.notes, started=started)
 
 
 def frame_total(spec: WalkSpec) -> int:
@@ -277,7 +223,9 @@ def assemble(spec: WalkSpec, frame_files: list[Path], *, model_id: str,
     import numpy as np
     from PIL import Image
 
+    from latentfx.errors import Interrupted
     from latentfx.walk.keyframes import parse_keyframe
+    from latentfx.walk.video import write_walk_video
 
     started = time.perf_counter()
     spec.validate()
@@ -293,102 +241,26 @@ def assemble(spec: WalkSpec, frame_files: list[Path], *, model_id: str,
             yield start, np.stack([np.asarray(Image.open(f).convert("RGB"))
                                    for f in frame_files[start: start + spec.batch]])
 
-    return _encode(spec, batches(), total=len(frame_files), video_size=video_size,
-                   keys=[parse_keyframe(k) for k in spec.keyframes], keyframe_at={},
-                   frame_size=video_size, model_id=model_id, notes=[], encoder_threads=1,
-                   started=started, progress=progress)
+    keys = [parse_keyframe(k) for k in spec.keyframes]
+    video = write_walk_video(batches(), spec.outputs(), total=len(frame_files),
+                             video_size=video_size, keys=keys, keyframe_at={},
+                             frame_size=video_size, fit=spec.fit, encoder_threads=1,
+                             progress=progress)
+    return _finish(spec, video, keys=keys, model_id=model_id, notes=[], started=started)
 
 
-def _encode(spec: WalkSpec, batches, *, total: int, video_size: tuple[int, int], keys: list,
-            keyframe_at: dict[int, int], frame_size: tuple[int, int], model_id: str,
-            notes: list[str], encoder_threads: int, started: float,
-            progress: Callable[[int, int, str], None] | None) -> WalkResult:
-    """Steps 4-5, shared by local renders and farm assembly: stream batches (float frames or
-    uint8 pixels) into the outputs, then the contact sheet and the manifest."""
-    import contextlib
-
-    import numpy as np
-    import torch
-
-    from latentfx.images.grids import make_grid, save_image
+def _finish(spec: WalkSpec, video: WalkVideo, *, keys: list, model_id: str, notes: list[str],
+            started: float) -> WalkResult:
+    """The manifest of a written walk, and the result."""
     from latentfx.io.manifests import input_record, write_manifest
-    from latentfx.runtime.consumer_thread import ConsumerThread
-    from latentfx.video.writer import VideoWriter, video_target
-    from latentfx.walk.pacing import StepMeter
-    from latentfx.walk.rendering import to_uint8_frames
 
-    render_started = time.perf_counter()
-    width, height = video_size
-    sheet_at = _sheet_indices(total, spec.sheet_frames) if spec.sheet else {}
-    sheet_frames, key_psnr = {}, [None] * len(keys)
-    meter = StepMeter()
-
-    def consume(first: int, frames) -> None:
-        """On a background thread: convert, write, measure (the next batch decodes meanwhile)."""
-        pixels = frames if isinstance(frames, np.ndarray) else to_uint8_frames(frames)
-        for sink in sinks:
-            sink.write(pixels)
-        meter.update(torch.from_numpy(pixels[:, ::2, ::2]))  # every other pixel is plenty
-        for i in range(len(pixels)):
-            if first + i in sheet_at or first + i in keyframe_at:
-                shown = torch.from_numpy(pixels[i]).permute(2, 0, 1).float() / 255  # as written
-                if first + i in sheet_at:
-                    sheet_frames[first + i] = shown
-                if first + i in keyframe_at:
-                    k = keyframe_at[first + i]
-                    key_psnr[k] = _keyframe_psnr(keys[k], shown, frame_size, spec.fit)
-        if progress:
-            progress(first + len(pixels), total, "frames")
-
-    # 4. Stream batches into ffmpeg (and the optional PNG folder) while the next one decodes.
-    with contextlib.ExitStack() as stack:
-        sinks = [stack.enter_context(VideoWriter(video_target(path), width=width, height=height,
-                                                 fps=spec.fps, crf=spec.crf, codec=spec.codec,
-                                                 encoder_threads=encoder_threads))
-                 for path in [spec.output, spec.frames_dir] if path]
-        consumer = stack.enter_context(ConsumerThread(consume, name="walk-frames"))
-        for first, frames in batches:
-            consumer.put(first, frames)
-
-    # 5. Contact sheet and manifest.
-    seconds, render_seconds = (time.perf_counter() - t for t in (started, render_started))
-    if spec.sheet:
-        ordered = torch.stack([sheet_frames[i] for i in sorted(sheet_frames)])
-        save_image(make_grid(ordered, nrow=min(4, len(ordered))), spec.sheet)
-    result = WalkResult(Path(spec.output), model_id, total, (width, height), seconds,
-                        render_seconds, meter.spread, key_psnr, notes,
-                        Path(spec.sheet) if spec.sheet else None)
+    seconds = time.perf_counter() - started
     write_manifest(spec.output.rstrip("/"), job="walk", spec=asdict(spec), model_id=model_id,
                    inputs=[input_record(p) for p in dict.fromkeys(
                        k.path or k.store for k in keys if k.seed is None)],
                    seeds={"keyframes": {k.text: k.seed for k in keys if k.seed is not None}},
-                   timings={"seconds": round(seconds, 3),
-                            "render_seconds": round(render_seconds, 3),
-                            "frames_per_second": round(total / render_seconds, 2)},
-                   results={"frames": total, "size": [width, height],
-                            "keyframe_frames": sorted(keyframe_at),
-                            "step_spread": round(meter.spread, 4),
-                            "keyframe_psnr": [None if p is None else round(p, 2)
-                                              for p in key_psnr],
-                            "notes": notes})
-    return result
-
-
-def _sheet_indices(total: int, count: int) -> dict[int, int]:
-    count = min(count, total)
-    if count == 1:
-        return {0: 0}
-    return {round(i * (total - 1) / (count - 1)): i for i in range(count)}
-
-
-def _keyframe_psnr(key, frame, frame_size: tuple[int, int], fit: str) -> float | None:
-    """How close a rendered keyframe is to the fitted original (latent side for --compare)."""
-    from latentfx.images.metrics import psnr
-    from latentfx.images.resizing import fit_to
-
-    if not key.is_image:
-        return None
-    width, height = frame_size
-    original = fit_to(key.image, height, width, fit)
-    original = original.mul(255).round().div(255)  # the frame is 8-bit too
-    return float(psnr(frame[..., -width:], original))
+                   timings={"seconds": round(seconds, 3), **video.timings()},
+                   results={**video.results(), "notes": notes})
+    return WalkResult(Path(spec.output), model_id, video.frames, video.size, seconds,
+                      video.render_seconds, video.step_spread, video.keyframe_psnr, notes,
+                      video.sheet)

@@ -245,3 +245,53 @@ def test_bad_input_is_named_and_leaves_no_file(tiny_spatial_model, keyframes, tm
 def test_spec_validation_names_the_value():
     with pytest.raises(InputError, match="--interp must be one of"):
         walk.WalkSpec(keyframes=["a", "b"], output="w.mp4", interp="cubic").validate()
+
+
+@pytest.mark.parametrize("pacing, error", [
+    ("time", torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")),
+    ("uniform", RuntimeError("MPS backend out of memory")),
+])
+def test_a_batch_that_runs_out_of_memory_is_rendered_in_halves(tiny_spatial_model, keyframes,
+                                                               tmp_path, monkeypatch, pacing,
+                                                               error):
+    from latentfx.walk.rendering import WalkRenderer
+
+    options = dict(frames=6, batch=8, pacing=pacing)  # no holds: a batch decodes all its frames
+    plain = run_walk(tiny_spatial_model, keyframes, f"{tmp_path}/plain/", **options)
+    frames = WalkRenderer._frames
+    decoded = []
+
+    def frames_within_memory(self, segment, u):
+        decoded.append(len(segment))
+        if len(segment) > 2:
+            raise error
+        return frames(self, segment, u)
+
+    monkeypatch.setattr(WalkRenderer, "_frames", frames_within_memory)
+    halved = run_walk(tiny_spatial_model, keyframes, f"{tmp_path}/halved/", **options)
+    # 8 and 4 refused, then 2 for the rest of the loop (the pacing pre-pass is one too).
+    assert decoded[:3] == [8, 4, 2]
+    assert sum(n > 2 for n in decoded) == {"time": 2, "uniform": 4}[pacing]
+    assert halved.frames == plain.frames
+    assert np.array_equal(frames_of(f"{tmp_path}/halved/"), frames_of(f"{tmp_path}/plain/"))
+    # A farm chunk renders through the same batches.
+    spec = walk.WalkSpec(keyframes=keyframes, output=str(tmp_path / "chunk.mp4"),
+                         model=str(tiny_spatial_model), device="cpu", **options)
+    chunk = {}
+    walk.render_frames(spec, 3, 11, write=lambda i, pixels: chunk.setdefault(i, pixels))
+    assert sorted(chunk) == list(range(3, 11))
+    assert np.array_equal(np.stack([chunk[i] for i in range(3, 11)]),
+                          frames_of(f"{tmp_path}/plain/")[3:11])
+
+
+def test_out_of_memory_at_one_frame_a_batch_is_raised(tiny_spatial_model, keyframes, tmp_path,
+                                                      monkeypatch):
+    from latentfx.walk.rendering import WalkRenderer
+
+    def never_fits(self, segment, u):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(WalkRenderer, "_frames", never_fits)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        run_walk(tiny_spatial_model, keyframes, tmp_path / "w.mp4", frames=2, batch=4)
+    assert not (tmp_path / "w.mp4").exists()

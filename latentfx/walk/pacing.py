@@ -15,6 +15,8 @@ from typing import Callable
 
 import torch
 
+from latentfx.runtime.oom import halving_batches
+
 # (segment (B,), u (B,)) -> the frames (B, 3, H, W) at those points of the path
 Render = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -31,20 +33,22 @@ class ArcLength:
     def measure(cls, render: Render, *, segments: int, samples: int, batch: int,
                 progress: Callable[[int, int, str], None] | None = None) -> "ArcLength":
         """Render samples+1 evenly spaced points of each segment, batch by batch (only one
-        rendered batch is held at a time), and sum the RMS change between neighbours."""
+        rendered batch is held at a time; the batch halves on out-of-memory), and sum the RMS
+        change between neighbours."""
         u = torch.linspace(0.0, 1.0, samples + 1, dtype=torch.float64)
         seg = torch.arange(segments).repeat_interleave(samples + 1)
         uu = u.repeat(segments)
         steps, previous = [], None
-        for start in range(0, len(seg), batch):
-            images = render(seg[start: start + batch], uu[start: start + batch])
+        points = halving_batches(lambda a, b: render(seg[a:b], uu[a:b]), 0, len(seg),
+                                 batch=batch)
+        for _, last, images in points:
             flat = images.reshape(len(images), -1).double()
             if previous is not None:
                 flat = torch.cat([previous[None], flat])
             steps.append((flat[1:] - flat[:-1]).pow(2).mean(dim=1).sqrt())
             previous = flat[-1]
             if progress:
-                progress(min(start + batch, len(seg)), len(seg), "pacing pre-pass")
+                progress(last, len(seg), "pacing pre-pass")
         # Drop the steps that jump from one segment's end to the next one's start.
         step = torch.cat(steps).reshape(-1)
         step = torch.cat([torch.zeros(1, dtype=step.dtype), step]).reshape(segments, samples + 1)

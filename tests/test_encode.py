@@ -123,3 +123,29 @@ def test_store_entries_are_walk_keyframes(folder, tiny_vector_model, tiny_spatia
         frames([f"{store}:nope.png", "seed:1"], "c")
     with pytest.raises(InputError, match="its store was made with model"):
         frames([f"{store}:shape_000002.png", "seed:1"], "d", model=tiny_spatial_model)
+
+
+def test_folder_encoding_reuses_a_previous_store_only_if_made_the_same_way(
+        folder, tiny_vector_model, tiny_spatial_model):
+    from latentfx.latents.encoding import DEFAULT_SIZE, encode_folder, store_size
+    from latentfx.models.loading import load_model
+
+    spatial, _ = load_model(str(tiny_spatial_model), device="cpu")
+    assert store_size(spatial) == DEFAULT_SIZE and store_size(spatial, (48, 24)) == (48, 24)
+    model, info = load_model(str(tiny_vector_model), device="cpu")
+    size = store_size(model, (48, 24))
+    assert size == (32, 32)  # a vector model encodes at its own size
+
+    def encode(**options):
+        return encode_folder(model, folder, model_id=info.model_id, size=size, workers=0,
+                             **options)
+
+    first = encode()
+    assert (first.found, first.encoded, first.reused) == (48, 48, 0)
+    latents = first.store.latents.clone()
+    again = encode(previous=first.store)
+    assert (again.encoded, again.reused, again.dropped) == (0, 48, 0)
+    assert torch.equal(again.store.latents, latents)
+    assert first.store.latents is None  # let go of once used: one copy in memory
+    padded = encode(fit="pad", previous=again.store)
+    assert (padded.encoded, padded.reused) == (48, 0)

@@ -3,22 +3,25 @@ picture to another through latent space in small steps, rendered as a video of l
 between consecutive images (with each real image shown exactly, and held), plus a contact
 sheet of the chain with its step distances.
 
-Steps: load the pool (a latent store, or a folder encoded on the fly); place the two ends and
-any waypoints among its latents; find the chain on a k-nearest-neighbour graph
-(latentfx/graph/); render it through the walk pipeline; write the sheet and the manifest.
+Steps: load the model and the pool (a latent store, or a folder encoded on the fly); place
+the two ends and any waypoints among its latents; find the chain on a k-nearest-neighbour
+graph (latentfx/graph/); render it as a walk (latentfx/walk/) with the same model; write the
+sheet and the manifest.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
+
+if TYPE_CHECKING:  # annotations only: these bring torch, so they are imported where used
+    from latentfx.walk.video import VideoOutputs, WalkVideo
 
 METRICS = ("euclidean", "cosine")
 
@@ -48,7 +51,7 @@ class DegreesSpec:
     device: str = "auto"
 
     def validate(self) -> None:
-        from latentfx.video.writer import video_target
+        from latentfx.walk.frames import check_render_options
 
         if self.images < 0:
             raise InputError(f"-n must be 0 or more, got {self.images}")
@@ -65,9 +68,17 @@ class DegreesSpec:
         pool = Path(self.pool)
         if not (pool.is_dir() or pool.is_file()):
             raise InputError(f"--pool {self.pool}: no such latent store or folder")
-        video_target(self.output)
+        check_render_options(size=self.size, batch=self.batch)
+        self.outputs().check()
         if self.sheet:
             check_output_file(self.sheet, suffixes=IMAGE_OUTPUTS)
+
+    def outputs(self) -> VideoOutputs:
+        """Where and how the video is written (the chain's contact sheet is this job's own,
+        not a sheet of frames)."""
+        from latentfx.walk.video import VideoOutputs
+
+        return VideoOutputs(output=self.output, fps=self.fps, crf=self.crf, codec=self.codec)
 
 
 @dataclass
@@ -87,6 +98,7 @@ class DegreesResult:
     frames: int
     search_seconds: float
     seconds: float
+    video: WalkVideo                # what the render wrote and measured
     sheet: Path | None = None
     notes: list[str] = field(default_factory=list)
     graph_from_cache: bool = False  # the neighbour graph was kept from an earlier run
@@ -100,41 +112,39 @@ def run(spec: DegreesSpec, *, progress: Callable[[int, int, str], None] | None =
     spec.validate()
     started = time.perf_counter()
     model, info = load_model(spec.model, device=spec.device)
-    with tempfile.TemporaryDirectory(prefix="latentfx-pool-") as scratch:
-        store, folder = _pool(spec, info.model_id, scratch, progress=progress, cancel=cancel)
+    store, folder = _pool(spec, model, info.model_id, progress=progress, cancel=cancel)
 
-        # 2. Place the ends and waypoints among the pool's latents; find the chain.
-        searched = time.perf_counter()
-        chain, direct, notes, cached = _search(spec, store, model, progress)
-        search_seconds = time.perf_counter() - searched
-        links = [ChainLink(_file(node, store, folder, extra), step, extra is None)
-                 for node, step, extra in chain]
+    # 2. Place the ends and waypoints among the pool's latents; find the chain.
+    searched = time.perf_counter()
+    chain, direct, notes, cached = _search(spec, store, model, progress)
+    search_seconds = time.perf_counter() - searched
+    links = [ChainLink(_file(node, store, folder, extra), step, extra is None)
+             for node, step, extra in chain]
 
     # 3. Render the morphs, then the sheet and the manifest (which lists the chain).
-    frames = _render(spec, [link.path for link in links], progress=progress, cancel=cancel)
+    video, render_notes = _render(spec, model, info.model_id, [link.path for link in links],
+                                  progress=progress, cancel=cancel)
     if spec.sheet:
         _sheet(spec, links, store_like=store)
     result = DegreesResult(Path(spec.output), links, max(l.step for l in links),
-                           sum(l.step for l in links), direct, frames, search_seconds,
-                           time.perf_counter() - started,
-                           Path(spec.sheet) if spec.sheet else None, notes, cached)
+                           sum(l.step for l in links), direct, video.frames, search_seconds,
+                           time.perf_counter() - started, video,
+                           Path(spec.sheet) if spec.sheet else None, notes + render_notes,
+                           cached)
     _manifest(spec, result, info.model_id)
     return result
 
 
-def _pool(spec: DegreesSpec, model_id: str, scratch: str, *, progress, cancel):
-    """(LatentStore, folder its paths are relative to). A folder is encoded first, into a
-    scratch store: run `latentfx encode` once to keep one and reuse it."""
+def _pool(spec: DegreesSpec, model, model_id: str, *, progress, cancel):
+    """(LatentStore, folder its paths are relative to). A folder is encoded first, in memory:
+    run `latentfx encode` once to keep a store and reuse it."""
+    from latentfx.latents.encoding import encode_folder, store_size
     from latentfx.latents.queries import image_folder
     from latentfx.latents.stores import LatentStore
-    from pipelines import encode
 
     if Path(spec.pool).is_dir():
-        encoded = encode.run(encode.EncodeSpec(folder=spec.pool,
-                                               output=str(Path(scratch) / "pool.safetensors"),
-                                               model=spec.model, device=spec.device),
-                             progress=progress, cancel=cancel)
-        store = LatentStore.load(encoded.output)
+        store = encode_folder(model, spec.pool, model_id=model_id, size=store_size(model),
+                              progress=progress, cancel=cancel).store
         folder = Path(spec.pool)
     else:
         store = LatentStore.load(spec.pool)
@@ -163,16 +173,21 @@ def _file(node: int, store, folder: Path, extra: str | None) -> str:
     return str(path)
 
 
-def _render(spec: DegreesSpec, paths: list[str], *, progress, cancel) -> int:
-    """The walk through the chain: latent morphs, every real image exact (--residual)."""
-    from pipelines import walk
+def _render(spec: DegreesSpec, model, model_id: str, paths: list[str], *, progress, cancel):
+    """The walk through the chain: slerp morphs with a smooth ease, every real image exact
+    (residuals added back) and held. -> (latentfx.walk.video.WalkVideo, notes)."""
+    from latentfx.walk.frames import build_walk
+    from latentfx.walk.keyframes import load_keyframes
+    from latentfx.walk.video import render_walk_video
 
-    walked = walk.run(walk.WalkSpec(keyframes=paths, output=spec.output, model=spec.model,
-                                    size=spec.size, fit=spec.fit, frames=spec.frames,
-                                    hold=spec.hold, fps=spec.fps, residual=True, crf=spec.crf,
-                                    codec=spec.codec, batch=spec.batch, device=spec.device),
-                      progress=progress, cancel=cancel)
-    return walked.frames
+    outputs = spec.outputs()
+    frames = build_walk(model, load_keyframes(paths), model_id=model_id, size=spec.size,
+                        even=outputs.needs_even_size, fit=spec.fit, interp="slerp",
+                        ease="smooth", fps=spec.fps, frames=spec.frames, hold=spec.hold,
+                        residual=True, batch=spec.batch, progress=progress)
+    video = render_walk_video(frames, outputs, batch=spec.batch, cancel=cancel,
+                              progress=progress)
+    return video, frames.notes
 
 
 def _sheet(spec: DegreesSpec, links: list[ChainLink], *, store_like) -> None:
@@ -196,11 +211,12 @@ def _manifest(spec: DegreesSpec, result: DegreesResult, model_id: str) -> None:
                    inputs=pool + [input_record(link.path) for link in result.chain],
                    timings={"seconds": round(result.seconds, 3),
                             "search_seconds": round(result.search_seconds, 3),
+                            **result.video.timings(),
                             "graph_from_cache": result.graph_from_cache},
                    results={"chain": [asdict(link) for link in result.chain],
                             "largest_step": result.largest_step,
                             "total_length": result.total_length, "direct": result.direct,
-                            "frames": result.frames, "notes": result.notes})
+                            **result.video.results(), "notes": result.notes})
 
 
 def _search(spec: DegreesSpec, store, model, progress=None):

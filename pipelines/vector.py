@@ -4,7 +4,6 @@ of those without, from a labelled latent store (--store S --attr A) or from two 
 
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -64,7 +63,7 @@ def run(spec: VectorSpec, *, progress: Callable[[int, int, str], None] | None = 
     # 1. Latents and who has the attribute.
     spec.validate()
     started = time.perf_counter()
-    latents, has, model_id, name = _labelled_latents(spec, progress)
+    latents, has, model_id, name = _labelled_latents(spec, progress, cancel)
 
     # 2. Centroids on the training split; score on the held-out one.
     train, held = holdout_split(len(latents), spec.holdout, spec.seed)
@@ -101,12 +100,13 @@ def _other_labels(spec: VectorSpec):
     return store.labels[:, [store.attributes.index(n) for n in spec.balance]] > 0.5
 
 
-def _labelled_latents(spec: VectorSpec, progress):
+def _labelled_latents(spec: VectorSpec, progress, cancel):
     """(latents (N, ...), has (N,) bool, model id, attribute name)."""
     import torch
 
+    from latentfx.latents.encoding import encode_folder, store_size
     from latentfx.latents.stores import LatentStore
-    from pipelines import encode
+    from latentfx.models.loading import load_model
 
     if spec.store:
         store = LatentStore.load(spec.store)
@@ -115,14 +115,12 @@ def _labelled_latents(spec: VectorSpec, progress):
                              f"{', '.join(store.attributes) or 'no labels (encode with --labels)'}")
         column = store.labels[:, store.attributes.index(spec.attr)]
         return store.latents, column > 0.5, store.model_id, spec.attr
-    with tempfile.TemporaryDirectory() as scratch:
-        stores = []
-        for name, folder in (("with", spec.with_dir), ("without", spec.without_dir)):
-            out = Path(scratch) / f"{name}.safetensors"
-            encode.run(encode.EncodeSpec(folder=folder, output=str(out), model=spec.model,
-                                         device=spec.device), progress=progress)
-            stores.append(LatentStore.load(out))
+    # Both folders encoded by one model, as `latentfx encode` would with its defaults.
+    model, info = load_model(spec.model, device=spec.device)
+    stores = [encode_folder(model, folder, model_id=info.model_id, size=store_size(model),
+                            progress=progress, cancel=cancel).store
+              for folder in (spec.with_dir, spec.without_dir)]
     latents = torch.cat([s.latents for s in stores])
     has = torch.cat([torch.ones(len(stores[0]), dtype=torch.bool),
                      torch.zeros(len(stores[1]), dtype=torch.bool)])
-    return latents, has, stores[0].model_id, Path(spec.with_dir).name
+    return latents, has, info.model_id, Path(spec.with_dir).name

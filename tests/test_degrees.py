@@ -135,3 +135,43 @@ def test_a_store_finds_its_images_from_anywhere_and_the_farm_checks_that_folder(
     spec["folder"] = str(pool)
     assert all(field != "store's image folder"
                for field, _ in input_paths(JOBS["degrees"], spec))
+
+
+def test_degrees_loads_the_model_once_and_writes_one_manifest(sliding, tiny_spatial_model,
+                                                             monkeypatch):
+    import latentfx.io.manifests
+    import latentfx.models.loading
+    from pipelines import degrees
+
+    loads, manifests = [], []
+    load_model, write_manifest = (latentfx.models.loading.load_model,
+                                  latentfx.io.manifests.write_manifest)
+
+    def counting_load(*args, **kwargs):
+        loads.append(args)
+        return load_model(*args, **kwargs)
+
+    def recording_write(output, *, job, **fields):
+        manifests.append(job)
+        return write_manifest(output, job=job, **fields)
+
+    monkeypatch.setattr(latentfx.models.loading, "load_model", counting_load)
+    monkeypatch.setattr(latentfx.io.manifests, "write_manifest", recording_write)
+    base, pool, _, start, end = sliding
+    out = base / "once.mp4"
+    # A folder pool: encoded on the fly with the same model.
+    result = degrees.run(degrees.DegreesSpec(start=str(start), end=str(end), pool=str(pool),
+                                             output=str(out), images=3, frames=2, hold=1,
+                                             model=str(tiny_spatial_model), device="cpu"))
+    assert len(loads) == 1 and manifests == ["degrees"]
+    manifest = json.loads((base / "once.mp4.latentfx.json").read_text())
+    assert manifest["job"] == "degrees"
+    # What the walk's own manifest used to record is in this one.
+    results, timings = manifest["results"], manifest["timings"]
+    assert results["frames"] == result.frames == len(read_frames(out))
+    assert results["size"] == list(read_frames(out).shape[2:0:-1])
+    assert len(results["keyframe_psnr"]) == len(results["chain"])
+    assert len(results["keyframe_frames"]) == len(results["chain"])
+    # Residuals make every real image of the chain appear as it is.
+    assert min(results["keyframe_psnr"]) > 30
+    assert timings["render_seconds"] > 0 and timings["frames_per_second"] > 0

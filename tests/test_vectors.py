@@ -4,13 +4,16 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
 import cli
 from conftest import labelled_shapes_store
 from latentfx.errors import InputError
-from latentfx.latents.attribute_vectors import AttributeVector
+from latentfx.latents.attribute_vectors import (AttributeVector, centroid_difference,
+                                                holdout_split)
+from latentfx.latents.stores import LatentStore
 from pipelines import apply, vector
 
 
@@ -182,3 +185,39 @@ def test_several_vectors_with_their_own_strengths(labelled, tmp_path, monkeypatc
     assert np.array_equal(np.asarray(Image.open("both.png")), np.asarray(Image.open("one.png")))
     bad = runner.invoke(cli.cli, ["apply", image, "-m", "shapes", "--vec", "dark:x", "-o", "x.png"])
     assert bad.exit_code == 2 and "FILE:STRENGTH" in bad.output
+
+
+def test_vectors_from_folders_load_the_model_once_and_write_one_manifest(labelled, tmp_path,
+                                                                         monkeypatch):
+    import latentfx.io.manifests
+    import latentfx.models.loading
+
+    base, rows = labelled
+    for folder, colour in (("red", "red"), ("other", "green")):
+        (tmp_path / folder).mkdir()
+        for r in [r for r in rows if r["colour"] == colour][:6]:
+            shutil.copy(base / "img" / r["path"], tmp_path / folder / r["path"])
+    loads, manifests = [], []
+    load_model, write_manifest = (latentfx.models.loading.load_model,
+                                  latentfx.io.manifests.write_manifest)
+    monkeypatch.setattr(latentfx.models.loading, "load_model",
+                        lambda *a, **k: loads.append(a) or load_model(*a, **k))
+    monkeypatch.setattr(latentfx.io.manifests, "write_manifest",
+                        lambda output, *, job, **f: manifests.append(job) or
+                        write_manifest(output, job=job, **f))
+    result = vector.run(vector.VectorSpec(output=str(tmp_path / "r.safetensors"),
+                                          with_dir=str(tmp_path / "red"),
+                                          without_dir=str(tmp_path / "other"), model="shapes",
+                                          device="cpu"))
+    assert len(loads) == 1 and manifests == ["vector"]
+    assert result.counts["with"] == 6 and result.counts["without"] == 6
+    # The folders' latents are the ones `latentfx encode` put in the store (another batch
+    # size there: equal to float rounding).
+    store = LatentStore.load(base / "s.safetensors")
+    picked = [sorted(p.name for p in (tmp_path / folder).iterdir()) for folder in ("red", "other")]
+    latents = store.latents[[store.index(name) for names in picked for name in names]]
+    has = torch.arange(12) < 6
+    train, _ = holdout_split(12, 0.2, 0)
+    expected = centroid_difference(latents[train], has[train])
+    made = AttributeVector.load(tmp_path / "r.safetensors").vector
+    assert torch.allclose(made, expected, atol=1e-5)

@@ -12,14 +12,15 @@ from typing import Callable
 
 from latentfx.errors import InputError, Interrupted, Skipped
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
+from pipelines.specs import Spec, input_path, output_path
 
 KINDS = ("image", "folder", "video")
 
 
 @dataclass
-class TransferSpec:
-    input: str
-    output: str
+class TransferSpec(Spec):
+    input: str = input_path()
+    output: str = output_path()
     model: str | None = None
     strength: float = 1.0     # 1: the model's picture; 0: the original
     smooth: int = 0           # videos: frames in the latent smoothing window (0 or 1: none)

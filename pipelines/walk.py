@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 from latentfx.errors import InputError, Interrupted
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 from latentfx.options import FRAME_FITS
+from pipelines.specs import KEYFRAMES, Spec, input_path, output_path
 
 INTERPOLATIONS = ("lerp", "slerp", "spline")
 PACINGS = ("time", "uniform")
@@ -27,9 +28,9 @@ PACING_SAMPLES = 16
 
 
 @dataclass
-class WalkSpec:
-    keyframes: list[str]
-    output: str
+class WalkSpec(Spec):
+    keyframes: list[str] = input_path(form=KEYFRAMES)
+    output: str = output_path()
     model: str | None = None
     size: tuple[int, int] | None = None  # (width, height)
     fit: str = "crop"
@@ -51,8 +52,8 @@ class WalkSpec:
     compare: bool = False
     crf: int | None = None
     codec: str | None = None
-    frames_dir: str | None = None
-    sheet: str | None = None
+    frames_dir: str | None = output_path(None)
+    sheet: str | None = output_path(None)
     sheet_frames: int = 8
     batch: int = 8
     device: str = "auto"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from latentfx.errors import InputError, Interrupted
-from pipelines.transfer import TransferResult, TransferSpec, reinterpreter
+from pipelines.transfer_spec import TransferResult, TransferSpec, reinterpreter
 
 __all__ = ["TransferSpec", "prepare", "run", "frame_total", "render_frames", "assemble"]
 

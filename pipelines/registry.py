@@ -32,7 +32,7 @@ JOBS = {kind.name: kind for kind in [
     JobKind("vector", "pipelines.vector", "VectorSpec", chunked=False),
     JobKind("map", "pipelines.map", "MapSpec", chunked=False),
     JobKind("transfer", "pipelines.transfer", "TransferSpec", chunked=False),
-    JobKind("transfer-video", "pipelines.transfer_video", "TransferSpec", chunked=True),
+    JobKind("transfer-video", "pipelines.transfer_video", "VideoTransferSpec", chunked=True),
     JobKind("degrees", "pipelines.degrees", "DegreesSpec", chunked=False),
     JobKind("apply", "pipelines.apply", "ApplySpec", chunked=False),
 ]}

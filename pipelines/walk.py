@@ -3,6 +3,9 @@
 Steps: check the spec; load the model and keyframes; settle the output size; build the
 renderer (anchors, path, residuals, pacing); then stream frames in batches into ffmpeg while
 the next batch decodes; finally write the contact sheet and the manifest.
+
+On the farm a walk renders in frame ranges: frame_count, prepare, render_frames and assemble
+are the chunk protocol of pipelines.chunks, and take a checked spec (WalkSpec.checked()).
 """
 
 from __future__ import annotations
@@ -145,9 +148,9 @@ class WalkResult:
 
 @dataclass
 class Walk:
-    """Everything needed to render any frame of a walk."""
+    """Everything needed to render any frame of a walk (pipelines.chunks.Prepared)."""
 
-    spec: WalkSpec            # resolved
+    spec: WalkSpec            # checked (validated and resolved)
     renderers: list           # one, or [pixel, latent] for --compare
     timeline: object          # latentfx.walk.timeline.Timeline
     size: tuple[int, int]     # (width, height) of one renderer's frames
@@ -165,6 +168,13 @@ class Walk:
         width, height = self.size
         return (width * len(self.renderers), height)
 
+    def facts(self) -> dict:
+        """What assembly needs to write the manifest a local run writes: keyframe PSNR
+        compares each keyframe's frame with its original at one renderer's frame size."""
+        return {"model_id": self.model_id, "frame_size": list(self.size),
+                "keyframe_frames": list(self.timeline.keyframe_frames),
+                "notes": list(self.notes)}
+
     def render(self, start: int, stop: int):
         """Frames [start, stop) as float (B, 3, H, W)."""
         import torch
@@ -174,16 +184,13 @@ class Walk:
 
 
 def prepare(spec: WalkSpec, *, progress=None) -> Walk:
-    """Steps 1-3: everything up to the first frame."""
+    """Steps 2-3 (for a checked spec): everything up to the first frame."""
     from latentfx.models.loading import load_model
     from latentfx.video.writer import video_target
     from latentfx.walk.keyframes import load_keyframes
     from latentfx.walk.rendering import LatentSpace, PixelSpace, WalkRenderer, frame_size
     from latentfx.walk.timeline import allocate, build_timeline, segment_frame_counts
 
-    # 1. Check the spec and resolve its defaults.
-    spec.validate()
-    spec = spec.resolved()
     target = video_target(spec.output)
 
     # 2. Load the model and keyframes; settle the output size.
@@ -234,7 +241,8 @@ def frame_batches(walk: Walk, *, start: int = 0, stop: int | None = None,
 def run(spec: WalkSpec, *, progress: Callable[[int, int, str], None] | None = None,
         cancel: Callable[[], bool] | None = None) -> WalkResult:
     started = time.perf_counter()
-    walk = prepare(spec, progress=progress)
+    # 1. Check the spec and resolve its defaults.
+    walk = prepare(spec.checked(), progress=progress)
     keyframe_at = {f: k for k, f in enumerate(walk.timeline.keyframe_frames)}
     return _encode(walk.spec, frame_batches(walk, cancel=cancel), total=walk.frame_count,
                    video_size=walk.video_size, keys=walk.keys, keyframe_at=keyframe_at,
@@ -243,12 +251,10 @@ def run(spec: WalkSpec, *, progress: Callable[[int, int, str], None] | None = No
                    started=started, progress=progress)
 
 
-def frame_total(spec: WalkSpec) -> int:
+def frame_count(spec: WalkSpec) -> int:
     """How many frames the walk has, without loading anything (the farm plans chunks so)."""
     from latentfx.walk.timeline import segment_frame_counts
 
-    spec.validate()
-    spec = spec.resolved()
     k = len(spec.keyframes)
     counts = segment_frame_counts(segments=k if spec.loop else k - 1, loop=spec.loop,
                                   keyframes=k, fps=spec.fps, frames=spec.frames,
@@ -258,31 +264,28 @@ def frame_total(spec: WalkSpec) -> int:
     return sum(counts) + (0 if spec.loop else 1) + spec.hold * k
 
 
-def render_frames(spec: WalkSpec, start: int, stop: int, *, write: Callable[[int, object], None],
-                  walk: Walk | None = None, cancel: Callable[[], bool] | None = None) -> Walk:
+def render_frames(walk: Walk, start: int, stop: int, *, write: Callable[[int, object], None],
+                  cancel: Callable[[], bool] | None = None) -> None:
     """Render frames [start, stop) and hand each to write(index, uint8 (H, W, 3)): a farm
-    chunk. Returns the prepared walk, which a caller may pass back for the next chunk."""
+    chunk."""
     from latentfx.walk.rendering import to_uint8_frames
 
-    walk = walk or prepare(spec)
     for first, frames in frame_batches(walk, start=start, stop=stop, cancel=cancel):
         for i, pixels in enumerate(to_uint8_frames(frames)):
             write(first + i, pixels)
-    return walk
 
 
-def assemble(spec: WalkSpec, frame_files: list[Path], *, model_id: str,
+def assemble(spec: WalkSpec, frame_files: list[Path], *, facts: dict,
              progress: Callable[[int, int, str], None] | None = None,
              cancel: Callable[[], bool] | None = None) -> WalkResult:
-    """Encode frames rendered by chunks (PNG files, in order) exactly as run() would have."""
+    """Encode frames rendered by chunks (PNG files, in order) exactly as run() would have,
+    keyframe PSNR included; `facts` are the prepared walk's."""
     import numpy as np
     from PIL import Image
 
-    from latentfx.walk.keyframes import parse_keyframe
+    from latentfx.walk.keyframes import load_keyframes
 
     started = time.perf_counter()
-    spec.validate()
-    spec = spec.resolved()
     with Image.open(frame_files[0]) as first:
         video_size = first.size
 
@@ -294,10 +297,12 @@ def assemble(spec: WalkSpec, frame_files: list[Path], *, model_id: str,
             yield start, np.stack([np.asarray(Image.open(f).convert("RGB"))
                                    for f in frame_files[start: start + spec.batch]])
 
+    keyframe_at = {f: k for k, f in enumerate(facts["keyframe_frames"])}
     return _encode(spec, batches(), total=len(frame_files), video_size=video_size,
-                   keys=[parse_keyframe(k) for k in spec.keyframes], keyframe_at={},
-                   frame_size=video_size, model_id=model_id, notes=[], encoder_threads=1,
-                   started=started, progress=progress)
+                   keys=load_keyframes(spec.keyframes), keyframe_at=keyframe_at,
+                   frame_size=tuple(facts["frame_size"]), model_id=facts["model_id"],
+                   notes=list(facts["notes"]), encoder_threads=1, started=started,
+                   progress=progress)
 
 
 def _encode(spec: WalkSpec, batches, *, total: int, video_size: tuple[int, int], keys: list,

@@ -1,5 +1,5 @@
-"""Specs (pipelines.specs): each declares the fields that name files, and comes back from
-JSON as it went in."""
+"""Specs (pipelines.specs): each declares the fields that name files, comes back from JSON as
+it went in, and is checked once, where its job starts."""
 
 import dataclasses
 import json
@@ -11,6 +11,7 @@ from pipelines import walk
 from pipelines.apply import ApplySpec
 from pipelines.registry import JOBS
 from pipelines.specs import KEYFRAMES, PAIRS, PATHS, Spec
+from test_chunks import render_in_chunks
 
 # What the farm checks, stages and places for each job.
 PATH_FIELDS = {
@@ -61,3 +62,23 @@ def test_from_dict_names_unknown_and_missing_fields():
                                 source="m.json")
     with pytest.raises(InputError, match="a WalkSpec is a JSON object, got list"):
         walk.WalkSpec.from_dict(["seed:1"])
+
+
+def test_a_walk_is_checked_once_where_it_starts(tiny_spatial_model, shapes_folder, tmp_path,
+                                                monkeypatch):
+    checks = []
+    validate = walk.WalkSpec.validate
+    monkeypatch.setattr(walk.WalkSpec, "validate",
+                        lambda self: checks.append(self) or validate(self))
+    keys = [str(shapes_folder / f"shape_{i:06d}.png") for i in (1, 2)]
+    spec = walk.WalkSpec(keyframes=keys, output=str(tmp_path / "w.mp4"), frames=3,
+                         model=str(tiny_spatial_model), device="cpu")
+    walk.run(spec)
+    assert len(checks) == 1
+
+    # The chunk protocol takes the checked spec and never checks it again.
+    checked = dataclasses.replace(spec, output=str(tmp_path / "chunked.mp4")).checked()
+    assert (checked.interp, checked.ease, checked.frames) == ("slerp", "smooth", 3)
+    assert len(checks) == 2
+    render_in_chunks(walk, checked, tmp_path / "frames", chunk_frames=2)
+    assert len(checks) == 2

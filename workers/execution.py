@@ -13,6 +13,7 @@ from pathlib import Path
 import redis
 
 from latentfx.errors import InputError, Interrupted, LatentfxError
+from latentfx.io.atomic import atomic_path
 from pipelines.registry import JOBS
 
 from .paths import check_spec
@@ -50,8 +51,14 @@ def frame_file(record: dict, frame: int) -> Path:
     return frames_dir(record) / f"{frame:06d}.png"
 
 
+def facts_file(record: dict) -> Path:
+    """The prepared job's facts (pipelines.chunks.Prepared.facts), beside the frames: every
+    chunk writes the same ones, and the assembly reads them."""
+    return frames_dir(record) / "facts.json"
+
+
 def _spec(record: dict):
-    """The job's spec, as submit recorded it."""
+    """The job's spec, as submit checked and recorded it (so not checked again)."""
     return JOBS[record["kind"]].spec_class.from_dict(record["spec"], source=f"job {record['id']}")
 
 
@@ -163,9 +170,11 @@ def _render_frames(store, settings, record: dict, chunk: dict, token: str) -> No
         if not store.heartbeat(job, index, token, settings.lease_seconds):
             raise Superseded()
 
+    prepared, facts = _prepared(module, spec)
+    with atomic_path(facts_file(record)) as tmp:  # before any frame: assembly needs them
+        tmp.write_text(json.dumps(facts))
     try:
-        module.render_frames(spec, todo[0], chunk["stop"], write=write,
-                             walk=_prepared(module, spec))
+        module.render_frames(prepared, todo[0], chunk["stop"], write=write)
     finally:
         for leftover in folder.glob(f"*{partial}"):
             leftover.unlink(missing_ok=True)
@@ -174,12 +183,14 @@ def _render_frames(store, settings, record: dict, chunk: dict, token: str) -> No
 _PREPARED: dict[str, object] = {}
 
 
-def _prepared(module, spec):
-    """A worker process renders many chunks of the same walk: load and prepare it once."""
+def _prepared(module, spec) -> tuple[object, dict]:
+    """A worker process renders many chunks of the same walk: load and prepare it once.
+    (prepared job, its facts as preparing left them, before any chunk added notes)."""
     key = json.dumps(spec.to_dict(), sort_keys=True, default=str)
     if key not in _PREPARED:
         _PREPARED.clear()
-        _PREPARED[key] = module.prepare(spec)
+        prepared = module.prepare(spec)
+        _PREPARED[key] = prepared, prepared.facts()
     return _PREPARED[key]
 
 
@@ -208,12 +219,14 @@ def assemble(task, job: str) -> str:
     if record["state"] in ("succeeded", "cancelled") or store.cancel_requested(job):
         return record["state"]
     files = [frame_file(record, f) for f in range(record["total"])]
-    missing = [f.name for f in files if not f.exists()]
+    missing = [f.name for f in files + [facts_file(record)] if not f.exists()]
     if missing or len(store.committed_frames(job)) != record["total"]:
-        store.fail_job(job, f"assembly found {len(missing)} frame(s) missing, e.g. {missing[:3]}")
+        store.fail_job(job, f"assembly found {len(missing)} file(s) missing from "
+                            f"{frames_dir(record)}, e.g. {missing[:3]}")
         return "failed"
     try:
-        kind.module.assemble(_spec(record), files, model_id=record["model_id"],
+        kind.module.assemble(_spec(record), files,
+                             facts=json.loads(facts_file(record).read_text()),
                              cancel=lambda: store.cancel_requested(job))
     except Interrupted:
         return "cancelled"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from latentfx.errors import InputError
 from latentfx.walk.keyframes import parse_keyframe
-from pipelines.registry import JOBS
+from pipelines.registry import JOBS, JobKind
 from pipelines.specs import PAIRS, Spec
 
 from .paths import check_spec, contained, input_paths
@@ -17,7 +17,8 @@ from .settings import FarmSettings
 
 def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
            priority: int = 5) -> str:
-    """Queue `spec` (a pipeline Spec) as a farm job; returns the job id."""
+    """Queue `spec` (a pipeline Spec) as a farm job; returns the job id. The job store
+    records the spec checked and resolved, with its paths staged: what every chunk renders."""
     from latentfx.models.bundled import resolve_model
     from latentfx.models.checkpoint import file_sha256
 
@@ -36,7 +37,7 @@ def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
     try:
         fields = _stage_inputs(spec_class, fields, root, staging)
         fields = _place_outputs(spec_class, fields, root, staging)
-        spec = spec_class.from_dict(fields)
+        spec = spec_class.from_dict(fields).checked()
         check_spec(spec_class, spec.to_dict(), root)
         ranges, total = _plan(kind, spec, settings.chunk_frames)
         # Jobs that read a store (map) take their model from it.
@@ -132,11 +133,9 @@ def _place_outputs(spec_class: type[Spec], fields: dict, root: Path, job_dir: Pa
     return fields
 
 
-def _plan(kind, spec, chunk_frames: int) -> tuple[list[tuple[int, int]], int]:
-    """Chunk ranges and the total count progress is measured in."""
-    module = kind.module
+def _plan(kind: JobKind, spec: Spec, chunk_frames: int) -> tuple[list[tuple[int, int]], int]:
+    """Chunk ranges and the total count progress is measured in (for a checked spec)."""
     if not kind.chunked:
-        spec.validate()
         return [(0, 1)], 1
-    total = module.frame_total(spec)
+    total = kind.module.frame_count(spec)
     return [(s, min(total, s + chunk_frames)) for s in range(0, total, chunk_frames)], total

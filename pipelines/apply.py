@@ -6,19 +6,21 @@ video writer."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
+from pipelines.specs import PAIRS, Spec, input_path, output_path
 
 
 @dataclass
-class ApplySpec:
-    image: str
-    output: str
-    vectors: list[tuple[str, float]] = field(default_factory=list)  # (file, strength)
+class ApplySpec(Spec):
+    image: str = input_path()
+    output: str = output_path()
+    # (file, strength)
+    vectors: list[tuple[str, float]] = input_path(default_factory=list, form=PAIRS)
     model: str | None = None
     residual: bool = False
     size: tuple[int, int] | None = None

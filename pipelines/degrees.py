@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
+from pipelines.specs import Spec, input_path, output_path
 
 if TYPE_CHECKING:  # annotations only: these bring torch, so they are imported where used
     from latentfx.walk.video import VideoOutputs, WalkVideo
@@ -27,19 +28,19 @@ METRICS = ("euclidean", "cosine")
 
 
 @dataclass
-class DegreesSpec:
-    start: str
-    end: str
-    pool: str                  # a latent store (.safetensors) or a folder of images
-    output: str
-    sheet: str | None = None
+class DegreesSpec(Spec):
+    start: str = input_path()
+    end: str = input_path()
+    pool: str = input_path(store_images=True)  # a latent store or a folder of images
+    output: str = output_path()
+    sheet: str | None = output_path(None)
     images: int = 8            # real images between the two ends
     k: int = 10                # neighbours per image in the graph
-    via: list[str] = field(default_factory=list)      # waypoints, in order
+    via: list[str] = input_path(default_factory=list)  # waypoints, in order
     exclude: list[str] = field(default_factory=list)  # globs on pool paths or file names
     metric: str = "euclidean"
     model: str | None = None
-    folder: str | None = None  # where a store's images are now, if the folder moved
+    folder: str | None = input_path(None)  # where a store's images are now, if the folder moved
     frames: int = 24           # frames per morph between two images
     hold: int = 12             # frames each real image rests on screen
     fps: float = 24.0

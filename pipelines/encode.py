@@ -15,16 +15,17 @@ from typing import Callable
 
 from latentfx.errors import InputError, Skipped
 from latentfx.options import FRAME_FITS
+from pipelines.specs import Spec, input_path, output_path
 
 
 @dataclass
-class EncodeSpec:
-    folder: str
-    output: str
+class EncodeSpec(Spec):
+    folder: str = input_path()
+    output: str = output_path()
     model: str | None = None
     size: tuple[int, int] | None = None  # spatial models; vector models use their own size
     fit: str = "crop"
-    labels: str | None = None            # CSV: a `path` column and numeric attribute columns
+    labels: str | None = input_path(None)  # CSV: a `path` column and numeric attribute columns
     folder_labels: bool = False          # one attribute per sub-folder name
     batch: int = 32
     workers: int | None = None           # image decoders (latentfx/images/batches.py); None: auto

@@ -11,6 +11,7 @@ from typing import Callable
 
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
+from pipelines.specs import Spec, input_path, output_path
 
 KERNELS = {
     "blur": [1 / 16, 2 / 16, 1 / 16, 2 / 16, 4 / 16, 2 / 16, 1 / 16, 2 / 16, 1 / 16],
@@ -22,9 +23,9 @@ KERNELS = {
 
 
 @dataclass
-class FilterSpec:
-    image: str
-    output: str
+class FilterSpec(Spec):
+    image: str = input_path()
+    output: str = output_path()
     kernel: str | None = None
     matrix: tuple[float, ...] | None = None  # nine numbers, row by row
 

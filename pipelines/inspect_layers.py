@@ -11,6 +11,7 @@ from typing import Callable
 
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
+from pipelines.specs import Spec, input_path, output_path
 
 TILE = 64          # each feature map is drawn this tall
 MAX_CHANNELS = 8   # channels shown per layer (the ones with the largest spread)
@@ -18,9 +19,9 @@ MAX_SIDE = 512     # spatial models: larger images are downscaled first
 
 
 @dataclass
-class InspectSpec:
-    image: str
-    output: str
+class InspectSpec(Spec):
+    image: str = input_path()
+    output: str = output_path()
     model: str | None = None
     channels: int = MAX_CHANNELS
     device: str = "auto"

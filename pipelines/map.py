@@ -14,20 +14,21 @@ from typing import Callable
 
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
+from pipelines.specs import Spec, input_path, output_path
 
 METHODS = ("pca", "tsne")
 THUMB = 48  # pixels, in both the PNG and the HTML page
 
 
 @dataclass
-class MapSpec:
-    store: str
-    output: str
-    html: str | None = None       # default: OUTPUT with .html
+class MapSpec(Spec):
+    store: str = input_path(store_images=True)
+    output: str = output_path()
+    html: str | None = output_path(None)  # default: OUTPUT with .html
     method: str = "pca"
     color_by: str | None = None   # a label of the store (default: the first, if any)
     thumbs: int = 200             # at most this many thumbnails on the PNG (all in HTML)
-    folder: str | None = None     # where the store's images are now, if moved
+    folder: str | None = input_path(None)  # where the store's images are now, if moved
     seed: int = 0
 
     def validate(self) -> None:

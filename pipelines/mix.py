@@ -14,14 +14,15 @@ from typing import Callable
 
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
+from pipelines.specs import Spec, output_path
 
 SUM_TOLERANCE = 1e-3
 
 
 @dataclass
-class MixSpec:
+class MixSpec(Spec):
     inputs: list[str]            # "KEYFRAME:WEIGHT", or plain keyframes with --triangle
-    output: str
+    output: str = output_path()
     model: str | None = None
     normalize: bool = False      # scale the weights to sum to 1 instead of refusing
     triangle: int | None = None  # rows of the barycentric grid of three keyframes

@@ -10,19 +10,21 @@ from typing import Callable
 
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
+from pipelines.specs import Spec, input_path, output_path
 
 METRICS = ("euclidean", "cosine")
 
 
 @dataclass
-class NeighborsSpec:
-    image: str
-    store: str
-    output: str
+class NeighborsSpec(Spec):
+    image: str = input_path()
+    store: str = input_path(store_images=True)
+    output: str = output_path()
     k: int = 8
     model: str | None = None
     metric: str = "euclidean"
-    folder: str | None = None  # where the store's images are now (default: where they were)
+    # where the store's images are now (default: where they were)
+    folder: str | None = input_path(None)
     device: str = "auto"
 
     def validate(self) -> None:

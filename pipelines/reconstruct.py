@@ -10,14 +10,15 @@ from typing import Callable
 from latentfx.errors import InputError, Interrupted, Skipped
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 from latentfx.options import INFERENCE_FITS
+from pipelines.specs import Spec, input_path, output_path
 
 DISPLAY_MAX_SIDE = 512  # grid cells are at most this big; metrics use full resolution
 
 
 @dataclass
-class ReconstructSpec:
-    images: list[str]
-    output: str
+class ReconstructSpec(Spec):
+    images: list[str] = input_path()
+    output: str = output_path()
     model: str | None = None
     fit: str = "center-crop"  # vector models only
     max_side: int | None = 2048  # spatial models: bigger images are downscaled first

@@ -29,15 +29,12 @@ def load(manifest: str | os.PathLike, *, output: str | None = None, device: str 
     if job not in JOBS:
         raise InputError(f"{path}: job {job!r} cannot be rerendered; rerender knows "
                          f"{', '.join(JOBS)}")
-    module, spec_class = JOBS[job].load()
+    kind = JOBS[job]
     if output is not None:
         spec_fields["output"] = output
     if device is not None:
         spec_fields["device"] = device
-    try:
-        spec = spec_class(**spec_fields)
-    except TypeError as exc:
-        raise InputError(f"{path}: its spec does not fit this latentfx version ({exc})") from None
+    spec = kind.spec_class.from_dict(spec_fields, source=str(path))
 
     model_file = resolve_model(spec.model)
     if record.get("model_id") and file_sha256(model_file) != record["model_id"]:
@@ -50,4 +47,4 @@ def load(manifest: str | os.PathLike, *, output: str | None = None, device: str 
         if file_sha256(item["path"]) != item["sha256"]:
             raise InputError(f"{item['path']}: changed since {path} was written; the rerender "
                              f"would differ")
-    return module, spec
+    return kind.module, spec

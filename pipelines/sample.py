@@ -10,11 +10,12 @@ from typing import Callable
 
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
+from pipelines.specs import Spec, output_path
 
 
 @dataclass
-class SampleSpec:
-    output: str
+class SampleSpec(Spec):
+    output: str = output_path()
     n: int = 16
     seed: int = 0
     model: str | None = None

@@ -17,6 +17,7 @@ from latentfx.errors import InputError, Interrupted
 from latentfx.io.outputs import check_output_file
 from latentfx.models import ModelConfig
 from latentfx.options import AUGMENTS, FAMILIES, FIT_POLICIES
+from pipelines.specs import Spec, input_path, output_path
 
 FAMILY_DEFAULTS = {
     # beta: see latentfx.training.loss. The vector family trades sharpness for a smooth,
@@ -32,9 +33,9 @@ class TrainingInterrupted(Interrupted):
 
 
 @dataclass
-class TrainSpec:
-    folder: str
-    output: str
+class TrainSpec(Spec):
+    folder: str = input_path()
+    output: str = output_path()
     family: str = "spatial"
     size: int | None = None
     latent: str | None = None  # vector: "D"; spatial: "C:F" (channels : downsampling factor)
@@ -51,7 +52,7 @@ class TrainSpec:
     augment: str = "flip"
     save_every: int = 500
     device: str = "auto"
-    run_dir: str | None = None
+    run_dir: str | None = output_path(None)
     resume: bool = False
 
     def validate(self) -> None:

@@ -4,9 +4,9 @@ frame count, frame rate and sound. --smooth steadies the latents over a window o
 and every run reports its flicker: the output's mean frame-to-frame change divided by the
 input's (1 = as steady as the source).
 
-On the farm a long video splits into frame ranges (frame_total / prepare / render_frames /
-assemble, like walks). A chunk also reads window // 2 frames on either side of its range, so
-its smoothed frames are exactly those of a local run.
+On the farm a long video splits into frame ranges (the chunk protocol of pipelines.chunks,
+like walks). A chunk also reads window // 2 frames on either side of its range, so its
+smoothed frames are exactly those of a local run.
 """
 
 from __future__ import annotations
@@ -17,41 +17,49 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from latentfx.errors import InputError, Interrupted
-from pipelines.transfer import TransferResult, TransferSpec, reinterpreter
+from pipelines.transfer_spec import TransferResult, TransferSpec, reinterpreter
 
-__all__ = ["TransferSpec", "prepare", "run", "frame_total", "render_frames", "assemble"]
+__all__ = ["VideoTransferSpec", "prepare", "run", "frame_count", "render_frames", "assemble"]
+
+
+@dataclass
+class VideoTransferSpec(TransferSpec):
+    """A transfer whose input is a video."""
+
+    def validate(self) -> str:
+        if super().validate() != "video":
+            raise InputError(f"{self.input}: not a video")
+        return "video"
 
 
 @dataclass
 class VideoTransfer:
-    """Everything needed to transfer any frame range of a video."""
+    """Everything needed to transfer any frame range of a video (pipelines.chunks.Prepared)."""
 
-    spec: TransferSpec
+    spec: VideoTransferSpec   # checked
     reinterpret: object       # latentfx.latents.transfer.Reinterpreter
-    total: int                # frames in the input, and so in the output
+    frame_count: int          # frames in the input, and so in the output
     size: tuple[int, int]     # (width, height) of the output
     fps: float
     model_id: str
     info: object              # latentfx.video.reader.VideoInfo of the input, probed once
     notes: list[str] = field(default_factory=list)
 
+    def facts(self) -> dict:
+        return {"model_id": self.model_id, "size": list(self.size), "fps": self.fps,
+                "notes": list(self.notes)}
 
-def _check(spec: TransferSpec) -> None:
-    if spec.validate() != "video":
-        raise InputError(f"{spec.input}: not a video")
 
-
-def frame_total(spec: TransferSpec) -> int:
+def frame_count(spec: VideoTransferSpec) -> int:
     """Frames in the input (the farm plans chunks so)."""
     from latentfx.video.reader import count_frames
 
-    _check(spec)
     return count_frames(spec.input)
 
 
-def _geometry(spec: TransferSpec, info) -> tuple[tuple[int, int], float, list[str]]:
+def _geometry(spec: VideoTransferSpec, info) -> tuple[tuple[int, int], float, list[str]]:
     """The output's (width, height) and frame rate, and notes where they differ from the
-    input's: the same for a local run and for the farm's assembly."""
+    input's (the farm's assembly takes them from the prepared transfer's facts)."""
     from latentfx.video.writer import video_target
 
     notes = []
@@ -66,10 +74,10 @@ def _geometry(spec: TransferSpec, info) -> tuple[tuple[int, int], float, list[st
     return (width, height), fps, notes
 
 
-def prepare(spec: TransferSpec, *, progress=None) -> VideoTransfer:
+def prepare(spec: VideoTransferSpec, *, progress=None) -> VideoTransfer:
+    """Probe and count the input, load the model: everything up to the first frame."""
     from latentfx.video.reader import count_frames, probe
 
-    _check(spec)
     info = probe(spec.input)
     size, fps, notes = _geometry(spec, info)
     reinterpret, checkpoint = reinterpreter(spec)
@@ -93,7 +101,7 @@ def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None
     from latentfx.walk.rendering import to_uint8_frames
 
     spec, width, height = job.spec, *job.size
-    stop = job.total if stop is None else stop
+    stop = job.frame_count if stop is None else stop
     reach = spec.smooth // 2
     first = max(0, start - reach)   # the window's context: read, encoded, never written
 
@@ -106,10 +114,10 @@ def frame_batches(job: VideoTransfer, *, start: int = 0, stop: int | None = None
     def encoded():
         """(latents, [(frame, its motion guide or None)]) batch by batch."""
         with FrameReader(spec.input, batch=spec.batch, start=first,
-                         stop=min(job.total, stop + reach), info=job.info) as reader:
+                         stop=min(job.frame_count, stop + reach), info=job.info) as reader:
             for frames in reader:
                 if cancel and cancel():
-                    raise Interrupted(f"cancelled near frame {first} of {job.total}; no "
+                    raise Interrupted(f"cancelled near frame {first} of {job.frame_count}; no "
                                       f"output was written")
                 frames = frames[:, :height, :width]
                 z = job.reinterpret.encode(frames_to_tensor(frames))
@@ -149,41 +157,43 @@ def _aligned(z, centre, other):
 def run(spec: TransferSpec, *, progress: Callable[[int, int, str], None] | None = None,
         cancel: Callable[[], bool] | None = None) -> TransferResult:
     started = time.perf_counter()
-    job = prepare(spec, progress=progress)
+    job = prepare(as_video(spec).checked(), progress=progress)
     pairs = ((out, original) for _, out, original in frame_batches(job, cancel=cancel))
     # One encoder thread when the model has the CPU's cores (see VideoWriter).
     threads = 1 if job.reinterpret.model.device.type == "cpu" else 0
     return _write(job, pairs, started=started, progress=progress, encoder_threads=threads)
 
 
-def render_frames(spec: TransferSpec, start: int, stop: int, *, write: Callable[[int, object], None],
-                  walk: VideoTransfer | None = None,
-                  cancel: Callable[[], bool] | None = None) -> VideoTransfer:
+def as_video(spec: TransferSpec) -> VideoTransferSpec:
+    """The same transfer, as the spec of a video (which checks that the input is one)."""
+    return spec if isinstance(spec, VideoTransferSpec) else VideoTransferSpec(**vars(spec))
+
+
+def render_frames(job: VideoTransfer, start: int, stop: int, *,
+                  write: Callable[[int, object], None],
+                  cancel: Callable[[], bool] | None = None) -> None:
     """Transfer frames [start, stop) and hand each to write(index, uint8 (H, W, 3)): a farm
-    chunk. Returns the prepared transfer, which a caller may pass back for the next chunk."""
-    job = walk or prepare(spec)
+    chunk."""
     for first, out, _ in frame_batches(job, start=start, stop=stop, cancel=cancel):
         for i, pixels in enumerate(out):
             write(first + i, pixels)
-    return job
 
 
-def assemble(spec: TransferSpec, frame_files: list[Path], *, model_id: str,
+def assemble(spec: VideoTransferSpec, frame_files: list[Path], *, facts: dict,
              progress: Callable[[int, int, str], None] | None = None,
              cancel: Callable[[], bool] | None = None) -> TransferResult:
     """Encode frames transferred by chunks (PNG files, in order), with the input's sound,
-    exactly as run() would have."""
+    exactly as run() would have; `facts` are the prepared transfer's."""
     import numpy as np
     from PIL import Image
 
     from latentfx.video.reader import FrameReader, probe
 
     started = time.perf_counter()
-    _check(spec)
-    info = probe(spec.input)
-    size, fps, notes = _geometry(spec, info)
-    job = VideoTransfer(spec, None, len(frame_files), size, fps, model_id, info, notes)
-    width, height = size
+    info = probe(spec.input)  # for the sound and the originals the flicker compares with
+    job = VideoTransfer(spec, None, len(frame_files), tuple(facts["size"]), facts["fps"],
+                        facts["model_id"], info, list(facts["notes"]))
+    width, height = job.size
 
     def pairs():
         with FrameReader(spec.input, batch=spec.batch, info=info) as reader:
@@ -222,10 +232,10 @@ def _write(job: VideoTransfer, pairs, *, started: float, encoder_threads: int,
             meters[1].update(original)
             written += len(out)
             if progress:
-                progress(written, job.total, "frames")
-    if written != job.total:
-        job.notes.append(f"the decoder gave {written} frames where {job.total} were counted; "
-                         f"the output has {written}")
+                progress(written, job.frame_count, "frames")
+    if written != job.frame_count:
+        job.notes.append(f"the decoder gave {written} frames where {job.frame_count} were "
+                         f"counted; the output has {written}")
     flicker = {"output": round(meters[0].mean, 3), "input": round(meters[1].mean, 3),
                "ratio": round(meters[0].mean / meters[1].mean, 3) if meters[1].mean else None}
     seconds = time.perf_counter() - started

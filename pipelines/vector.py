@@ -10,15 +10,16 @@ from pathlib import Path
 from typing import Callable
 
 from latentfx.errors import InputError
+from pipelines.specs import Spec, input_path, output_path
 
 
 @dataclass
-class VectorSpec:
-    output: str
-    store: str | None = None
+class VectorSpec(Spec):
+    output: str = output_path()
+    store: str | None = input_path(None)
     attr: str | None = None
-    with_dir: str | None = None
-    without_dir: str | None = None
+    with_dir: str | None = input_path(None)
+    without_dir: str | None = input_path(None)
     model: str | None = None
     holdout: float = 0.2
     seed: int = 0

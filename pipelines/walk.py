@@ -4,6 +4,9 @@ Steps: check the spec; load the model and keyframes; settle the output size and 
 renderer (anchors, path, residuals, pacing: latentfx/walk/frames.py); then stream frames in
 batches into ffmpeg while the next batch decodes, and write the contact sheet
 (latentfx/walk/video.py); finally the manifest.
+
+On the farm a walk renders in frame ranges: frame_count, prepare, render_frames and assemble
+are the chunk protocol of pipelines.chunks, and take a checked spec (WalkSpec.checked()).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from latentfx.errors import InputError
 from latentfx.options import FRAME_FITS
+from pipelines.specs import KEYFRAMES, Spec, input_path, output_path
 
 if TYPE_CHECKING:  # annotations only: these bring torch, so they are imported where used
     from latentfx.walk.frames import WalkFrames
@@ -28,9 +32,9 @@ DEFAULT_FRAMES = 48           # per segment: 2 s at 24 fps
 
 
 @dataclass
-class WalkSpec:
-    keyframes: list[str]
-    output: str
+class WalkSpec(Spec):
+    keyframes: list[str] = input_path(form=KEYFRAMES)
+    output: str = output_path()
     model: str | None = None
     size: tuple[int, int] | None = None  # (width, height)
     fit: str = "crop"
@@ -52,8 +56,8 @@ class WalkSpec:
     compare: bool = False
     crf: int | None = None
     codec: str | None = None
-    frames_dir: str | None = None
-    sheet: str | None = None
+    frames_dir: str | None = output_path(None)
+    sheet: str | None = output_path(None)
     sheet_frames: int = 8
     batch: int = 8
     device: str = "auto"
@@ -136,20 +140,27 @@ class WalkResult:
 class Walk:
     """A walk ready to render: any range of its frames, for a local run or a farm chunk."""
 
-    spec: WalkSpec            # resolved
+    spec: WalkSpec            # checked (validated and resolved)
     frames: WalkFrames        # renderers and timeline
     model_id: str
 
+    @property
+    def frame_count(self) -> int:
+        return len(self.frames)
+
+    def facts(self) -> dict:
+        """What assembly needs to write the manifest a local run writes: keyframe PSNR
+        compares each keyframe's frame with its original at one renderer's frame size."""
+        return {"model_id": self.model_id, "frame_size": list(self.frames.size),
+                "keyframe_frames": list(self.frames.timeline.keyframe_frames),
+                "notes": list(self.frames.notes)}
+
 
 def prepare(spec: WalkSpec, *, progress=None) -> Walk:
-    """Steps 1-3: everything up to the first frame."""
+    """Steps 2-3 (for a checked spec): everything up to the first frame."""
     from latentfx.models.loading import load_model
     from latentfx.walk.frames import build_walk
     from latentfx.walk.keyframes import load_keyframes
-
-    # 1. Check the spec and resolve its defaults.
-    spec.validate()
-    spec = spec.resolved()
 
     # 2. Load the model and keyframes.
     keys = load_keyframes(spec.keyframes)
@@ -178,7 +189,8 @@ def run(spec: WalkSpec, *, progress: Callable[[int, int, str], None] | None = No
     from latentfx.walk.video import render_walk_video
 
     started = time.perf_counter()
-    walk = prepare(spec, progress=progress)
+    # 1. Check the spec and resolve its defaults.
+    walk = prepare(spec.checked(), progress=progress)
     # 4. Stream batches into ffmpeg (and the optional PNG folder) while the next one decodes;
     # the contact sheet.
     video = render_walk_video(walk.frames, walk.spec.outputs(), batch=walk.spec.batch,
@@ -188,12 +200,10 @@ def run(spec: WalkSpec, *, progress: Callable[[int, int, str], None] | None = No
                    notes=walk.frames.notes, started=started)
 
 
-def frame_total(spec: WalkSpec) -> int:
+def frame_count(spec: WalkSpec) -> int:
     """How many frames the walk has, without loading anything (the farm plans chunks so)."""
     from latentfx.walk.timeline import segment_frame_counts
 
-    spec.validate()
-    spec = spec.resolved()
     k = len(spec.keyframes)
     counts = segment_frame_counts(segments=k if spec.loop else k - 1, loop=spec.loop,
                                   keyframes=k, fps=spec.fps, frames=spec.frames,
@@ -203,33 +213,30 @@ def frame_total(spec: WalkSpec) -> int:
     return sum(counts) + (0 if spec.loop else 1) + spec.hold * k
 
 
-def render_frames(spec: WalkSpec, start: int, stop: int, *, write: Callable[[int, object], None],
-                  walk: Walk | None = None, cancel: Callable[[], bool] | None = None) -> Walk:
+def render_frames(walk: Walk, start: int, stop: int, *, write: Callable[[int, object], None],
+                  cancel: Callable[[], bool] | None = None) -> None:
     """Render frames [start, stop) and hand each to write(index, uint8 (H, W, 3)): a farm
-    chunk. Returns the prepared walk, which a caller may pass back for the next chunk."""
+    chunk."""
     from latentfx.walk.rendering import to_uint8_frames
 
-    walk = walk or prepare(spec)
     for first, frames in frame_batches(walk, start=start, stop=stop, cancel=cancel):
         for i, pixels in enumerate(to_uint8_frames(frames)):
             write(first + i, pixels)
-    return walk
 
 
-def assemble(spec: WalkSpec, frame_files: list[Path], *, model_id: str,
+def assemble(spec: WalkSpec, frame_files: list[Path], *, facts: dict,
              progress: Callable[[int, int, str], None] | None = None,
              cancel: Callable[[], bool] | None = None) -> WalkResult:
-    """Encode frames rendered by chunks (PNG files, in order) exactly as run() would have."""
+    """Encode frames rendered by chunks (PNG files, in order) exactly as run() would have,
+    keyframe PSNR included; `facts` are the prepared walk's."""
     import numpy as np
     from PIL import Image
 
     from latentfx.errors import Interrupted
-    from latentfx.walk.keyframes import parse_keyframe
+    from latentfx.walk.keyframes import load_keyframes
     from latentfx.walk.video import write_walk_video
 
     started = time.perf_counter()
-    spec.validate()
-    spec = spec.resolved()
     with Image.open(frame_files[0]) as first:
         video_size = first.size
 
@@ -241,12 +248,14 @@ def assemble(spec: WalkSpec, frame_files: list[Path], *, model_id: str,
             yield start, np.stack([np.asarray(Image.open(f).convert("RGB"))
                                    for f in frame_files[start: start + spec.batch]])
 
-    keys = [parse_keyframe(k) for k in spec.keyframes]
+    keys = load_keyframes(spec.keyframes)
     video = write_walk_video(batches(), spec.outputs(), total=len(frame_files),
-                             video_size=video_size, keys=keys, keyframe_at={},
-                             frame_size=video_size, fit=spec.fit, encoder_threads=1,
-                             progress=progress)
-    return _finish(spec, video, keys=keys, model_id=model_id, notes=[], started=started)
+                             video_size=video_size, keys=keys,
+                             keyframe_at={f: k for k, f in enumerate(facts["keyframe_frames"])},
+                             frame_size=tuple(facts["frame_size"]), fit=spec.fit,
+                             encoder_threads=1, progress=progress)
+    return _finish(spec, video, keys=keys, model_id=facts["model_id"],
+                   notes=list(facts["notes"]), started=started)
 
 
 def _finish(spec: WalkSpec, video: WalkVideo, *, keys: list, model_id: str, notes: list[str],

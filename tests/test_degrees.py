@@ -122,7 +122,7 @@ def test_bad_degrees_options_are_named(sliding, tiny_vector_model, tiny_spatial_
 
 def test_a_store_finds_its_images_from_anywhere_and_the_farm_checks_that_folder(
         sliding, tiny_spatial_model, tmp_path, monkeypatch):
-    from pipelines.registry import JOBS
+    from pipelines.degrees import DegreesSpec
     from workers.paths import input_paths
 
     base, pool, store, start, end = sliding
@@ -131,10 +131,10 @@ def test_a_store_finds_its_images_from_anywhere_and_the_farm_checks_that_folder(
                     *render_options(tiny_spatial_model))
     assert result.exit_code == 0, result.output
     spec = {"start": str(start), "end": str(end), "pool": str(store), "via": []}
-    assert ("store's image folder", str(pool.resolve())) in input_paths(JOBS["degrees"], spec)
+    assert ("store's image folder", str(pool.resolve())) in input_paths(DegreesSpec, spec)
     spec["folder"] = str(pool)
     assert all(field != "store's image folder"
-               for field, _ in input_paths(JOBS["degrees"], spec))
+               for field, _ in input_paths(DegreesSpec, spec))
 
 
 def test_degrees_loads_the_model_once_and_writes_one_manifest(sliding, tiny_spatial_model,

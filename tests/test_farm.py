@@ -59,6 +59,8 @@ def test_a_submitted_walk_equals_the_local_render(farm, tiny_spatial_model, shap
     record = farm.wait_job(job)
     assert record["state"] == "succeeded", farm.logs()
     assert record["chunks"] == 2 and record["done"] == record["total"] == 13
+    # The job store holds the spec as submit checked and resolved it.
+    assert (record["spec"]["interp"], record["spec"]["ease"]) == ("spline", "linear")
     status = json.loads(invoke(farm, "status", job, "--json").stdout)
     assert (status["id"], status["state"], status["progress"]) == (job, "succeeded", 1.0)
     fetched = invoke(farm, "fetch", job, "-o", tmp_path / "fetched")
@@ -67,6 +69,11 @@ def test_a_submitted_walk_equals_the_local_render(farm, tiny_spatial_model, shap
                           read_frames(tmp_path / "local.mp4"))
     manifest = json.loads((tmp_path / "fetched" / "walk.mp4.latentfx.json").read_text())
     assert manifest["results"]["frames"] == 13
+    # What a local walk measures on its keyframes, the farm's assembly measures too.
+    mine = json.loads((tmp_path / "local.mp4.latentfx.json").read_text())["results"]
+    for key in ("keyframe_psnr", "keyframe_frames", "step_spread", "notes"):
+        assert manifest["results"][key] == mine[key], key
+    assert len(mine["keyframe_psnr"]) == 3 and None not in mine["keyframe_psnr"]
     # The inputs lived outside the storage root, so the CLI copied them into the job.
     assert all("/inputs/" in k for k in manifest["spec"]["keyframes"])
     listing = invoke(farm, "jobs")

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import ROOT
 from latentfx.errors import InputError
-from pipelines.registry import JOBS
+from pipelines.walk import WalkSpec
 from workers.app import celery_config
 from workers.execution import backoff, is_out_of_memory
 from workers.paths import PathPolicyError, check_spec
@@ -50,9 +50,9 @@ def test_paths_outside_the_root_are_refused(tmp_path, path, monkeypatch):
     monkeypatch.chdir(root / "jobs")
     spec = {"keyframes": ["seed:1", path], "output": str(root / "ok.mp4")}
     with pytest.raises(PathPolicyError):
-        check_spec(JOBS["walk"], spec, root)
+        check_spec(WalkSpec, spec, root)
     with pytest.raises(PathPolicyError):
-        check_spec(JOBS["walk"], {"keyframes": ["seed:1"], "output": path}, root)
+        check_spec(WalkSpec, {"keyframes": ["seed:1"], "output": path}, root)
 
 
 def test_a_symlink_out_of_the_root_is_refused(tmp_path):
@@ -61,10 +61,10 @@ def test_a_symlink_out_of_the_root_is_refused(tmp_path):
     (tmp_path / "secret.png").write_bytes(b"x")
     (root / "link.png").symlink_to(tmp_path / "secret.png")
     with pytest.raises(PathPolicyError):
-        check_spec(JOBS["walk"], {"keyframes": [str(root / "link.png"), "seed:1"],
-                                  "output": str(root / "w.mp4")}, root)
-    check_spec(JOBS["walk"], {"keyframes": ["seed:1", "seed:2"], "model": "default",
+        check_spec(WalkSpec, {"keyframes": [str(root / "link.png"), "seed:1"],
                               "output": str(root / "w.mp4")}, root)
+    check_spec(WalkSpec, {"keyframes": ["seed:1", "seed:2"], "model": "default",
+                          "output": str(root / "w.mp4")}, root)
 
 
 def test_retry_policy():
@@ -99,7 +99,7 @@ def test_a_store_entry_keyframe_outside_the_root_is_refused(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     with pytest.raises(PathPolicyError):
-        check_spec(JOBS["walk"], {"keyframes": [f"{tmp_path}/s.safetensors:a.png", "seed:1"],
-                                  "output": str(root / "w.mp4")}, root)
-    check_spec(JOBS["walk"], {"keyframes": [f"{root}/s.safetensors:a.png", "seed:1"],
+        check_spec(WalkSpec, {"keyframes": [f"{tmp_path}/s.safetensors:a.png", "seed:1"],
                               "output": str(root / "w.mp4")}, root)
+    check_spec(WalkSpec, {"keyframes": [f"{root}/s.safetensors:a.png", "seed:1"],
+                          "output": str(root / "w.mp4")}, root)

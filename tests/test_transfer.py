@@ -187,15 +187,15 @@ def test_smoothing_lowers_flicker(tiny_spatial_model, tmp_path):
 
 def test_chunks_with_smoothing_match_a_whole_run(tiny_spatial_model, tmp_path):
     source = make_video(tmp_path / "in.mp4", frames=11, sound=False, noise=6.0)
-    spec = transfer.TransferSpec(input=str(source), output=str(tmp_path / "o.mp4"),
-                                 model=str(tiny_spatial_model), smooth=4, batch=3,
-                                 device="cpu")
-    assert transfer_video.frame_total(spec) == 11
+    spec = transfer_video.VideoTransferSpec(input=str(source), output=str(tmp_path / "o.mp4"),
+                                            model=str(tiny_spatial_model), smooth=4, batch=3,
+                                            device="cpu").checked()
+    assert transfer_video.frame_count(spec) == 11
     job = transfer_video.prepare(spec)
     whole = np.concatenate([out for _, out, _ in transfer_video.frame_batches(job)])
     pieces = {}
     for start, stop in [(0, 4), (4, 9), (9, 11)]:
-        transfer_video.render_frames(spec, start, stop, walk=job,
+        transfer_video.render_frames(job, start, stop,
                                      write=lambda i, pixels: pieces.setdefault(i, pixels))
     assert sorted(pieces) == list(range(11))
     chunked = np.stack([pieces[i] for i in range(11)])

@@ -278,7 +278,8 @@ def test_a_batch_that_runs_out_of_memory_is_rendered_in_halves(tiny_spatial_mode
     spec = walk.WalkSpec(keyframes=keyframes, output=str(tmp_path / "chunk.mp4"),
                          model=str(tiny_spatial_model), device="cpu", **options)
     chunk = {}
-    walk.render_frames(spec, 3, 11, write=lambda i, pixels: chunk.setdefault(i, pixels))
+    walk.render_frames(walk.prepare(spec.checked()), 3, 11,
+                       write=lambda i, pixels: chunk.setdefault(i, pixels))
     assert sorted(chunk) == list(range(3, 11))
     assert np.array_equal(np.stack([chunk[i] for i in range(3, 11)]),
                           frames_of(f"{tmp_path}/plain/")[3:11])

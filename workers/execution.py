@@ -3,7 +3,6 @@ these functions (a task is like a web view); the rendering itself is the pipelin
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
@@ -14,6 +13,7 @@ from pathlib import Path
 import redis
 
 from latentfx.errors import InputError, Interrupted, LatentfxError
+from latentfx.io.atomic import atomic_path
 from pipelines.registry import JOBS
 
 from .paths import check_spec
@@ -51,11 +51,22 @@ def frame_file(record: dict, frame: int) -> Path:
     return frames_dir(record) / f"{frame:06d}.png"
 
 
+def facts_file(record: dict) -> Path:
+    """The prepared job's facts (pipelines.chunks.Prepared.facts), beside the frames: every
+    chunk writes the same ones, and the assembly reads them."""
+    return frames_dir(record) / "facts.json"
+
+
+def _spec(record: dict):
+    """The job's spec, as submit checked and recorded it (so not checked again)."""
+    return JOBS[record["kind"]].spec_class.from_dict(record["spec"], source=f"job {record['id']}")
+
+
 def _allowed(store, settings, record: dict, *, chunk: int | None = None) -> bool:
     """The worker checks the spec's paths again (anyone who can write to the broker can call
     a task); a refused job fails with the reason, and nothing of it runs."""
     try:
-        check_spec(JOBS[record["kind"]], record["spec"], settings.storage_root())
+        check_spec(JOBS[record["kind"]].spec_class, record["spec"], settings.storage_root())
     except LatentfxError as exc:  # PathPolicyError, or no storage root on this worker
         store.fail_job(record["id"], str(exc), chunk=chunk)
         return False
@@ -128,8 +139,8 @@ def _render_frames(store, settings, record: dict, chunk: dict, token: str) -> No
     from PIL import Image
 
     job, index = record["id"], chunk["index"]
-    module, spec_class = JOBS[record["kind"]].load()
-    spec = spec_class(**record["spec"])
+    module = JOBS[record["kind"]].module
+    spec = _spec(record)
     folder = frames_dir(record)
     folder.mkdir(exist_ok=True)
     committed = store.committed_frames(job)
@@ -159,9 +170,11 @@ def _render_frames(store, settings, record: dict, chunk: dict, token: str) -> No
         if not store.heartbeat(job, index, token, settings.lease_seconds):
             raise Superseded()
 
+    prepared, facts = _prepared(module, spec)
+    with atomic_path(facts_file(record)) as tmp:  # before any frame: assembly needs them
+        tmp.write_text(json.dumps(facts))
     try:
-        module.render_frames(spec, todo[0], chunk["stop"], write=write,
-                             walk=_prepared(module, spec))
+        module.render_frames(prepared, todo[0], chunk["stop"], write=write)
     finally:
         for leftover in folder.glob(f"*{partial}"):
             leftover.unlink(missing_ok=True)
@@ -170,25 +183,27 @@ def _render_frames(store, settings, record: dict, chunk: dict, token: str) -> No
 _PREPARED: dict[str, object] = {}
 
 
-def _prepared(module, spec):
-    """A worker process renders many chunks of the same walk: load and prepare it once."""
-    key = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
+def _prepared(module, spec) -> tuple[object, dict]:
+    """A worker process renders many chunks of the same walk: load and prepare it once.
+    (prepared job, its facts as preparing left them, before any chunk added notes)."""
+    key = json.dumps(spec.to_dict(), sort_keys=True, default=str)
     if key not in _PREPARED:
         _PREPARED.clear()
-        _PREPARED[key] = module.prepare(spec)
+        prepared = module.prepare(spec)
+        _PREPARED[key] = prepared, prepared.facts()
     return _PREPARED[key]
 
 
 def _run_whole(store, settings, record: dict, chunk: dict, token: str) -> None:
     job = record["id"]
-    module, spec_class = JOBS[record["kind"]].load()
+    module = JOBS[record["kind"]].module
 
     def cancel() -> bool:
         if not store.heartbeat(job, chunk["index"], token, settings.lease_seconds):
             raise Superseded()
         return store.cancel_requested(job)
 
-    module.run(spec_class(**record["spec"]), cancel=cancel)
+    module.run(_spec(record), cancel=cancel)
     store.commit_frame(job, chunk["index"], token, 0)
 
 
@@ -203,15 +218,16 @@ def assemble(task, job: str) -> str:
         return "refused"
     if record["state"] in ("succeeded", "cancelled") or store.cancel_requested(job):
         return record["state"]
-    module, spec_class = kind.load()
     files = [frame_file(record, f) for f in range(record["total"])]
-    missing = [f.name for f in files if not f.exists()]
+    missing = [f.name for f in files + [facts_file(record)] if not f.exists()]
     if missing or len(store.committed_frames(job)) != record["total"]:
-        store.fail_job(job, f"assembly found {len(missing)} frame(s) missing, e.g. {missing[:3]}")
+        store.fail_job(job, f"assembly found {len(missing)} file(s) missing from "
+                            f"{frames_dir(record)}, e.g. {missing[:3]}")
         return "failed"
     try:
-        module.assemble(spec_class(**record["spec"]), files, model_id=record["model_id"],
-                        cancel=lambda: store.cancel_requested(job))
+        kind.module.assemble(_spec(record), files,
+                             facts=json.loads(facts_file(record).read_text()),
+                             cancel=lambda: store.cancel_requested(job))
     except Interrupted:
         return "cancelled"
     except Exception as exc:  # whatever stops the assembly, the job must not hang 'running'

@@ -11,7 +11,7 @@ from latentfx.errors import InputError
 from latentfx.latents.stores import recorded_folder
 from latentfx.models.bundled import BUNDLED_MODELS
 from latentfx.walk.keyframes import parse_keyframe
-from pipelines.registry import JobKind
+from pipelines.specs import KEYFRAMES, PAIRS, Spec
 
 
 class PathPolicyError(InputError):
@@ -34,41 +34,46 @@ def contained(path: str | os.PathLike, root: Path, *, what: str) -> Path:
     return resolved
 
 
-def input_paths(kind: JobKind, spec: dict) -> list[tuple[str, str]]:
+def input_paths(spec_class: type[Spec], spec: dict) -> list[tuple[str, str]]:
     """(field, path) for every file a spec reads, model included (bundled names excluded)."""
     found = []
-    for field in kind.inputs:
-        values = spec.get(field) or []
+    for field in spec_class.input_fields():
+        values = spec.get(field.name) or []
         for value in ([values] if isinstance(values, str) else values):
-            if field in kind.paired:
+            if field.form == PAIRS:
                 value = value[0]  # (vector file, strength): only the file is a path
-            if field == "keyframes":
+            if field.form == KEYFRAMES:
                 key = parse_keyframe(value)
                 if key.store is not None:
-                    found.append((field, str(key.store)))  # STORE:entry reads the store
+                    found.append((field.name, str(key.store)))  # STORE:entry reads the store
                 if not key.is_image:
                     continue  # seed:N, or the store entry just added
-            found.append((field, value))
+            found.append((field.name, value))
     model = spec.get("model")
     if model and not (model in BUNDLED_MODELS and not Path(model).exists()):
         found.append(("model", model))
-    return found + _store_image_folder(kind, spec)
+    return found + _store_image_folders(spec_class, spec)
 
 
-def _store_image_folder(kind: JobKind, spec: dict) -> list[tuple[str, str]]:
+def _store_image_folders(spec_class: type[Spec], spec: dict) -> list[tuple[str, str]]:
     """A job that shows a store's images reads them from the folder the store recorded
-    (unless the spec names one): that folder is an input too, and must pass the same check."""
-    store = spec.get(kind.store_images) if kind.store_images else None
-    if not store or spec.get("folder") or not Path(store).is_file():
+    (unless the spec's `folder` names one): that folder is an input too, and must pass the
+    same check."""
+    if spec.get("folder"):
         return []
-    folder = recorded_folder(store)
-    return [("store's image folder", folder)] if folder else []
+    found = []
+    for field in spec_class.input_fields():
+        store = spec.get(field.name) if field.store_images else None
+        folder = recorded_folder(store) if store and Path(store).is_file() else None
+        if folder:
+            found.append(("store's image folder", folder))
+    return found
 
 
-def check_spec(kind: JobKind, spec: dict, root: Path) -> None:
+def check_spec(spec_class: type[Spec], spec: dict, root: Path) -> None:
     """Refuse a spec that reads or writes anything outside root."""
-    for field, value in input_paths(kind, spec):
+    for field, value in input_paths(spec_class, spec):
         contained(value, root, what=f"{field}")
-    for field in kind.outputs:
+    for field in spec_class.output_fields():
         if spec.get(field):
             contained(str(spec[field]).rstrip("/") or "/", root, what=field)

@@ -3,13 +3,13 @@ the job store and queue its chunks."""
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
 from latentfx.errors import InputError
 from latentfx.walk.keyframes import parse_keyframe
-from pipelines.registry import JOBS
+from pipelines.registry import JOBS, JobKind
+from pipelines.specs import PAIRS, Spec
 
 from .paths import check_spec, contained, input_paths
 from .settings import FarmSettings
@@ -17,7 +17,8 @@ from .settings import FarmSettings
 
 def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
            priority: int = 5) -> str:
-    """Queue `spec` (a pipeline Spec) as a farm job; returns the job id."""
+    """Queue `spec` (a pipeline Spec) as a farm job; returns the job id. The job store
+    records the spec checked and resolved, with its paths staged: what every chunk renders."""
     from latentfx.models.bundled import resolve_model
     from latentfx.models.checkpoint import file_sha256
 
@@ -25,25 +26,26 @@ def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
     from .store import JobStore
 
     kind = JOBS[kind_name]
+    spec_class = kind.spec_class
     root = settings.storage_root()
     if not 0 <= priority <= 9:
         raise InputError(f"--priority must be between 0 and 9, got {priority}")
     store = JobStore.from_url(settings.redis_url)
-    fields = dataclasses.asdict(spec)
+    fields = spec.to_dict()
     job = JobStore.new_id()
     staging = _job_folder(root / "jobs" / job)
     try:
-        fields = _stage_inputs(kind, fields, root, staging)
-        fields = _place_outputs(kind, fields, root, staging)
-        spec = type(spec)(**fields)
-        check_spec(kind, dataclasses.asdict(spec), root)
+        fields = _stage_inputs(spec_class, fields, root, staging)
+        fields = _place_outputs(spec_class, fields, root, staging)
+        spec = spec_class.from_dict(fields).checked()
+        check_spec(spec_class, spec.to_dict(), root)
         ranges, total = _plan(kind, spec, settings.chunk_frames)
         # Jobs that read a store (map) take their model from it.
         model_id = file_sha256(resolve_model(spec.model)) if hasattr(spec, "model") else None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    store.create(job, kind=kind_name, spec=dataclasses.asdict(spec), ranges=ranges,
+    store.create(job, kind=kind_name, spec=spec.to_dict(), ranges=ranges,
                  total=total, queue=queue, priority=priority, job_dir=str(staging),
                  model_id=model_id)
     enqueue_chunks(make_app(settings), store, job, range(len(ranges)), queue=queue,
@@ -67,10 +69,10 @@ def _job_folder(folder: Path) -> Path:
     return folder
 
 
-def _stage_inputs(kind, fields: dict, root: Path, job_dir: Path) -> dict:
+def _stage_inputs(spec_class: type[Spec], fields: dict, root: Path, job_dir: Path) -> dict:
     """Single files outside the root are copied into the job's inputs/ folder, and the spec
     is pointed at the copies; files inside stay where they are (as absolute paths)."""
-    files = {value for _, value in input_paths(kind, fields)}
+    files = {value for _, value in input_paths(spec_class, fields)}
     local: dict[str, str] = {}
     for value in sorted(files):
         source = Path(value)
@@ -86,8 +88,10 @@ def _stage_inputs(kind, fields: dict, root: Path, job_dir: Path) -> dict:
             shutil.copy2(source, target)
             local[value] = str(target)
 
+    inputs = {field.name: field for field in spec_class.input_fields()}
+
     def localize(value, field=""):
-        if field in kind.paired:  # [file, strength] pairs: only the file moves
+        if field in inputs and inputs[field].form == PAIRS:  # [file, strength]: the file moves
             return [[localize(path), amount] for path, amount in value]
         if isinstance(value, list):
             return [localize(v) for v in value]
@@ -98,7 +102,7 @@ def _stage_inputs(kind, fields: dict, root: Path, job_dir: Path) -> dict:
             return f"{local.get(str(key.store), str(key.store))}:{key.entry}"
         return local.get(value, value)  # seed:N and bundled model names pass through
 
-    return {name: localize(value, name) if name in (*kind.inputs, "model") else value
+    return {name: localize(value, name) if name in inputs or name == "model" else value
             for name, value in fields.items()}
 
 
@@ -111,10 +115,10 @@ def _folder_in_root(folder: Path, root: Path) -> Path:
                          f"move or copy it there and submit again") from None
 
 
-def _place_outputs(kind, fields: dict, root: Path, job_dir: Path) -> dict:
+def _place_outputs(spec_class: type[Spec], fields: dict, root: Path, job_dir: Path) -> dict:
     """Relative outputs go into the job's out/ folder; absolute ones must be inside root."""
     fields = dict(fields)
-    for field in kind.outputs:
+    for field in spec_class.output_fields():
         value = fields.get(field)
         if not value:
             continue
@@ -129,11 +133,9 @@ def _place_outputs(kind, fields: dict, root: Path, job_dir: Path) -> dict:
     return fields
 
 
-def _plan(kind, spec, chunk_frames: int) -> tuple[list[tuple[int, int]], int]:
-    """Chunk ranges and the total count progress is measured in."""
-    module, _ = kind.load()
+def _plan(kind: JobKind, spec: Spec, chunk_frames: int) -> tuple[list[tuple[int, int]], int]:
+    """Chunk ranges and the total count progress is measured in (for a checked spec)."""
     if not kind.chunked:
-        spec.validate()
         return [(0, 1)], 1
-    total = module.frame_total(spec)
+    total = kind.module.frame_count(spec)
     return [(s, min(total, s + chunk_frames)) for s in range(0, total, chunk_frames)], total

@@ -132,3 +132,16 @@ def test_a_config_describes_only_the_fields_its_family_uses():
     assert s.meaningful_fields()["latent_channels"] == 4
     assert s.meaningful_fields()["decoder_widths"] == [4, 8]
 
+
+def test_family_defaults_build_the_configs_training_starts_from():
+    from latentfx.models.defaults import FAMILY_DEFAULTS
+
+    vec, spa = FAMILY_DEFAULTS["vector"], FAMILY_DEFAULTS["spatial"]
+    assert vec.config(size=64, latent=vec.latent, widths=None, blocks=2) == ModelConfig(
+        family="vector", image_size=64, widths=(32, 64, 128, 256), blocks=2, latent_dim=32)
+    assert spa.config(size=96, latent=spa.latent, widths=None, blocks=2) == ModelConfig(
+        family="spatial", image_size=96, widths=(32, 64), blocks=2, latent_channels=4)
+    assert spa.config(size=96, latent="8:8", widths=None, blocks=1).widths == (32, 64, 128)
+    assert vec.beta > spa.beta  # the vector family trades sharpness for a walkable space
+    with pytest.raises(ValueError, match="factor must be 2, 4"):
+        spa.config(size=96, latent="4:6", widths=None, blocks=1)

@@ -93,6 +93,7 @@ def test_only_a_vector_model_has_a_native_size_and_sees_pictures_at_it():
 def test_picture_size_is_the_padded_size_a_latent_was_encoded_at(h, w):
     model = spatial()
     assert model.picture_size(model.latent_shape(h, w)) == model.padded_size(h, w)
+    assert model.picture_size((5, *model.latent_shape(h, w))) == model.padded_size(h, w)
     assert vector(size=32).picture_size((6,)) == (32, 32)
 
 

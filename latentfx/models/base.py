@@ -46,8 +46,8 @@ class VAE(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def picture_size(self, latent_shape: tuple[int, ...]) -> tuple[int, int]:
-        """(height, width) of the picture a latent of this shape (without the batch
-        dimension) was encoded from, as the model saw it."""
+        """(height, width) of the pictures latents of this shape (with or without the batch
+        dimension) were encoded from, as the model saw them."""
 
     @abc.abstractmethod
     def fit_latent(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:

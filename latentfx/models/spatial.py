@@ -32,8 +32,9 @@ class SpatialVAE(VAE):
         return (self.config.latent_channels, ph // f, pw // f)
 
     def picture_size(self, latent_shape: tuple[int, ...]) -> tuple[int, int]:
+        # Read from the end: (..., H/f, W/f) -> the picture padded to whole latent pixels.
         f = self.config.factor
-        return latent_shape[-2] * f, latent_shape[-1] * f  # padded to whole latent pixels
+        return latent_shape[-2] * f, latent_shape[-1] * f
 
     def fit_latent(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """Resampled (bilinear) to the latent size of (height, width): close to encoding the

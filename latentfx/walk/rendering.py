@@ -153,7 +153,7 @@ def frame_size(size: tuple[int, int] | None, model: VAE, keys: list[Keyframe], *
     if model.native_size is not None or not (images or stored):
         return SQUARE_DEFAULT
     if not images:  # store entries only: the size they were encoded at
-        height, width = model.picture_size(tuple(stored[0].shape[1:]))
+        height, width = model.picture_size(tuple(stored[0].shape))
         return width, height
     h, w = images[0].shape[-2:]
     scale = min(1.0, MAX_DEFAULT_SIDE / max(h, w))

@@ -72,8 +72,7 @@ class EncoderOnly:
         from latentfx.models.loading import load_model
 
         self.model, _ = load_model(model_name, device="cpu")
-        n = self.model.config.image_size
-        size = (n, n) if self.model.config.family == "vector" else (128, 128)
+        size = self.model.working_size(128, 128)  # as encode's default size
         self.images = torch.stack([fitted_picture(p, size, "crop")  # decoded as encode does
                                    for p in sorted(folder.iterdir())])
         self.batch = batch

@@ -59,13 +59,12 @@ def run(spec: SampleSpec, *, progress: Callable[[int, int, str], None] | None = 
     spec.validate()
     started = time.perf_counter()
     model, info = load_model(spec.model, device=spec.device)
-    if model.config.family == "vector":
-        if spec.size is not None:
-            raise InputError(f"--size applies to spatial models only; this vector model "
-                             f"renders {model.config.image_size}x{model.config.image_size}")
-        width = height = model.config.image_size
-    else:
-        width, height = spec.size or SPATIAL_DEFAULT_SIZE
+    if model.native_size is not None and spec.size is not None:
+        native_height, native_width = model.native_size
+        raise InputError(f"--size applies to spatial models only; this {model.config.family} "
+                         f"model renders {native_width}x{native_height}")
+    width, height = spec.size or SPATIAL_DEFAULT_SIZE
+    height, width = model.working_size(height, width)
 
     # 2. Cell i is the latent `seed:(seed + i)` stands for in walks and mixes (a CPU draw of
     #    N(0, T^2 I): the same numbers on every device), so any cell can become a keyframe.

@@ -16,16 +16,9 @@ from typing import Callable
 from latentfx.errors import InputError, Interrupted
 from latentfx.io.outputs import check_output_file
 from latentfx.models import ModelConfig
+from latentfx.models.defaults import FAMILY_DEFAULTS
 from latentfx.options import AUGMENTS, FAMILIES, FIT_POLICIES
 from pipelines.specs import Spec, input_path, output_path
-
-FAMILY_DEFAULTS = {
-    # beta: see latentfx.training.loss. The vector family trades sharpness for a smooth,
-    # walkable space; the spatial family stays close to an autoencoder for fidelity.
-    "vector": dict(image_size=64, latent="32", widths=(32, 64, 128, 256), beta=2e-2),
-    "spatial": dict(image_size=96, latent="4:4", beta=1e-4),  # widths: SPATIAL_WIDTHS
-}
-SPATIAL_WIDTHS = (32, 64, 128, 256, 256)
 
 
 class TrainingInterrupted(Interrupted):
@@ -84,25 +77,11 @@ class TrainSpec(Spec):
 
     def model_config(self) -> ModelConfig:
         defaults = FAMILY_DEFAULTS[self.family]
-        size = self.size if self.size is not None else defaults["image_size"]
-        latent = self.latent or defaults["latent"]
+        size = self.size if self.size is not None else defaults.image_size
+        latent = self.latent or defaults.latent
         try:
-            if self.family == "vector":
-                widths = self.widths or defaults["widths"]
-                return ModelConfig(family="vector", image_size=size, widths=widths,
-                                   blocks=self.blocks, latent_dim=int(latent))
-            channels, _, factor = latent.partition(":")
-            factor = int(factor or 4)
-            levels = factor.bit_length() - 1
-            if factor < 2 or 2 ** levels != factor or levels > len(SPATIAL_WIDTHS):
-                raise ValueError(f"downsampling factor must be 2, 4, 8, 16 or 32, got {factor}")
-            widths = self.widths or SPATIAL_WIDTHS[:levels]
-            if len(widths) != levels:
-                raise ValueError(f"factor {factor} needs {levels} widths, got {len(widths)}")
-            if size % factor:
-                raise ValueError(f"the crop size must be a multiple of the factor {factor}")
-            return ModelConfig(family="spatial", image_size=size, widths=widths,
-                               blocks=self.blocks, latent_channels=int(channels))
+            return defaults.config(size=size, latent=latent, widths=self.widths,
+                                   blocks=self.blocks)
         except ValueError as exc:
             raise InputError(f"bad model settings (--latent {latent!r}, --size {size}): {exc}") from None
 
@@ -211,7 +190,7 @@ def _options_and_state(spec: TrainSpec, resumed, n_images: int):
         epochs = spec.epochs if spec.epochs is not None else 100
         steps = max(1, round(epochs * n_images / spec.batch))
     options = TrainOptions(steps=steps, batch=spec.batch, lr=spec.lr,
-                           beta=family["beta"] if spec.beta is None else spec.beta,
+                           beta=family.beta if spec.beta is None else spec.beta,
                            kl_warmup=spec.kl_warmup, seed=spec.seed, fit=spec.fit,
                            augment=spec.augment, save_every=spec.save_every)
     return options, TrainState()

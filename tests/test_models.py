@@ -80,3 +80,69 @@ def test_config_round_trips_through_dict():
     assert ModelConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="unknown model config keys"):
         ModelConfig.from_dict({**config.to_dict(), "surprise": 1})
+
+
+def test_only_a_vector_model_has_a_native_size_and_sees_pictures_at_it():
+    assert vector(size=32).native_size == (32, 32)
+    assert vector(size=32).working_size(48, 80) == (32, 32)
+    assert spatial().native_size is None
+    assert spatial().working_size(48, 80) == (48, 80)
+
+
+@pytest.mark.parametrize("h, w", [(32, 32), (37, 53)])
+def test_picture_size_is_the_padded_size_a_latent_was_encoded_at(h, w):
+    model = spatial()
+    assert model.picture_size(model.latent_shape(h, w)) == model.padded_size(h, w)
+    assert model.picture_size((5, *model.latent_shape(h, w))) == model.padded_size(h, w)
+    assert vector(size=32).picture_size((6,)) == (32, 32)
+
+
+def test_a_spatial_latent_is_resampled_to_another_size_and_a_vector_latent_kept():
+    model = spatial().eval()
+    z = model.encode(torch.rand(2, 3, 32, 48)).mode()  # (2, 4, 8, 12)
+    fitted = model.fit_latent(z, 64, 40)
+    assert fitted.shape == (2, *model.latent_shape(64, 40))
+    # A constant latent stays that constant wherever it is resampled to.
+    flat = torch.full((1, 4, 8, 12), 0.25)
+    assert torch.allclose(model.fit_latent(flat, 20, 20), torch.full((1, 4, 5, 5), 0.25))
+    assert model.fit_latent(z, 32, 48) is z
+    v = torch.randn(2, 6)
+    assert vector(size=32).fit_latent(v, 64, 40) is v
+
+
+def test_spatial_padding_reflects_and_encoding_pads_the_same_way():
+    model = spatial().eval()
+    x = torch.rand(1, 3, 6, 5)
+    padded = model.pad(x)
+    assert padded.shape[-2:] == (8, 8)
+    assert torch.equal(padded[..., 6, :5], x[..., 4, :])  # reflected about the last row
+    whole = torch.rand(1, 3, 8, 8)
+    assert model.pad(whole) is whole  # already whole latent pixels
+    one = torch.rand(1, 3, 1, 1)  # padding wider than the picture: replicated
+    assert torch.equal(model.pad(one), one.expand(1, 3, 4, 4))
+    assert torch.equal(model.encode(x).mean, model.encode(padded).mean)
+
+
+def test_a_config_describes_only_the_fields_its_family_uses():
+    v = ModelConfig(family="vector", image_size=32, widths=(8, 16), latent_dim=6)
+    assert "latent_dim" in v.meaningful_fields()
+    assert "latent_channels" not in v.meaningful_fields()
+    assert "decoder_widths" not in v.meaningful_fields()  # unset
+    s = ModelConfig(family="spatial", widths=(8, 16), decoder_widths=(4, 8))
+    assert "latent_dim" not in s.meaningful_fields()
+    assert s.meaningful_fields()["latent_channels"] == 4
+    assert s.meaningful_fields()["decoder_widths"] == [4, 8]
+
+
+def test_family_defaults_build_the_configs_training_starts_from():
+    from latentfx.models.defaults import FAMILY_DEFAULTS
+
+    vec, spa = FAMILY_DEFAULTS["vector"], FAMILY_DEFAULTS["spatial"]
+    assert vec.config(size=64, latent=vec.latent, widths=None, blocks=2) == ModelConfig(
+        family="vector", image_size=64, widths=(32, 64, 128, 256), blocks=2, latent_dim=32)
+    assert spa.config(size=96, latent=spa.latent, widths=None, blocks=2) == ModelConfig(
+        family="spatial", image_size=96, widths=(32, 64), blocks=2, latent_channels=4)
+    assert spa.config(size=96, latent="8:8", widths=None, blocks=1).widths == (32, 64, 128)
+    assert vec.beta > spa.beta  # the vector family trades sharpness for a walkable space
+    with pytest.raises(ValueError, match="factor must be 2, 4"):
+        spa.config(size=96, latent="4:6", widths=None, blocks=1)

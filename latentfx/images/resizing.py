@@ -72,8 +72,8 @@ def limit_side(img: torch.Tensor, max_side: int | None) -> torch.Tensor:
 
 def for_model(img: torch.Tensor, model: VAE, *, fit: str = "center-crop",
               max_side: int | None = None) -> torch.Tensor:
-    """What the model should see of an image: spatial models take it at its own size (capped
-    at max_side); vector models need exactly their training size."""
-    if model.config.family == "spatial":
+    """What the model should see of an image: a model that takes any size gets it at its own
+    size (capped at max_side); a model with a native size gets it fitted to that size."""
+    if model.native_size is None:
         return limit_side(img, max_side)
-    return fit_square(img, size=model.config.image_size, fit=fit)
+    return fit_to(img, *model.native_size, fit)

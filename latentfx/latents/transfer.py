@@ -31,8 +31,11 @@ class Reinterpreter:
     def __init__(self, model: VAE, *, strength: float = 1.0, tile: int = DEFAULT_TILE,
                  overlap: int = DEFAULT_OVERLAP):
         self.model, self.strength = model, strength
-        self.spatial = model.config.family == "spatial"
-        f = model.config.factor if self.spatial else 1
+        # A model that takes any size is run on the picture itself, in tiles; its latents are
+        # maps (a video's can be aligned by optical flow). One with a native size sees the
+        # picture resized to it.
+        self.spatial = model.native_size is None
+        f = model.config.factor
         # Tiles start and end on latent pixels, so latent tiles line up with pixel tiles.
         self.tile = max(f, tile // f * f)
         self.overlap = min(self.tile // 2, overlap // f * f)
@@ -42,10 +45,9 @@ class Reinterpreter:
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Float pictures (B, 3, H, W) in [0, 1] on the CPU -> latents (B, ...) on the CPU."""
         if not self.spatial:
-            size = self.model.config.image_size
             return self._run(lambda t: self.model.encode(t).mode(),
-                             resize(x, size, size, mode="bilinear"))
-        padded = self._pad(x)
+                             resize(x, *self.model.native_size, mode="bilinear"))
+        padded = self.model.pad(x)  # to whole latent pixels first, so tiles align
         return tiled(lambda t: self._run(lambda u: self.model.encode(u).mode(), t), padded,
                      tile=self.tile, overlap=self.overlap, scale=1 / self.factor)
 
@@ -73,12 +75,3 @@ class Reinterpreter:
 
     def _run(self, fn, t: torch.Tensor) -> torch.Tensor:
         return fn(t.to(self.model.device)).float().cpu()
-
-    def _pad(self, x: torch.Tensor) -> torch.Tensor:
-        """Reflect-pad to whole latent pixels (as the model itself would), so tiles align."""
-        h, w = x.shape[-2:]
-        ph, pw = self.model.padded_size(h, w)
-        if (ph, pw) == (h, w):
-            return x
-        mode = "reflect" if ph - h < h and pw - w < w else "replicate"
-        return torch.nn.functional.pad(x, (0, pw - w, 0, ph - h), mode=mode)

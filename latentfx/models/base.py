@@ -44,6 +44,16 @@ class VAE(nn.Module, abc.ABC):
         size if it has one, else the picture's own."""
         return self.native_size or (height, width)
 
+    @abc.abstractmethod
+    def picture_size(self, latent_shape: tuple[int, ...]) -> tuple[int, int]:
+        """(height, width) of the pictures latents of this shape (with or without the batch
+        dimension) were encoded from, as the model saw them."""
+
+    @abc.abstractmethod
+    def fit_latent(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """(B, ...) latents encoded from pictures of another size -> latents standing for
+        (height, width) pictures, of shape (B, *latent_shape(height, width))."""
+
     def compression(self, height: int, width: int) -> float:
         """Pixel values per latent number for an image of this size (3*H*W / size of z)."""
         return 3 * height * width / math.prod(self.latent_shape(height, width))

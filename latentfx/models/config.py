@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass, field
 from latentfx.options import FAMILIES
 
 
+FAMILY_ONLY = {"latent_dim": "vector", "latent_channels": "spatial"}  # field -> the family using it
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of a conv-VAE.
@@ -72,6 +75,12 @@ class ModelConfig:
                 )
         elif self.latent_channels <= 0:
             raise ValueError(f"latent_channels must be positive, got {self.latent_channels}")
+
+    def meaningful_fields(self) -> dict:
+        """to_dict() without what this family ignores and without the options left unset
+        (None), as a description shows the config."""
+        return {k: v for k, v in self.to_dict().items()
+                if FAMILY_ONLY.get(k, self.family) == self.family and v is not None}
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -6,19 +6,19 @@ from latentfx.errors import InputError
 from latentfx.models.bundled import WEIGHTS_DIR, resolve_model
 from latentfx.models.checkpoint import model_from_checkpoint, read_checkpoint
 
+ANY_SIZE_DEFAULT = 512  # side of the square a model that takes any size is described at
+
 
 def describe(name_or_path: str | None, *, size: tuple[int, int] | None = None) -> dict:
     path = resolve_model(name_or_path)
     info = read_checkpoint(path)
     model = model_from_checkpoint(info)
     config = info.config
-    if size is None:
-        side = config.image_size if config.family == "vector" else 512
-        size = (side, side)
-    width, height = size
-    if config.family == "vector" and (width, height) != (config.image_size,) * 2:
-        raise InputError(f"--size {width}x{height}: this vector model works at "
-                         f"{config.image_size}x{config.image_size} only")
+    width, height = size or _default_size(model)
+    if model.working_size(height, width) != (height, width):
+        native_height, native_width = model.native_size
+        raise InputError(f"--size {width}x{height}: this {config.family} model works at "
+                         f"{native_width}x{native_height} only")
     latent = model.latent_shape(height, width)
     training = info.metadata.get("training", {})
     name = str(name_or_path or "default")
@@ -26,7 +26,7 @@ def describe(name_or_path: str | None, *, size: tuple[int, int] | None = None) -
         "model": f"{name} (bundled)" if path.parent == WEIGHTS_DIR else str(path),
         "model_id": info.model_id,
         "family": config.family,
-        "config": _relevant(config.to_dict()),
+        "config": config.meaningful_fields(),
         "parameters": _params(model),
         "latent_shape": f"{' x '.join(map(str, latent))} for {width}x{height} "
                         f"(compression {model.compression(height, width):.2f}x)",
@@ -37,10 +37,10 @@ def describe(name_or_path: str | None, *, size: tuple[int, int] | None = None) -
     }
 
 
-def _relevant(config: dict) -> dict:
-    """The config fields that mean something for this family."""
-    unused = "latent_channels" if config["family"] == "vector" else "latent_dim"
-    return {k: v for k, v in config.items() if k != unused and v is not None}
+def _default_size(model) -> tuple[int, int]:
+    """(width, height) the latent shape is shown for: the model's own size, if it has one."""
+    height, width = model.native_size or (ANY_SIZE_DEFAULT, ANY_SIZE_DEFAULT)
+    return width, height
 
 
 def _params(model) -> str:

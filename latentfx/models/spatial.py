@@ -31,14 +31,34 @@ class SpatialVAE(VAE):
         f = self.config.factor
         return (self.config.latent_channels, ph // f, pw // f)
 
-    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+    def picture_size(self, latent_shape: tuple[int, ...]) -> tuple[int, int]:
+        # Read from the end: (..., H/f, W/f) -> the picture padded to whole latent pixels.
+        f = self.config.factor
+        return latent_shape[-2] * f, latent_shape[-1] * f
+
+    def fit_latent(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Resampled (bilinear) to the latent size of (height, width): close to encoding the
+        picture at that size, since each latent pixel stands for an f x f patch."""
+        target = self.latent_shape(height, width)
+        if tuple(z.shape[1:]) == target:
+            return z
+        return F.interpolate(z, size=target[-2:], mode="bilinear", align_corners=False)
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, 3, *padded_size(H, W)), extended at the bottom and right.
+
+        Reflect (not zero) padding: zeros would read as a black border and leak into the
+        latent; decode(..., size=) crops the padding off again. Replicate where the padding
+        is wider than the picture, which reflection cannot fill."""
         h, w = x.shape[-2:]
         ph, pw = self.padded_size(h, w)
-        if (ph, pw) != (h, w):
-            # Reflect (not zero) padding: zeros would read as a black border and leak into
-            # the latent; decode(..., size=) crops the padding off again.
-            mode = "reflect" if ph - h < h and pw - w < w else "replicate"
-            x = F.pad(x, (0, pw - w, 0, ph - h), mode=mode)
+        if (ph, pw) == (h, w):
+            return x
+        mode = "reflect" if ph - h < h and pw - w < w else "replicate"
+        return F.pad(x, (0, pw - w, 0, ph - h), mode=mode)
+
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        x = self.pad(x)
         mean, logvar = self.to_moments(self.encoder(x)).chunk(2, dim=1)  # (B, C, H/f, W/f) x2
         return DiagonalGaussian(mean, logvar)
 

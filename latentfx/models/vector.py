@@ -33,6 +33,13 @@ class VectorVAE(VAE):
         self._check_size(height, width)
         return (self.config.latent_dim,)
 
+    def picture_size(self, latent_shape: tuple[int, ...]) -> tuple[int, int]:
+        return self.native_size
+
+    def fit_latent(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        # Every picture is seen at the native size, so a latent stands for any size as it is.
+        return z
+
     def _check_size(self, height: int, width: int) -> None:
         s = self.config.image_size
         if (height, width) != (s, s):

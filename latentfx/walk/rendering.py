@@ -33,9 +33,7 @@ class LatentSpace:
                  model_id: str = ""):
         self.model, self.size, self.fit, self.temperature = model, (height, width), fit, temperature
         self.model_id = model_id
-        self.spatial = model.config.family == "spatial"
-        n = model.config.image_size
-        self.model_size = (height, width) if self.spatial else (n, n)
+        self.model_size = model.working_size(height, width)  # what the decoder draws
 
     @torch.inference_mode()
     def anchor(self, key: Keyframe) -> torch.Tensor:
@@ -49,23 +47,19 @@ class LatentSpace:
         return prior_latent(self.model, key.seed, height=h, width=w, temperature=self.temperature)
 
     def _store_latent(self, key: Keyframe) -> torch.Tensor:
-        """A store entry's latent. A spatial latent encoded at another size is resampled
-        (bilinear) to this walk's latent size: close to encoding the image at that size."""
+        """A store entry's latent, fitted to this walk's size (the store may have been
+        encoded at another one)."""
         if key.model_id != self.model_id:
             raise InputError(f"keyframe {key.text}: its store was made with model "
                              f"{key.model_id[:16]}, not with this walk's ({self.model_id[:16]})")
-        target = self.model.latent_shape(*self.model_size)
-        z = key.latent.float()
-        if tuple(z.shape[1:]) != tuple(target) and self.spatial:
-            z = torch.nn.functional.interpolate(z, size=target[-2:], mode="bilinear",
-                                                align_corners=False)
+        z = self.model.fit_latent(key.latent.float(), *self.model_size)
         return z.to(self.model.device)
 
     @torch.inference_mode()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(B, ...) latents -> (B, 3, H, W) at the output size, on the CPU."""
         images = self.model.decode(z.to(self.model.device), size=self.model_size).float().cpu()
-        if not self.spatial:
+        if self.model.native_size is not None:  # drawn at the model's size, not the output's
             images = fit_to(images, *self.size, self.fit, mode=UPSCALE_FILTER).clamp(0, 1)
         return images
 
@@ -156,11 +150,11 @@ def frame_size(size: tuple[int, int] | None, model: VAE, keys: list[Keyframe], *
         return width, height
     images = [k.image for k in keys if k.is_image]
     stored = [k.latent for k in keys if k.latent is not None]
-    if model.config.family == "vector" or not (images or stored):
+    if model.native_size is not None or not (images or stored):
         return SQUARE_DEFAULT
     if not images:  # store entries only: the size they were encoded at
-        factor = model.config.factor
-        return stored[0].shape[-1] * factor, stored[0].shape[-2] * factor
+        height, width = model.picture_size(tuple(stored[0].shape))
+        return width, height
     h, w = images[0].shape[-2:]
     scale = min(1.0, MAX_DEFAULT_SIDE / max(h, w))
     width, height = max(8, round(w * scale)), max(8, round(h * scale))

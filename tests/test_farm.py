@@ -277,7 +277,7 @@ def test_retry_requeues_only_what_failed(farm):
     job = submit(farm, *slow_walk_args("retried.mp4"))
     chunk = wait_for(lambda: running_attempt(store, job, 2), timeout=90,
                      what="chunk 2 to start", interval=0.002)
-    store.r.hset(store.chunk_key(job, 2), "attempts", 99)  # its next delivery is past the cap
+    farm.redis.client().hset(store.chunk_key(job, 2), "attempts", 99)  # next delivery: past the cap
     os.kill(int(chunk["pid"]), signal.SIGKILL)
     failed = farm.wait_job(job, states=("failed",))
     assert [c["state"] for c in failed["chunk_list"]].count("failed") == 1

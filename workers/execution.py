@@ -117,7 +117,7 @@ def _retry_or_fail(task, store, job, index, token, exc, settings) -> str:
     if out_of_memory:
         spec = store.job(job)["spec"]
         spec["batch"] = max(1, int(spec.get("batch", 8)) // 2)
-        store.r.hset(store.job_key(job), "spec", json.dumps(spec))
+        store.set_spec(job, spec)
     if not store.end_attempt(job, index, token, "queued",
                              f"retrying after {type(exc).__name__}: {exc}"):
         return "superseded"  # another delivery owns the chunk: it carries on, not us

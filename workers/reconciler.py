@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 
-from .store import PREFIX, JobStore
+from .store import JobStore
 
 
 class Reconciler:
@@ -31,13 +31,8 @@ class Reconciler:
 
     def sweep(self) -> list[tuple[str, int]]:
         """One pass, by one worker at a time; returns the (job, chunk) pairs it re-queued."""
-        lock = f"{PREFIX}:reconciler"
-        if not self.store.r.set(lock, "1", nx=True, ex=max(1, int(self.settings.lease_seconds))):
-            return []
-        try:
-            return self._sweep()
-        finally:
-            self.store.r.delete(lock)
+        with self.store.lock("reconciler", seconds=self.settings.lease_seconds) as held:
+            return self._sweep() if held else []
 
     def _sweep(self) -> list[tuple[str, int]]:
         from .submit import enqueue_chunks

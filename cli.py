@@ -937,7 +937,7 @@ def print_status(summary: dict) -> None:
 @click.argument("job")
 def cancel(job):
     """Cancel a farm job: queued chunks never start, running ones stop at the next frame."""
-    from workers.app import make_app
+    from workers.app import get_app
 
     settings, store = farm()
     state = store.job(job)["state"]
@@ -947,7 +947,7 @@ def cancel(job):
     queued = store.request_cancel(job)
     ids = [c["task_id"] for c in queued if c.get("task_id")]
     if ids:
-        make_app(settings).control.revoke(ids)
+        get_app(settings).control.revoke(ids)
     store.finish_job(job, "cancelled")
     click.echo(f"cancelled {job}: {len(queued)} queued chunk(s) revoked; running chunks stop "
                f"at their next frame")
@@ -957,8 +957,8 @@ def cancel(job):
 @click.argument("job")
 def retry(job):
     """Re-queue a farm job's failed and cancelled chunks (finished chunks are kept)."""
-    from workers.app import make_app
-    from workers.submit import enqueue_chunks
+    from workers.app import get_app
+    from workers.queueing import enqueue_assembly, enqueue_chunks
 
     settings, store = farm()
     record = store.job(job)
@@ -968,13 +968,13 @@ def retry(job):
     if not again and record["state"] == "succeeded":
         click.echo(f"job {job} succeeded; nothing to retry")
         return
-    app = make_app(settings)
+    app = get_app(settings)
     store.reopen(job)
     for index in again:
         store.requeue(job, index, reset_attempts=True)
     enqueue_chunks(app, store, job, again, queue=record["queue"], priority=record["priority"])
     if not again:  # every chunk had finished: only the assembly failed or was cancelled
-        app.send_task("latentfx.assemble", args=[job], queue=record["queue"])
+        enqueue_assembly(app, job, queue=record["queue"], priority=record["priority"])
     click.echo(f"re-queued {len(again)} chunk(s) of {job}")
 
 
@@ -1014,13 +1014,14 @@ def worker(queues, concurrency, name, loglevel):
     """Run a farm worker with the project's settings (until Ctrl-C)."""
     import socket
 
-    from workers.app import QUEUES, app
+    from workers.app import QUEUES, get_app
 
     chosen = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = [q for q in chosen if q not in QUEUES]
     if unknown or not chosen:
         raise click.BadParameter(f"unknown queue(s) {unknown}; use {', '.join(QUEUES)}",
                                  param_hint="--queues")
+    app = get_app()
     app.conf.latentfx_settings.storage_root()  # refuse to start without shared storage
     app.worker_main(["worker", "-Q", ",".join(chosen), "-c", str(concurrency), "-P", "prefork",
                      "-n", name or f"latentfx@{socket.gethostname()}", "--loglevel", loglevel,
@@ -1056,9 +1057,9 @@ def doctor():
                f"visibility {settings.visibility_timeout:g} s; {settings.max_attempts} "
                f"deliveries per chunk; {settings.chunk_frames} frames per chunk")
     if not problems:
-        from workers.app import make_app
+        from workers.app import get_app
 
-        replies = make_app(settings).control.ping(timeout=1.0) or []
+        replies = get_app(settings).control.ping(timeout=1.0) or []
         names = sorted(name for reply in replies for name in reply)
         click.echo(f"workers:    {', '.join(names) if names else 'none answering right now'}")
     sys.exit(EXIT_INPUT if problems else EXIT_OK)

@@ -8,13 +8,15 @@ from __future__ import annotations
 import threading
 import time
 
+from .queueing import enqueue_chunks
+from .settings import FarmSettings
 from .store import JobStore
 
 
 class Reconciler:
-    def __init__(self, app):
-        self.app = app
-        self.settings = app.conf.latentfx_settings
+    def __init__(self, app, settings: FarmSettings):
+        self.app = app  # only sends messages
+        self.settings = settings
         self.store = JobStore.from_url(self.settings.redis_url)
         self._stop = threading.Event()
 
@@ -35,8 +37,6 @@ class Reconciler:
             return self._sweep() if held else []
 
     def _sweep(self) -> list[tuple[str, int]]:
-        from .submit import enqueue_chunks
-
         requeued = []
         now = time.time()
         for job in self.store.active_jobs():

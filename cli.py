@@ -819,40 +819,13 @@ def shapes(folder, count, size, seed):
     click.echo(f"wrote {count} images and {labels}")
 
 
-# -- the render farm --------------------------------------------------------------------------
+# -- the render farm: the verbs print what workers.control returns ----------------------------
 
-def farm():
+def farm_store():
     """(settings, job store) from the environment."""
-    from workers.settings import from_environment
-    from workers.store import JobStore
+    from workers.control import connect
 
-    settings = from_environment()
-    return settings, JobStore.from_url(settings.redis_url)
-
-
-def job_summary(record: dict) -> dict:
-    import time
-
-    chunks = record["chunk_list"]
-    elapsed = time.time() - float(record.get("started") or time.time())
-    rate = record["done"] / elapsed if elapsed > 0 and record["done"] else 0.0
-    remaining = (record["total"] - record["done"]) / rate if rate else None
-    errors = [c["error"] for c in chunks if c.get("error")]
-    return {
-        "id": record["id"], "kind": record["kind"], "state": record["state"],
-        "progress": round(record["done"] / record["total"], 4) if record["total"] else 0.0,
-        "done": record["done"], "total": record["total"],
-        "eta_seconds": None if remaining is None or record["state"] != "running"
-        else round(remaining, 1),
-        "chunks": {state: sum(c["state"] == state for c in chunks)
-                   for state in ("queued", "running", "done", "failed", "cancelled")},
-        "attempts": sum(c["attempts"] for c in chunks),
-        "workers": sorted({c["worker"] for c in chunks if c.get("worker")}),
-        "created": float(record["created"]), "queue": record["queue"],
-        "priority": record["priority"], "output": record.get("output") or None,
-        "error": record.get("error") or (errors[-1] if errors else None),
-        "job_dir": record["job_dir"],
-    }
+    return connect()
 
 
 @cli.command()
@@ -862,8 +835,10 @@ def jobs(limit, as_json):
     """List the farm's recent jobs, newest first."""
     import time
 
-    _, store = farm()
-    rows = [job_summary(store.job(j)) for j in store.job_ids(limit)]
+    from workers.control import recent_jobs
+
+    _, store = farm_store()
+    rows = recent_jobs(store, limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -890,32 +865,41 @@ def _duration(seconds: float) -> str:
                    "progress (0-1), done, total, eta_seconds, chunks, error, ...")
 def status(job, follow, as_json):
     """Show a farm job's state, progress, chunks and last error."""
-    import time
+    from workers import control
 
-    _, store = farm()
-    summary = job_summary(store.job(job))
+    _, store = farm_store()
     if follow:
-        bar = ProgressBar(f"{summary['kind']} {job}",
-                          unit="frame" if summary["kind"] == "walk" else "it")
-        try:
-            while summary["state"] in ("queued", "running"):
-                c = summary["chunks"]
-                if not as_json:
-                    bar(summary["done"], summary["total"],
-                        f"{summary['state']}, chunks {c['done']}/{sum(c.values())} done, "
-                        f"{c['running']} running")
-                time.sleep(0.5)
-                summary = job_summary(store.job(job))
-            if not as_json:
-                bar(summary["done"], summary["total"], summary["state"])
-        finally:
-            bar.close()
+        summary = follow_job(store, job, bar=not as_json)
+    else:
+        summary = control.status(store, job)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
         print_status(summary)
     if follow and summary["state"] != "succeeded":
         sys.exit(EXIT_INPUT)
+
+
+def follow_job(store, job: str, *, bar: bool) -> dict:
+    """Follow the job until it ends, with a live progress bar if `bar`; its last summary."""
+    from workers.control import ENDED, follow
+
+    progress = None
+    try:
+        for summary in follow(store, job):
+            if not bar:
+                continue
+            progress = progress or ProgressBar(
+                f"{summary['kind']} {job}", unit="frame" if summary["kind"] == "walk" else "it")
+            c = summary["chunks"]
+            progress(summary["done"], summary["total"],
+                     summary["state"] if summary["state"] in ENDED else
+                     f"{summary['state']}, chunks {c['done']}/{sum(c.values())} done, "
+                     f"{c['running']} running")
+    finally:
+        if progress is not None:
+            progress.close()
+    return summary
 
 
 def print_status(summary: dict) -> None:
@@ -937,45 +921,30 @@ def print_status(summary: dict) -> None:
 @click.argument("job")
 def cancel(job):
     """Cancel a farm job: queued chunks never start, running ones stop at the next frame."""
-    from workers.app import get_app
+    from workers import control
 
-    settings, store = farm()
-    state = store.job(job)["state"]
-    if state in ("succeeded", "failed", "cancelled"):
-        click.echo(f"job {job} has already ended ({state}); nothing to cancel")
-        return
-    queued = store.request_cancel(job)
-    ids = [c["task_id"] for c in queued if c.get("task_id")]
-    if ids:
-        get_app(settings).control.revoke(ids)
-    store.finish_job(job, "cancelled")
-    click.echo(f"cancelled {job}: {len(queued)} queued chunk(s) revoked; running chunks stop "
-               f"at their next frame")
+    done = control.cancel(*farm_store(), job)
+    if done.already_ended:
+        click.echo(f"job {job} has already ended ({done.already_ended}); nothing to cancel")
+    else:
+        click.echo(f"cancelled {job}: {done.revoked} queued chunk(s) revoked; running chunks "
+                   f"stop at their next frame")
 
 
 @cli.command()
 @click.argument("job")
 def retry(job):
     """Re-queue a farm job's failed and cancelled chunks (finished chunks are kept)."""
-    from workers.app import get_app
-    from workers.queueing import enqueue_assembly, enqueue_chunks
+    from workers import control
 
-    settings, store = farm()
-    record = store.job(job)
-    if record["state"] in ("queued", "running"):
-        raise click.UsageError(f"job {job} is {record['state']}; retry it once it has ended")
-    again = [c["index"] for c in record["chunk_list"] if c["state"] != "done"]
-    if not again and record["state"] == "succeeded":
+    try:
+        done = control.retry(*farm_store(), job)
+    except control.JobStillRunning as exc:
+        raise click.UsageError(str(exc)) from None
+    if done.nothing_to_do:
         click.echo(f"job {job} succeeded; nothing to retry")
-        return
-    app = get_app(settings)
-    store.reopen(job)
-    for index in again:
-        store.requeue(job, index, reset_attempts=True)
-    enqueue_chunks(app, store, job, again, queue=record["queue"], priority=record["priority"])
-    if not again:  # every chunk had finished: only the assembly failed or was cancelled
-        enqueue_assembly(app, job, queue=record["queue"], priority=record["priority"])
-    click.echo(f"re-queued {len(again)} chunk(s) of {job}")
+    else:
+        click.echo(f"re-queued {len(done.chunks)} chunk(s) of {job}")
 
 
 @cli.command()
@@ -984,22 +953,10 @@ def retry(job):
               help="Folder to copy the job's outputs and manifests into (created if needed).")
 def fetch(job, folder):
     """Copy a finished farm job's outputs and manifests back from the storage root."""
-    import shutil
+    from workers.control import fetch as copy_outputs
 
-    _, store = farm()
-    record = store.job(job)
-    if record["state"] != "succeeded":
-        raise LatentfxError(f"job {job} is {record['state']}; only a succeeded job's outputs "
-                            f"can be fetched (see `latentfx status {job}`)")
-    source = Path(record["job_dir"]) / "out"
-    target = Path(folder)
-    target.mkdir(parents=True, exist_ok=True)
-    for item in sorted(source.iterdir()):
-        destination = target / item.name
-        if item.is_dir():
-            shutil.copytree(item, destination, dirs_exist_ok=True)
-        else:
-            shutil.copy2(item, destination)
+    _, store = farm_store()
+    for destination in copy_outputs(store, job, folder):
         click.echo(f"fetched {destination}")
 
 
@@ -1014,23 +971,23 @@ def worker(queues, concurrency, name, loglevel):
     """Run a farm worker with the project's settings (until Ctrl-C)."""
     import socket
 
-    from workers.app import QUEUES, get_app
+    from workers.app import QUEUES
+    from workers.control import run_worker
+    from workers.settings import from_environment
 
     chosen = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = [q for q in chosen if q not in QUEUES]
     if unknown or not chosen:
         raise click.BadParameter(f"unknown queue(s) {unknown}; use {', '.join(QUEUES)}",
                                  param_hint="--queues")
-    app = get_app()
-    app.conf.latentfx_settings.storage_root()  # refuse to start without shared storage
-    app.worker_main(["worker", "-Q", ",".join(chosen), "-c", str(concurrency), "-P", "prefork",
-                     "-n", name or f"latentfx@{socket.gethostname()}", "--loglevel", loglevel,
-                     "--without-gossip", "--without-mingle", "-E"])
+    run_worker(from_environment(), queues=chosen, concurrency=concurrency,
+               name=name or f"latentfx@{socket.gethostname()}", loglevel=loglevel)
 
 
 @cli.command()
 def doctor():
     """Show the farm settings found in the environment and check Redis, storage and workers."""
+    from workers.control import answering_workers, redis_problem
     from workers.settings import ConfigError, from_environment
 
     try:
@@ -1040,14 +997,9 @@ def doctor():
         sys.exit(EXIT_INPUT)
     problems = 0
     click.echo(f"redis:      {settings.redacted_url()}")
-    try:
-        import redis
-
-        redis.Redis.from_url(settings.redis_url, socket_timeout=3).ping()
-        click.echo("            answers")
-    except Exception as exc:  # any failure to reach Redis is the finding itself
-        problems += 1
-        click.echo(f"            PROBLEM: {type(exc).__name__}: {exc}")
+    problem = redis_problem(settings)
+    problems += problem is not None
+    click.echo(f"            PROBLEM: {problem}" if problem else "            answers")
     try:
         click.echo(f"storage:    {settings.storage_root()}")
     except ConfigError as exc:
@@ -1057,10 +1009,7 @@ def doctor():
                f"visibility {settings.visibility_timeout:g} s; {settings.max_attempts} "
                f"deliveries per chunk; {settings.chunk_frames} frames per chunk")
     if not problems:
-        from workers.app import get_app
-
-        replies = get_app(settings).control.ping(timeout=1.0) or []
-        names = sorted(name for reply in replies for name in reply)
+        names = answering_workers(settings)
         click.echo(f"workers:    {', '.join(names) if names else 'none answering right now'}")
     sys.exit(EXIT_INPUT if problems else EXIT_OK)
 

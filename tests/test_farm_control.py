@@ -1,6 +1,6 @@
-"""The farm against a real redis-server with no worker attached: what retry puts in the
-broker, what a delivery of a chunk comes to, and what the thin task does with that
-(DESIGN §4)."""
+"""The farm's control and a chunk's outcome, against a real redis-server with no worker
+attached: what the verbs do to the job record and what they put in the broker, what a
+delivery of a chunk comes to, and what the thin task does with that (DESIGN §4)."""
 
 import ast
 import json
@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import cli
 from conftest import ROOT
 from farm_harness import Farm, RedisServer
-from workers import execution, tasks
+from workers import control, execution, tasks
 from workers.queueing import broker_priority
 from workers.task_names import ASSEMBLE, RENDER_CHUNK
 
@@ -71,16 +71,117 @@ def invoke(farm, *args):
 # -- retry ------------------------------------------------------------------------------------
 
 def test_retry_queues_the_assembly_at_the_jobs_priority(farm):
-    store = farm.store()
+    store, settings = farm.store(), farm.settings()
     job = new_job(farm, priority=7)
     finish_chunks(store, job, [0, 1])
     store.fail_job(job, "assembly failed: ffmpeg went away")
     queued_messages(farm)  # nothing else waiting
 
-    result = invoke(farm, "retry", job)
-    assert result.exit_code == 0 and "re-queued 0 chunk(s)" in result.output
+    retried = control.retry(settings, store, job)
+    assert (retried.chunks, retried.assembly) == ([], True)
+    assert store.job(job)["state"] != "failed"
     # The priority a worker gives the assembly when the last chunk finishes: the same.
     assert queued_messages(farm) == [(ASSEMBLE, [job], broker_priority(7))]
+
+
+def test_retry_queues_only_unfinished_chunks_at_the_jobs_priority(farm):
+    store, settings = farm.store(), farm.settings()
+    job = new_job(farm, chunks=3, priority=2)
+    finish_chunks(store, job, [0, 2])
+    claim = store.claim(job, 1, worker="w", pid=1, lease_seconds=60, max_attempts=3)
+    store.end_attempt(job, 1, claim.token, "failed", "KeyError: x")
+    queued_messages(farm)
+
+    retried = control.retry(settings, store, job)
+    assert (retried.chunks, retried.assembly) == ([1], False)
+    assert store.chunk(job, 1)["attempts"] == 0 and store.chunk(job, 1)["task_id"]
+    assert queued_messages(farm) == [(RENDER_CHUNK, [job, 1], broker_priority(2))]
+
+
+def test_retry_refuses_a_running_job_and_leaves_a_succeeded_one(farm):
+    store, settings = farm.store(), farm.settings()
+    job = new_job(farm)
+    with pytest.raises(control.JobStillRunning, match="retry it once it has ended"):
+        control.retry(settings, store, job)
+    result = invoke(farm, "retry", job)
+    assert result.exit_code == 2 and f"job {job} is queued" in result.output
+
+    finish_chunks(store, job, [0, 1])
+    store.finish_job(job, "succeeded", output="w.mp4")
+    assert control.retry(settings, store, job).nothing_to_do
+    assert queued_messages(farm) == []
+    assert "succeeded; nothing to retry" in invoke(farm, "retry", job).output
+
+
+# -- cancel and fetch -------------------------------------------------------------------------
+
+def test_cancel_of_an_ended_job_changes_nothing(farm):
+    store, settings = farm.store(), farm.settings()
+    job = new_job(farm)
+    store.fail_job(job, "a chunk failed")
+    before = store.job(job)
+
+    done = control.cancel(settings, store, job)
+    assert done == control.Cancelled(job, already_ended="failed", revoked=0)
+    after = store.job(job)
+    assert (after["state"], after["cancel"], after["error"]) == ("failed", 0, before["error"])
+    assert "has already ended (failed); nothing to cancel" in invoke(farm, "cancel", job).output
+
+
+def test_cancel_marks_queued_chunks_and_ends_the_job(farm):
+    store, settings = farm.store(), farm.settings()
+    job = new_job(farm, chunks=3)
+    done = control.cancel(settings, store, job)
+    assert (done.already_ended, done.revoked) == (None, 3)
+    record = store.job(job)
+    assert record["state"] == "cancelled" and store.cancel_requested(job)
+    assert {c["state"] for c in record["chunk_list"]} == {"cancelled"}
+
+
+def test_fetch_refuses_a_job_that_did_not_succeed(farm, tmp_path):
+    store = farm.store()
+    job = new_job(farm)
+    with pytest.raises(control.JobNotSucceeded, match="only a succeeded job's outputs"):
+        control.fetch(store, job, tmp_path / "got")
+    assert not (tmp_path / "got").exists()
+    result = invoke(farm, "fetch", job, "-o", tmp_path / "got")
+    assert result.exit_code == 3 and f"job {job} is queued" in result.output
+
+
+def test_fetch_copies_a_succeeded_jobs_outputs(farm, tmp_path):
+    store = farm.store()
+    job = new_job(farm)
+    out = farm.storage / "jobs" / job / "out"
+    (out / "frames").mkdir(parents=True)
+    (out / "w.mp4").write_bytes(b"video")
+    (out / "frames" / "0.png").write_bytes(b"png")
+    finish_chunks(store, job, [0, 1])
+    store.finish_job(job, "succeeded", output=str(out / "w.mp4"))
+    written = control.fetch(store, job, tmp_path / "got")
+    assert sorted(p.name for p in written) == ["frames", "w.mp4"]
+    assert (tmp_path / "got" / "frames" / "0.png").read_bytes() == b"png"
+
+
+def test_follow_yields_until_the_job_ends(farm):
+    store = farm.store()
+    job = new_job(farm, chunks=1)
+    summaries = control.follow(store, job, every=0.01)
+    assert next(summaries)["state"] == "queued"
+    finish_chunks(store, job, [0])
+    store.finish_job(job, "succeeded")
+    assert [s["state"] for s in summaries][-1] == "succeeded"
+
+
+def test_status_follow_exits_by_how_the_job_ended(farm):
+    store = farm.store()
+    failed, succeeded = new_job(farm), new_job(farm, chunks=1)
+    store.fail_job(failed, "a chunk failed")
+    finish_chunks(store, succeeded, [0])
+    store.finish_job(succeeded, "succeeded", output="w.mp4")
+    result = invoke(farm, "status", failed, "--follow", "--json")
+    assert result.exit_code == 3 and json.loads(result.stdout)["error"] == "a chunk failed"
+    result = invoke(farm, "status", succeeded, "--follow")
+    assert result.exit_code == 0 and "output: w.mp4" in result.stdout
 
 
 # -- a chunk's outcome, and the task acting on it ----------------------------------------------
@@ -168,7 +269,8 @@ def test_one_app_per_settings_and_celery_finds_it(farm, monkeypatch):
 
 
 def test_importing_the_farm_builds_no_app():
-    code = ("import workers.app, workers.submit, workers.reconciler, workers.tasks\n"
+    code = ("import workers.app, workers.control, workers.submit, workers.reconciler, "
+            "workers.tasks\n"
             "assert workers.app._app_for.cache_info().currsize == 0\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)

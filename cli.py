@@ -1,8 +1,10 @@
 """latentfx command line.
 
-Every command parses and checks its arguments, runs a pipeline in-process with a progress
-bar, and prints the result. Heavy imports (torch, the pipelines) happen inside the commands,
-so `latentfx --help` and `latentfx CMD --help` answer at once.
+Every command parses and checks its arguments, then either runs a pipeline in-process with a
+progress bar and prints the result, or (--submit) hands the same spec to the render farm and
+prints the job's id; the farm verbs print what workers.control returns. Heavy imports
+(torch, the pipelines, the farm) happen inside the commands, so `latentfx --help` and
+`latentfx CMD --help` answer at once.
 
 Exit codes, decided here and nowhere else:
   0    success
@@ -17,8 +19,10 @@ Exit codes, decided here and nowhere else:
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -111,19 +115,27 @@ class ProgressBar:
             self.bar = None
 
 
-def run_with_progress(module, spec, desc: str, unit: str = "it"):
-    bar = ProgressBar(desc, unit)
-    try:
-        return module.run(spec, progress=bar)
-    finally:
-        bar.close()
-
-
 def report_skipped(skipped) -> None:
     if skipped:
         click.echo(f"skipped {len(skipped)} input(s):", err=True)
         for s in skipped:
             click.echo(f"  {s.path}: {s.reason}", err=True)
+
+
+def report_notes(notes) -> None:
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+
+
+# -- options shared by several commands (one definition, one help text) -----------------------
+
+def options(*decorators):
+    """Several option decorators as one; --help lists them in the order given."""
+    def decorate(command):
+        for option in reversed(decorators):
+            command = option(command)
+        return command
+    return decorate
 
 
 model_option = click.option(
@@ -133,30 +145,79 @@ model_option = click.option(
 device_option = click.option(
     "--device", type=click.Choice(DEVICES), default="auto", show_default=True,
     help="Where to run: auto picks cuda, then mps, then cpu.")
+model_and_device = options(model_option, device_option)
+
+# How a video is encoded: the one writer (latentfx/video/writer.py) behind every video job.
+encoding_options = options(
+    click.option("--crf", type=int, default=None,
+                 help="Quality for .mp4/.webm (lower is better; default 18 / 32)."),
+    click.option("--codec", default=None,
+                 help="ffmpeg encoder instead of the container's default, e.g. libx265."))
+
+# How latent frames are rendered into a video: walk, and degrees (whose morphs are walks).
+render_options = options(
+    click.option("--fps", type=float, default=24.0, show_default=True,
+                 help="Frames per second."),
+    click.option("--size", type=Size(), default=None,
+                 help="Frame size WxH. Default: the first image keyframe's size (long side at "
+                      "most 512) for spatial models; 256x256 for vector models, which decode "
+                      "at their own size and are upscaled (bicubic)."),
+    click.option("--fit", type=click.Choice(FRAME_FITS), default="crop", show_default=True,
+                 help="How images of another size or aspect fill the frame: crop the centre, "
+                      "pad (letterbox on black), or stretch."),
+    encoding_options,
+    click.option("--batch", type=int, default=8, show_default=True,
+                 help="Frames decoded together (halves by itself on out-of-memory)."))
+
+
+@dataclass(frozen=True)
+class FarmRequest:
+    """--submit: send the job to this farm queue at this priority."""
+    queue: str
+    priority: int
 
 
 def farm_options(command):
-    """--submit, --priority, --queue: the same job, sent to the render farm."""
-    command = click.option("--queue", type=click.Choice(["gpu", "cpu"]), default="gpu",
-                           show_default=True, help="Farm queue: which workers take the job "
-                                                   "(with --submit).")(command)
-    command = click.option("--priority", type=click.IntRange(0, 9), default=5,
-                           show_default=True,
-                           help="Farm priority, 9 first (with --submit).")(command)
-    return click.option("--submit", is_flag=True,
-                        help="Send the job to the render farm (LATENTFX_REDIS_URL, "
-                             "LATENTFX_STORAGE; see `latentfx doctor`), print its id and "
-                             "return at once.")(command)
+    """--submit, --priority, --queue: the same job, sent to the render farm. The command
+    receives them as one argument, `farm`: a FarmRequest, or None to run the job here."""
+    @functools.wraps(command)
+    def with_farm(*args, submit: bool, priority: int, queue: str, **kwargs):
+        return command(*args, farm=FarmRequest(queue, priority) if submit else None, **kwargs)
+
+    return options(
+        click.option("--submit", is_flag=True,
+                     help="Send the job to the render farm (LATENTFX_REDIS_URL, "
+                          "LATENTFX_STORAGE; see `latentfx doctor`), print its id and return "
+                          "at once."),
+        click.option("--priority", type=click.IntRange(0, 9), default=5, show_default=True,
+                     help="Farm priority, 9 first (with --submit)."),
+        click.option("--queue", type=click.Choice(["gpu", "cpu"]), default="gpu",
+                     show_default=True,
+                     help="Farm queue: which workers take the job (with --submit)."),
+    )(with_farm)
 
 
-def submit_job(kind: str, spec, *, queue: str, priority: int) -> None:
-    from workers.settings import from_environment
-    from workers.submit import submit
+def submit_or_run(name: str, pipeline, spec, *, report, farm: FarmRequest | None = None,
+                  unit: str = "it", kind: str | None = None) -> None:
+    """How every job command ends. With --submit (`farm`), hand the spec to the farm as a
+    `kind` job (default: `name`) and print its id; otherwise run `pipeline` here behind a
+    progress bar called `name` and print its result with `report`."""
+    if farm is not None:
+        from workers.settings import from_environment
+        from workers.submit import submit
 
-    job = submit(kind, spec, from_environment(), queue=queue, priority=priority)
-    click.echo(job)
-    click.echo(f"submitted {kind} job {job} to the {queue} queue; follow it with "
-               f"`latentfx status {job} --follow`", err=True)
+        kind = kind or name
+        job = submit(kind, spec, from_environment(), queue=farm.queue, priority=farm.priority)
+        click.echo(job)
+        click.echo(f"submitted {kind} job {job} to the {farm.queue} queue; follow it with "
+                   f"`latentfx status {job} --follow`", err=True)
+        return
+    bar = ProgressBar(name, unit)
+    try:
+        result = pipeline.run(spec, progress=bar)
+    finally:
+        bar.close()
+    report(result)
 
 
 @click.group(cls=LatentfxGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -223,9 +284,11 @@ def train(ctx, folder, output, **options):
         if given:
             raise click.UsageError(f"--resume continues the run with its own settings; drop "
                                    f"{', '.join(given)} (only --steps and --device may change)")
+    submit_or_run("train", pipeline, pipeline.TrainSpec(folder=folder, output=output, **options),
+                  report=report_train)
 
-    result = run_with_progress(pipeline, pipeline.TrainSpec(folder=folder, output=output,
-                                                            **options), "train")
+
+def report_train(result) -> None:
     if result.resumed_from:
         click.echo(f"resumed at step {result.resumed_from}")
     click.echo(f"trained {result.steps} steps on {result.images} images "
@@ -274,22 +337,21 @@ def models():
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Grid to write (.png, .jpg, .webp): originals left, reconstructions right.")
-@model_option
+@model_and_device
 @click.option("--fit", type=click.Choice(INFERENCE_FITS), default="center-crop",
               show_default=True, help="How vector models fit an image to their size.")
 @click.option("--max-side", type=int, default=2048, show_default=True,
               help="Spatial models: downscale larger images to this many pixels first.")
-@device_option
 @farm_options
-def reconstruct(images, output, model, fit, max_side, device, submit, priority, queue):
+def reconstruct(images, farm, **options):
     """Encode and decode IMAGES; write a comparison grid and print PSNR/SSIM."""
     from pipelines import reconstruct as pipeline
 
-    spec = pipeline.ReconstructSpec(images=list(images), output=output, model=model, fit=fit,
-                                    max_side=max_side, device=device)
-    if submit:
-        return submit_job("reconstruct", spec, queue=queue, priority=priority)
-    result = run_with_progress(pipeline, spec, "reconstruct")
+    spec = pipeline.ReconstructSpec(images=list(images), **options)
+    submit_or_run("reconstruct", pipeline, spec, farm=farm, report=report_reconstruct)
+
+
+def report_reconstruct(result) -> None:
     for s in result.scores:
         click.echo(f"{s.path}: {s.psnr:.2f} dB PSNR, SSIM {s.ssim:.3f} at {s.size[0]}x{s.size[1]}")
     click.echo(f"wrote {result.output}")
@@ -309,21 +371,17 @@ def reconstruct(images, output, model, fit, max_side, device, submit, priority, 
 @click.option("--labels", is_flag=True,
               help="Caption each cell with its seed:N (cell i is seed:SEED+i), to use it as a "
                    "walk keyframe or mix input.")
-@model_option
-@device_option
+@model_and_device
 @farm_options
-def sample(output, count, seed, size, temperature, labels, model, device, submit, priority,
-           queue):
+def sample(count, farm, **options):
     """Decode random latents drawn from the prior into a grid (cell i is seed:SEED+i)."""
     from pipelines import sample as pipeline
 
-    spec = pipeline.SampleSpec(output=output, n=count, seed=seed, size=size,
-                               temperature=temperature, labels=labels, model=model,
-                               device=device)
-    if submit:
-        return submit_job("sample", spec, queue=queue, priority=priority)
-    result = run_with_progress(pipeline, spec, "sample")
-    click.echo(f"wrote {result.output} ({count} samples at {result.size[0]}x{result.size[1]})")
+    def report(result) -> None:
+        click.echo(f"wrote {result.output} ({count} samples at {result.size[0]}x{result.size[1]})")
+
+    submit_or_run("sample", pipeline, pipeline.SampleSpec(n=count, **options), farm=farm,
+                  report=report)
 
 
 @cli.command()
@@ -331,15 +389,8 @@ def sample(output, count, seed, size, temperature, labels, model, device, submit
 @click.option("-o", "--output", required=True,
               help="Video to write: .mp4 (H.264), .webm (VP9), .gif, .mov (ProRes 422 HQ), or a "
                    "folder / name_%05d.png pattern for a PNG sequence.")
-@model_option
-@click.option("--size", type=Size(), default=None,
-              help="Frame size WxH. Default: the first image keyframe's size (long side at most "
-                   "512) for spatial models; 256x256 for vector models, which decode at their "
-                   "own size and are upscaled (bicubic).")
-@click.option("--fit", type=click.Choice(FRAME_FITS), default="crop",
-              show_default=True,
-              help="How keyframes of another size or aspect fill the frame: crop the centre, "
-                   "pad (letterbox on black), or stretch.")
+@model_and_device
+@render_options
 @click.option("--interp", type=click.Choice(["lerp", "slerp", "spline"]), default=None,
               help="lerp: straight lines. slerp: great circles (keeps latent norms, the usual "
                    "choice for Gaussian latents). spline: Catmull-Rom through every keyframe, no "
@@ -354,7 +405,6 @@ def sample(output, count, seed, size, temperature, labels, model, device, submit
 @click.option("--duration", type=float, default=None, help="Length of the whole video in seconds.")
 @click.option("--durations", type=NumberList(float), default=None,
               help="Seconds per segment, e.g. 2,1,3.")
-@click.option("--fps", type=float, default=24.0, show_default=True, help="Frames per second.")
 @click.option("--hold", type=int, default=0, show_default=True,
               help="Extra frames to rest on each keyframe.")
 @click.option("--loop", is_flag=True,
@@ -378,33 +428,23 @@ def sample(output, count, seed, size, temperature, labels, model, device, submit
               show_default=True, help="pixel: a plain crossfade, for comparison.")
 @click.option("--compare", is_flag=True,
               help="Render the pixel crossfade (left) beside the latent walk (right).")
-@click.option("--crf", type=int, default=None,
-              help="Quality for .mp4/.webm (lower is better; default 18 / 32).")
-@click.option("--codec", default=None,
-              help="ffmpeg encoder instead of the container's default, e.g. libx265.")
 @click.option("--frames-dir", default=None,
               help="Also keep every frame as PNGs in this folder (or name_%05d.png pattern).")
 @click.option("--sheet", default=None, help="Also write a contact sheet of evenly spaced frames.")
 @click.option("--sheet-frames", type=int, default=8, show_default=True,
               help="Frames on the contact sheet.")
-@click.option("--batch", type=int, default=8, show_default=True,
-              help="Frames decoded together (halves by itself on out-of-memory).")
-@device_option
 @farm_options
-def walk(keyframes, submit, priority, queue, **options):
+def walk(keyframes, farm, **options):
     """Render a latent walk through KEYFRAMES (images or seed:N) into a video."""
     from pipelines import walk as pipeline
 
     spec = pipeline.WalkSpec(keyframes=list(keyframes), **options)
-    if submit:
-        return submit_job("walk", spec, queue=queue, priority=priority)
-    report_walk(run_with_progress(pipeline, spec, "walk", unit="frame"))
+    submit_or_run("walk", pipeline, spec, farm=farm, report=report_walk, unit="frame")
 
 
 def report_walk(result) -> None:
     width, height = result.size
-    for note in result.notes:
-        click.echo(f"note: {note}", err=True)
+    report_notes(result.notes)
     click.echo(f"wrote {result.output}: {result.frames} frames at {width}x{height} in "
                f"{result.seconds:.1f} s ({result.frames / result.seconds:.1f} frames/s)")
     click.echo(f"evenness: frame-to-frame change varies by {result.step_spread:.2f} (coefficient "
@@ -429,7 +469,10 @@ def rerender(manifest, output, device):
     from pipelines import rerender as loader
 
     module, spec = loader.load(manifest, output=output, device=device)
-    result = run_with_progress(module, spec, "rerender", unit="frame")
+    submit_or_run("rerender", module, spec, report=report_rerender, unit="frame")
+
+
+def report_rerender(result) -> None:
     if hasattr(result, "step_spread"):
         report_walk(result)
     else:
@@ -441,7 +484,7 @@ def rerender(manifest, output, device):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The latent store to write (.safetensors). Running again on the same "
                    "folder encodes only new or changed files and drops deleted ones.")
-@model_option
+@model_and_device
 @click.option("--size", type=Size(), default=None,
               help="Spatial models: the size images are fitted to (default 128x128). Vector "
                    "models use their own size.")
@@ -458,16 +501,16 @@ def rerender(manifest, output, device):
                    "takes it (default: one per core the model uses). On a GPU: processes "
                    "decoding ahead while it encodes (default 2). 0: decode in the main "
                    "thread.")
-@device_option
 @farm_options
-def encode(folder, output, submit, priority, queue, **options):
+def encode(farm, **options):
     """Encode every image under FOLDER (recursive) into a latent store."""
     from pipelines import encode as pipeline
 
-    spec = pipeline.EncodeSpec(folder=folder, output=output, **options)
-    if submit:
-        return submit_job("encode", spec, queue=queue, priority=priority)
-    result = run_with_progress(pipeline, spec, "encode", unit="img")
+    submit_or_run("encode", pipeline, pipeline.EncodeSpec(**options), farm=farm,
+                  report=report_encode, unit="img")
+
+
+def report_encode(result) -> None:
     click.echo(f"wrote {result.output}: {result.count} latents ({result.encoded} encoded at "
                f"{result.images_per_second:.1f} images/s, {result.reused} unchanged, "
                f"{result.dropped} dropped)")
@@ -486,15 +529,16 @@ def encode(folder, output, submit, priority, queue, **options):
               show_default=True, help="Distance between latents.")
 @click.option("--folder", type=click.Path(file_okay=False), default=None,
               help="Where the store's images are now, if the folder moved.")
-@model_option
-@device_option
-def neighbors(image, store, output, k, metric, folder, model, device):
+@model_and_device
+def neighbors(**options):
     """Find the images of a latent store nearest to IMAGE in latent space."""
     from pipelines import neighbors as pipeline
 
-    spec = pipeline.NeighborsSpec(image=image, store=store, output=output, k=k, metric=metric,
-                                  folder=folder, model=model, device=device)
-    result = run_with_progress(pipeline, spec, "neighbors")
+    submit_or_run("neighbors", pipeline, pipeline.NeighborsSpec(**options),
+                  report=report_neighbors)
+
+
+def report_neighbors(result) -> None:
     for n in result.neighbors:
         click.echo(f"{n.distance:10.4f}  {n.path}")
     click.echo(f"wrote {result.output}")
@@ -513,19 +557,19 @@ def neighbors(image, store, output, k, metric, folder, model, device):
               help="Picture size WxH (default as for walks).")
 @click.option("--fit", type=click.Choice(FRAME_FITS), default="crop",
               show_default=True, help="How inputs of other aspects are fitted.")
-@model_option
-@device_option
-def mix(inputs, output, normalize, triangle, size, fit, model, device):
+@model_and_device
+def mix(inputs, **options):
     """Decode a weighted mix of latents: INPUTS are KEYFRAME:WEIGHT (images, seed:N or
     STORE:entry), e.g. a.jpg:0.2 b.jpg:0.3 c.jpg:0.5, weights summing to 1."""
     from pipelines import mix as pipeline
 
-    spec = pipeline.MixSpec(inputs=list(inputs), output=output, normalize=normalize,
-                            triangle=triangle, size=size, fit=fit, model=model, device=device)
-    result = run_with_progress(pipeline, spec, "mix")
-    if not triangle:
-        click.echo("weights: " + ", ".join(f"{w:.3g}" for w in result.weights))
-    click.echo(f"wrote {result.output} ({result.size[0]}x{result.size[1]} per picture)")
+    def report(result) -> None:
+        if not options["triangle"]:
+            click.echo("weights: " + ", ".join(f"{w:.3g}" for w in result.weights))
+        click.echo(f"wrote {result.output} ({result.size[0]}x{result.size[1]} per picture)")
+
+    submit_or_run("mix", pipeline, pipeline.MixSpec(inputs=list(inputs), **options),
+                  report=report)
 
 
 @cli.command(name="filter")
@@ -536,12 +580,14 @@ def mix(inputs, output, normalize, triangle, size, fit, model, device):
               default=None, help="A classic 3x3 kernel.")
 @click.option("--matrix", type=NumberList(float, positive=False), default=None,
               help='Your own 3x3 kernel, nine numbers row by row: "-1,-1,-1,-1,8,-1,-1,-1,-1".')
-def filter_command(image, output, kernel, matrix):
+def filter_command(**options):
     """Convolve IMAGE with a 3x3 kernel (zero padding, same size out), as a conv layer does."""
     from pipelines import filter as pipeline
 
-    spec = pipeline.FilterSpec(image=image, output=output, kernel=kernel, matrix=matrix)
-    result = run_with_progress(pipeline, spec, "filter")
+    submit_or_run("filter", pipeline, pipeline.FilterSpec(**options), report=report_picture)
+
+
+def report_picture(result) -> None:
     click.echo(f"wrote {result.output} ({result.size[0]}x{result.size[1]})")
 
 
@@ -551,15 +597,15 @@ def filter_command(image, output, kernel, matrix):
               help="Sheet to write (.png, .jpg, .webp): one row per layer.")
 @click.option("--channels", type=int, default=8, show_default=True,
               help="Feature maps shown per layer (those with the largest spread).")
-@model_option
-@device_option
-def inspect(image, output, channels, model, device):
+@model_and_device
+def inspect(**options):
     """Show IMAGE's activations through every encoder and decoder layer."""
     from pipelines import inspect_layers as pipeline
 
-    spec = pipeline.InspectSpec(image=image, output=output, channels=channels, model=model,
-                                device=device)
-    result = run_with_progress(pipeline, spec, "inspect")
+    submit_or_run("inspect", pipeline, pipeline.InspectSpec(**options), report=report_inspect)
+
+
+def report_inspect(result) -> None:
     for layer in result.layers:
         shape = "x".join(map(str, layer.shape))
         click.echo(f"{layer.name:<32}{shape:>14}  [{layer.low:.3g}, {layer.high:.3g}]")
@@ -583,22 +629,18 @@ def inspect(image, output, channels, model, device):
               help="Other labels of the store to hold fixed, so that attributes correlated "
                    "with this one are not dragged along; reports how much they move with and "
                    "without balancing.")
-@model_option
-@device_option
+@model_and_device
 @farm_options
-def vector(output, store, attr, with_dir, without_dir, holdout, seed, balance, model, device,
-           submit, priority, queue):
+def vector(balance, farm, **options):
     """Make an attribute vector: centroid with the attribute minus centroid without."""
     from pipelines import vector as pipeline
 
-    spec = pipeline.VectorSpec(output=output, store=store, attr=attr, with_dir=with_dir,
-                               without_dir=without_dir, holdout=holdout, seed=seed, model=model,
-                               device=device,
-                               balance=tuple(b.strip() for b in balance.split(",")) if balance
-                               else None)
-    if submit:
-        return submit_job("vector", spec, queue=queue, priority=priority)
-    result = run_with_progress(pipeline, spec, "vector")
+    held = tuple(b.strip() for b in balance.split(",")) if balance else None
+    submit_or_run("vector", pipeline, pipeline.VectorSpec(balance=held, **options), farm=farm,
+                  report=report_vector)
+
+
+def report_vector(result) -> None:
     auc = result.score.get("auc")
     click.echo(f"wrote {result.output}: {result.name} from {result.counts['with']} with / "
                f"{result.counts['without']} without")
@@ -627,14 +669,20 @@ def vector(output, store, attr, with_dir, without_dir, holdout, seed, balance, m
 @click.option("--grid", type=int, default=9, show_default=True, help="Pictures in a swept strip.")
 @click.option("--frames", type=int, default=48, show_default=True, help="Frames of a swept video.")
 @click.option("--fps", type=float, default=24.0, show_default=True, help="Swept video frame rate.")
-@model_option
-@device_option
+@model_and_device
 @farm_options
-def apply(vectors, image, output, strength, extra, residual, size, sweep, grid, frames, fps,
-          model, device, submit, priority, queue):
+def apply(vectors, strength, extra, sweep, farm, **options):
     """Move IMAGE along attribute VECTORS and decode it."""
     from pipelines import apply as pipeline
 
+    spec = pipeline.ApplySpec(vectors=vector_pairs(vectors, strength, extra),
+                              sweep=strength_span(sweep), **options)
+    submit_or_run("apply", pipeline, spec, farm=farm, report=report_picture)
+
+
+def vector_pairs(vectors, strength: float, extra) -> list[tuple[str, float]]:
+    """(file, strength) for every vector: those given as arguments move by --strength, each
+    --vec FILE:STRENGTH by its own."""
     pairs = [(v, strength) for v in vectors]
     for item in extra:
         name, _, value = item.rpartition(":")
@@ -646,20 +694,18 @@ def apply(vectors, image, output, strength, extra, residual, size, sweep, grid, 
         if not (Path(name).exists() or name.endswith(".safetensors")):
             name = f"{name}.vec.safetensors"
         pairs.append((name, amount))
-    span = None
-    if sweep:
-        low, _, high = sweep.rpartition(":")
-        try:
-            span = (float(low), float(high))
-        except ValueError:
-            raise click.BadParameter(f"{sweep!r}: write FROM:TO, e.g. -2:2", param_hint="--sweep")
-    spec = pipeline.ApplySpec(image=image, output=output, vectors=pairs, residual=residual,
-                              size=size, sweep=span, grid=grid, frames=frames, fps=fps,
-                              model=model, device=device)
-    if submit:
-        return submit_job("apply", spec, queue=queue, priority=priority)
-    result = run_with_progress(pipeline, spec, "apply")
-    click.echo(f"wrote {result.output} ({result.size[0]}x{result.size[1]})")
+    return pairs
+
+
+def strength_span(sweep: str | None) -> tuple[float, float] | None:
+    """--sweep FROM:TO as numbers."""
+    if not sweep:
+        return None
+    low, _, high = sweep.rpartition(":")
+    try:
+        return float(low), float(high)
+    except ValueError:
+        raise click.BadParameter(f"{sweep!r}: write FROM:TO, e.g. -2:2", param_hint="--sweep")
 
 
 @cli.command()
@@ -668,7 +714,7 @@ def apply(vectors, image, output, strength, extra, residual, size, sweep, grid, 
               help="For an image, an image (.png, .jpg, .webp); for a folder, a folder (the "
                    "tree is mirrored); for a video, a video (.mp4, .webm, .mov, .gif, or a "
                    "folder of PNGs).")
-@model_option
+@model_and_device
 @click.option("--strength", type=float, default=1.0, show_default=True,
               help="1: the model's reading of the picture; 0: the original; between: a blend.")
 @click.option("--smooth", type=int, default=0, show_default=True, metavar="FRAMES",
@@ -684,21 +730,20 @@ def apply(vectors, image, output, strength, extra, residual, size, sweep, grid, 
 @click.option("--overlap", type=int, default=64, show_default=True,
               help="Pixels neighbouring tiles share and blend over.")
 @click.option("--batch", type=int, default=8, show_default=True, help="Video frames per batch.")
-@click.option("--crf", type=int, default=None, help="Video quality (lower is better).")
-@click.option("--codec", default=None, help="Override the video codec (ffmpeg's name).")
-@device_option
+@encoding_options
 @farm_options
-def transfer(input, output, submit, priority, queue, **options):
+def transfer(farm, **options):
     """Reinterpret INPUT (an image, a folder or a video) through a model trained on another
     collection."""
     from pipelines import transfer as pipeline
 
-    spec = pipeline.TransferSpec(input=input, output=output, **options)
-    if submit:
-        kind = "transfer-video" if pipeline.input_kind(input) == "video" else "transfer"
-        return submit_job(kind, spec, queue=queue, priority=priority)
-    result = run_with_progress(pipeline, spec, "transfer",
-                               unit="frame" if pipeline.input_kind(input) == "video" else "img")
+    video = pipeline.input_kind(options["input"]) == "video"
+    submit_or_run("transfer", pipeline, pipeline.TransferSpec(**options), farm=farm,
+                  report=report_transfer, unit="frame" if video else "img",
+                  kind="transfer-video" if video else "transfer")
+
+
+def report_transfer(result) -> None:
     what = "frame" if result.kind == "video" else "picture"
     plural = "" if result.written == 1 else "s"
     click.echo(f"wrote {result.output}: {result.written} {what}{plural} in {result.seconds:.1f} s"
@@ -706,8 +751,7 @@ def transfer(input, output, submit, priority, queue, **options):
     if result.flicker and result.flicker["ratio"] is not None:
         click.echo(f"flicker: {result.flicker['ratio']:.2f} (mean frame-to-frame change of the "
                    f"output / of the input; --smooth lowers it)")
-    for note in result.notes:
-        click.echo(f"note: {note}", err=True)
+    report_notes(result.notes)
     report_skipped(result.skipped)
 
 
@@ -739,33 +783,25 @@ def transfer(input, output, submit, priority, queue, **options):
               help="Frames per morph from one image to the next.")
 @click.option("--hold", type=int, default=12, show_default=True,
               help="Frames each real image rests on screen.")
-@click.option("--fps", type=float, default=24.0, show_default=True, help="Frames per second.")
-@click.option("--size", type=Size(), default=None, help="Frame size WxH (as for walk).")
-@click.option("--fit", type=click.Choice(FRAME_FITS), default="crop", show_default=True,
-              help="How images of other aspects fill the frame.")
-@click.option("--crf", type=int, default=None, help="Video quality (lower is better).")
-@click.option("--codec", default=None, help="Override the video codec (ffmpeg's name).")
-@click.option("--batch", type=int, default=8, show_default=True, help="Frames per batch.")
-@model_option
-@device_option
+@render_options
+@model_and_device
 @farm_options
-def degrees(start, end, via, exclude, submit, priority, queue, **options):
+def degrees(via, exclude, farm, **options):
     """X Degrees of Separation: a chain of real images from a pool that leads from START to
     END in small steps, as a video of morphs (each real image shown exactly)."""
     from pipelines import degrees as pipeline
 
-    spec = pipeline.DegreesSpec(start=start, end=end, via=list(via), exclude=list(exclude),
-                                **options)
-    if submit:
-        return submit_job("degrees", spec, queue=queue, priority=priority)
-    result = run_with_progress(pipeline, spec, "degrees", unit="frame")
+    spec = pipeline.DegreesSpec(via=list(via), exclude=list(exclude), **options)
+    submit_or_run("degrees", pipeline, spec, farm=farm, report=report_degrees, unit="frame")
+
+
+def report_degrees(result) -> None:
     for i, link in enumerate(result.chain):
         step = "" if i == 0 else f"  (step {link.step:.3g})"
         click.echo(f"{i:3d}. {link.path}{step}")
     click.echo(f"largest step {result.largest_step:.3g} against a direct jump of "
                f"{result.direct:.3g}; chain found in {result.search_seconds:.2f} s")
-    for note in result.notes:
-        click.echo(f"note: {note}", err=True)
+    report_notes(result.notes)
     click.echo(f"wrote {result.output} ({result.frames} frames)"
                + (f" and {result.sheet}" if result.sheet else ""))
 
@@ -785,16 +821,14 @@ def degrees(start, end, via, exclude, submit, priority, queue, **options):
               help="Where the store's images are now, if the folder moved.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds t-SNE.")
 @farm_options
-def map_command(store, output, html, method, color_by, thumbs, folder, seed, submit, priority,
-                queue):
+def map_command(farm, **options):
     """Lay a latent STORE out in 2-D with thumbnails, as a picture and an HTML page."""
     from pipelines import map as pipeline
 
-    spec = pipeline.MapSpec(store=store, output=output, html=html, method=method,
-                            color_by=color_by, thumbs=thumbs, folder=folder, seed=seed)
-    if submit:
-        return submit_job("map", spec, queue=queue, priority=priority)
-    result = run_with_progress(pipeline, spec, "map")
+    submit_or_run("map", pipeline, pipeline.MapSpec(**options), farm=farm, report=report_map)
+
+
+def report_map(result) -> None:
     if result.explained:
         click.echo(f"the two axes explain {sum(result.explained):.0%} of the latent variance")
     click.echo(f"wrote {result.output} and {result.html} ({result.points} images)")
@@ -819,40 +853,13 @@ def shapes(folder, count, size, seed):
     click.echo(f"wrote {count} images and {labels}")
 
 
-# -- the render farm --------------------------------------------------------------------------
+# -- the render farm: the verbs print what workers.control returns ----------------------------
 
-def farm():
+def farm_store():
     """(settings, job store) from the environment."""
-    from workers.settings import from_environment
-    from workers.store import JobStore
+    from workers.control import connect
 
-    settings = from_environment()
-    return settings, JobStore.from_url(settings.redis_url)
-
-
-def job_summary(record: dict) -> dict:
-    import time
-
-    chunks = record["chunk_list"]
-    elapsed = time.time() - float(record.get("started") or time.time())
-    rate = record["done"] / elapsed if elapsed > 0 and record["done"] else 0.0
-    remaining = (record["total"] - record["done"]) / rate if rate else None
-    errors = [c["error"] for c in chunks if c.get("error")]
-    return {
-        "id": record["id"], "kind": record["kind"], "state": record["state"],
-        "progress": round(record["done"] / record["total"], 4) if record["total"] else 0.0,
-        "done": record["done"], "total": record["total"],
-        "eta_seconds": None if remaining is None or record["state"] != "running"
-        else round(remaining, 1),
-        "chunks": {state: sum(c["state"] == state for c in chunks)
-                   for state in ("queued", "running", "done", "failed", "cancelled")},
-        "attempts": sum(c["attempts"] for c in chunks),
-        "workers": sorted({c["worker"] for c in chunks if c.get("worker")}),
-        "created": float(record["created"]), "queue": record["queue"],
-        "priority": record["priority"], "output": record.get("output") or None,
-        "error": record.get("error") or (errors[-1] if errors else None),
-        "job_dir": record["job_dir"],
-    }
+    return connect()
 
 
 @cli.command()
@@ -862,8 +869,10 @@ def jobs(limit, as_json):
     """List the farm's recent jobs, newest first."""
     import time
 
-    _, store = farm()
-    rows = [job_summary(store.job(j)) for j in store.job_ids(limit)]
+    from workers.control import recent_jobs
+
+    _, store = farm_store()
+    rows = recent_jobs(store, limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -890,32 +899,41 @@ def _duration(seconds: float) -> str:
                    "progress (0-1), done, total, eta_seconds, chunks, error, ...")
 def status(job, follow, as_json):
     """Show a farm job's state, progress, chunks and last error."""
-    import time
+    from workers import control
 
-    _, store = farm()
-    summary = job_summary(store.job(job))
+    _, store = farm_store()
     if follow:
-        bar = ProgressBar(f"{summary['kind']} {job}",
-                          unit="frame" if summary["kind"] == "walk" else "it")
-        try:
-            while summary["state"] in ("queued", "running"):
-                c = summary["chunks"]
-                if not as_json:
-                    bar(summary["done"], summary["total"],
-                        f"{summary['state']}, chunks {c['done']}/{sum(c.values())} done, "
-                        f"{c['running']} running")
-                time.sleep(0.5)
-                summary = job_summary(store.job(job))
-            if not as_json:
-                bar(summary["done"], summary["total"], summary["state"])
-        finally:
-            bar.close()
+        summary = follow_job(store, job, bar=not as_json)
+    else:
+        summary = control.status(store, job)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
         print_status(summary)
     if follow and summary["state"] != "succeeded":
         sys.exit(EXIT_INPUT)
+
+
+def follow_job(store, job: str, *, bar: bool) -> dict:
+    """Follow the job until it ends, with a live progress bar if `bar`; its last summary."""
+    from workers.control import ENDED, follow
+
+    progress = None
+    try:
+        for summary in follow(store, job):
+            if not bar:
+                continue
+            progress = progress or ProgressBar(
+                f"{summary['kind']} {job}", unit="frame" if summary["kind"] == "walk" else "it")
+            c = summary["chunks"]
+            progress(summary["done"], summary["total"],
+                     summary["state"] if summary["state"] in ENDED else
+                     f"{summary['state']}, chunks {c['done']}/{sum(c.values())} done, "
+                     f"{c['running']} running")
+    finally:
+        if progress is not None:
+            progress.close()
+    return summary
 
 
 def print_status(summary: dict) -> None:
@@ -937,45 +955,30 @@ def print_status(summary: dict) -> None:
 @click.argument("job")
 def cancel(job):
     """Cancel a farm job: queued chunks never start, running ones stop at the next frame."""
-    from workers.app import make_app
+    from workers import control
 
-    settings, store = farm()
-    state = store.job(job)["state"]
-    if state in ("succeeded", "failed", "cancelled"):
-        click.echo(f"job {job} has already ended ({state}); nothing to cancel")
-        return
-    queued = store.request_cancel(job)
-    ids = [c["task_id"] for c in queued if c.get("task_id")]
-    if ids:
-        make_app(settings).control.revoke(ids)
-    store.finish_job(job, "cancelled")
-    click.echo(f"cancelled {job}: {len(queued)} queued chunk(s) revoked; running chunks stop "
-               f"at their next frame")
+    done = control.cancel(*farm_store(), job)
+    if done.already_ended:
+        click.echo(f"job {job} has already ended ({done.already_ended}); nothing to cancel")
+    else:
+        click.echo(f"cancelled {job}: {done.revoked} queued chunk(s) revoked; running chunks "
+                   f"stop at their next frame")
 
 
 @cli.command()
 @click.argument("job")
 def retry(job):
     """Re-queue a farm job's failed and cancelled chunks (finished chunks are kept)."""
-    from workers.app import make_app
-    from workers.submit import enqueue_chunks
+    from workers import control
 
-    settings, store = farm()
-    record = store.job(job)
-    if record["state"] in ("queued", "running"):
-        raise click.UsageError(f"job {job} is {record['state']}; retry it once it has ended")
-    again = [c["index"] for c in record["chunk_list"] if c["state"] != "done"]
-    if not again and record["state"] == "succeeded":
+    try:
+        done = control.retry(*farm_store(), job)
+    except control.JobStillRunning as exc:
+        raise click.UsageError(str(exc)) from None
+    if done.nothing_to_do:
         click.echo(f"job {job} succeeded; nothing to retry")
-        return
-    app = make_app(settings)
-    store.reopen(job)
-    for index in again:
-        store.requeue(job, index, reset_attempts=True)
-    enqueue_chunks(app, store, job, again, queue=record["queue"], priority=record["priority"])
-    if not again:  # every chunk had finished: only the assembly failed or was cancelled
-        app.send_task("latentfx.assemble", args=[job], queue=record["queue"])
-    click.echo(f"re-queued {len(again)} chunk(s) of {job}")
+    else:
+        click.echo(f"re-queued {len(done.chunks)} chunk(s) of {job}")
 
 
 @cli.command()
@@ -984,22 +987,10 @@ def retry(job):
               help="Folder to copy the job's outputs and manifests into (created if needed).")
 def fetch(job, folder):
     """Copy a finished farm job's outputs and manifests back from the storage root."""
-    import shutil
+    from workers.control import fetch as copy_outputs
 
-    _, store = farm()
-    record = store.job(job)
-    if record["state"] != "succeeded":
-        raise LatentfxError(f"job {job} is {record['state']}; only a succeeded job's outputs "
-                            f"can be fetched (see `latentfx status {job}`)")
-    source = Path(record["job_dir"]) / "out"
-    target = Path(folder)
-    target.mkdir(parents=True, exist_ok=True)
-    for item in sorted(source.iterdir()):
-        destination = target / item.name
-        if item.is_dir():
-            shutil.copytree(item, destination, dirs_exist_ok=True)
-        else:
-            shutil.copy2(item, destination)
+    _, store = farm_store()
+    for destination in copy_outputs(store, job, folder):
         click.echo(f"fetched {destination}")
 
 
@@ -1014,22 +1005,23 @@ def worker(queues, concurrency, name, loglevel):
     """Run a farm worker with the project's settings (until Ctrl-C)."""
     import socket
 
-    from workers.app import QUEUES, app
+    from workers.app import QUEUES
+    from workers.control import run_worker
+    from workers.settings import from_environment
 
     chosen = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = [q for q in chosen if q not in QUEUES]
     if unknown or not chosen:
         raise click.BadParameter(f"unknown queue(s) {unknown}; use {', '.join(QUEUES)}",
                                  param_hint="--queues")
-    app.conf.latentfx_settings.storage_root()  # refuse to start without shared storage
-    app.worker_main(["worker", "-Q", ",".join(chosen), "-c", str(concurrency), "-P", "prefork",
-                     "-n", name or f"latentfx@{socket.gethostname()}", "--loglevel", loglevel,
-                     "--without-gossip", "--without-mingle", "-E"])
+    run_worker(from_environment(), queues=chosen, concurrency=concurrency,
+               name=name or f"latentfx@{socket.gethostname()}", loglevel=loglevel)
 
 
 @cli.command()
 def doctor():
     """Show the farm settings found in the environment and check Redis, storage and workers."""
+    from workers.control import answering_workers, redis_problem
     from workers.settings import ConfigError, from_environment
 
     try:
@@ -1039,14 +1031,9 @@ def doctor():
         sys.exit(EXIT_INPUT)
     problems = 0
     click.echo(f"redis:      {settings.redacted_url()}")
-    try:
-        import redis
-
-        redis.Redis.from_url(settings.redis_url, socket_timeout=3).ping()
-        click.echo("            answers")
-    except Exception as exc:  # any failure to reach Redis is the finding itself
-        problems += 1
-        click.echo(f"            PROBLEM: {type(exc).__name__}: {exc}")
+    problem = redis_problem(settings)
+    problems += problem is not None
+    click.echo(f"            PROBLEM: {problem}" if problem else "            answers")
     try:
         click.echo(f"storage:    {settings.storage_root()}")
     except ConfigError as exc:
@@ -1056,10 +1043,7 @@ def doctor():
                f"visibility {settings.visibility_timeout:g} s; {settings.max_attempts} "
                f"deliveries per chunk; {settings.chunk_frames} frames per chunk")
     if not problems:
-        from workers.app import make_app
-
-        replies = make_app(settings).control.ping(timeout=1.0) or []
-        names = sorted(name for reply in replies for name in reply)
+        names = answering_workers(settings)
         click.echo(f"workers:    {', '.join(names) if names else 'none answering right now'}")
     sys.exit(EXIT_INPUT if problems else EXIT_OK)
 

@@ -61,6 +61,12 @@ class RedisServer:
         self.process.kill()
         self.process.wait()
 
+    def client(self):
+        """A plain client, for tests that set up states no command would produce."""
+        import redis
+
+        return redis.Redis.from_url(self.url, decode_responses=True)
+
 
 def _answers(client) -> bool:
     try:

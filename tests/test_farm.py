@@ -166,14 +166,15 @@ def test_cancel_stops_at_a_frame_boundary_and_leaves_no_temp_files(farm):
 
 def test_the_worker_itself_refuses_a_path_outside_the_root(farm, tmp_path):
     """Anyone who can write to the broker can call a task: the worker checks again."""
-    from workers.app import make_app
+    from workers.app import get_app
+    from workers.task_names import RENDER_CHUNK
 
     store, outside = farm.store(), tmp_path / "escaped.mp4"
     spec = {"keyframes": ["seed:1", "seed:2"], "output": str(outside), "frames": 2}
     job = store.new_id()
     store.create(job, kind="walk", spec=spec, ranges=[(0, 3)], total=3, queue="cpu",
                  priority=5, job_dir=str(farm.storage / "jobs" / job), model_id=None)
-    make_app(farm.settings()).send_task("latentfx.render_chunk", args=[job, 0], queue="cpu")
+    get_app(farm.settings()).send_task(RENDER_CHUNK, args=[job, 0], queue="cpu")
     record = farm.wait_job(job, states=("failed",), timeout=60)
     assert "outside the farm's storage root" in record["error"]
     assert not outside.exists()
@@ -183,6 +184,8 @@ def test_a_pickled_message_is_refused_unread(farm, tmp_path):
     import pickle
 
     from kombu import Connection
+
+    from workers.task_names import RENDER_CHUNK
 
     marker = tmp_path / "pickle-ran"
 
@@ -195,7 +198,7 @@ def test_a_pickled_message_is_refused_unread(farm, tmp_path):
         producer.publish(pickle.dumps(Payload()), routing_key="cpu", exchange="cpu",
                          content_type="application/x-python-serialize",
                          content_encoding="binary",
-                         headers={"task": "latentfx.render_chunk", "id": "evil-1",
+                         headers={"task": RENDER_CHUNK, "id": "evil-1",
                                   "argsrepr": "", "kwargsrepr": ""})
     wait_for(lambda: "disallowed" in farm.logs().lower() or "ContentDisallowed" in farm.logs(),
              timeout=30, what="the worker to refuse the pickled message")
@@ -284,7 +287,7 @@ def test_retry_requeues_only_what_failed(farm):
     job = submit(farm, *slow_walk_args("retried.mp4"))
     chunk = wait_for(lambda: running_attempt(store, job, 2), timeout=90,
                      what="chunk 2 to start", interval=0.002)
-    store.r.hset(store.chunk_key(job, 2), "attempts", 99)  # its next delivery is past the cap
+    farm.redis.client().hset(store.chunk_key(job, 2), "attempts", 99)  # next delivery: past the cap
     os.kill(int(chunk["pid"]), signal.SIGKILL)
     failed = farm.wait_job(job, states=("failed",))
     assert [c["state"] for c in failed["chunk_list"]].count("failed") == 1
@@ -295,21 +298,6 @@ def test_retry_requeues_only_what_failed(farm):
     assert record["state"] == "succeeded", farm.logs()
     assert all(store.chunk(job, i)["attempts"] == 1 for i in done_before)
     assert len(read_frames(record["spec"]["output"])) == 31
-
-
-class FakeTask:
-    """Just enough of a bound Celery task to drive the retry policy."""
-
-    class Retry(Exception):
-        pass
-
-    def __init__(self, retries=0):
-        self.request = type("Request", (), {"retries": retries})()
-        self.countdowns = []
-
-    def retry(self, exc, countdown):
-        self.countdowns.append(countdown)
-        return self.Retry(exc)
 
 
 @pytest.mark.parametrize("error, batch_after", [
@@ -324,16 +312,15 @@ def test_transient_errors_and_out_of_memory_go_back_in_the_queue(farm, error, ba
     store.create(job, kind="walk", spec={"batch": 8}, ranges=[(0, 4)], total=4, queue="cpu",
                  priority=5, job_dir="unused", model_id=None)
     claim = store.claim(job, 0, worker="w", pid=1, lease_seconds=60, max_attempts=3)
-    task = FakeTask(retries=1)
-    with pytest.raises(FakeTask.Retry):
-        _retry_or_fail(task, store, job, 0, claim.token, error, settings)
+    outcome = _retry_or_fail(store, settings, job, 0, claim.token, error, retries=1)
+    assert outcome.result == "retrying" and outcome.cause is error
+    assert 0 <= outcome.retry_after <= 4  # backoff for the second retry, with jitter
     assert store.chunk(job, 0)["state"] == "queued"
-    assert 0 <= task.countdowns[0] <= 4  # backoff for the second retry, with jitter
     assert store.job(job)["spec"]["batch"] == batch_after
     # A bug is not retried: the chunk fails with its message kept.
     claim = store.claim(job, 0, worker="w", pid=1, lease_seconds=60, max_attempts=3)
-    assert _retry_or_fail(FakeTask(), store, job, 0, claim.token, KeyError("x"), settings) \
-        == "failed"
+    outcome = _retry_or_fail(store, settings, job, 0, claim.token, KeyError("x"), retries=0)
+    assert (outcome.result, outcome.retry_after) == ("failed", None)
     assert "KeyError" in store.chunk(job, 0)["error"]
 
 

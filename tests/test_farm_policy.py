@@ -9,7 +9,8 @@ from conftest import ROOT
 from latentfx.errors import InputError
 from pipelines.walk import WalkSpec
 from workers.app import celery_config
-from workers.execution import backoff, is_out_of_memory
+from latentfx.runtime.oom import is_out_of_memory
+from workers.execution import backoff
 from workers.paths import PathPolicyError, check_spec
 from workers.settings import ConfigError, FarmSettings, from_environment
 

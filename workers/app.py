@@ -1,16 +1,20 @@
 """The Celery app: JSON only, late acks, one chunk at a time per process (DESIGN §4).
 
-Start a worker with `latentfx worker --queues gpu,cpu` (or `celery -A workers.app worker`).
+One app per set of farm settings, built on first use by get_app() and kept: the worker, the
+CLI's farm verbs and submit all share it. Start a worker with `latentfx worker --queues
+gpu,cpu` (or `celery -A workers.app worker`, which finds it as `workers.app.app`).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 
 from celery import Celery
 from celery.signals import task_postrun, worker_ready, worker_shutdown
 from kombu import Exchange, Queue
 
+from .reconciler import Reconciler
 from .settings import FarmSettings, from_environment
 
 QUEUES = ("gpu", "cpu")
@@ -45,24 +49,38 @@ def celery_config(settings: FarmSettings) -> dict:
     )
 
 
-def make_app(settings: FarmSettings | None = None) -> Celery:
-    settings = settings or from_environment()
+def get_app(settings: FarmSettings | None = None) -> Celery:
+    """The farm's Celery app for `settings` (default: from the environment)."""
+    return _app_for(settings or from_environment())
+
+
+@functools.lru_cache(maxsize=None)
+def _app_for(settings: FarmSettings) -> Celery:
+    # The tasks (workers.tasks) are shared tasks: a worker imports them through `include`
+    # and they join this app; a process that only sends messages never imports them.
     app = Celery("latentfx", broker=settings.redis_url, include=["workers.tasks"])
     app.conf.update(celery_config(settings))
     app.conf.latentfx_settings = settings
     return app
 
 
-app = make_app()
+def settings_of(app: Celery) -> FarmSettings:
+    return app.conf.latentfx_settings
+
+
+def __getattr__(name: str):
+    # `celery -A workers.app` looks for `workers.app.app`; it is built then, not at import,
+    # so importing this module reads no settings and connects to nothing.
+    if name == "app":
+        return get_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @worker_ready.connect
 def _start_reconciler(sender=None, **_):
     """The worker's parent process re-queues chunks whose worker died (their lease ran out).
     Every worker runs one; a Redis lock lets one of them act at a time."""
-    from .reconciler import Reconciler
-
-    reconciler = Reconciler(app)
+    reconciler = Reconciler(sender.app, settings_of(sender.app))
     thread = threading.Thread(target=reconciler.run_forever, name="latentfx-reconciler",
                               daemon=True)
     thread.start()

@@ -1,8 +1,11 @@
 """What a worker does with a chunk or an assembly. The Celery tasks are thin wrappers around
-these functions (a task is like a web view); the rendering itself is the pipelines'."""
+these functions (a task is like a web view); the rendering itself is the pipelines'. These
+functions take plain values and say what happened (a ChunkOutcome); they never touch the
+Celery task or the broker: the task acts on the outcome."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -17,6 +20,7 @@ from latentfx.io.atomic import atomic_path
 from pipelines.registry import JOBS
 
 from .paths import check_spec
+from .settings import FarmSettings
 from .store import JobStore
 
 TRANSIENT = (OSError, ConnectionError, redis.RedisError)  # redis' own errors are neither
@@ -27,6 +31,25 @@ class Superseded(Exception):
     """Another delivery of this chunk owns it now; this one stops without writing."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Assembly:
+    """A job whose chunks are all done: its assembly goes to the job's queue, at its
+    priority."""
+    job: str
+    queue: str
+    priority: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkOutcome:
+    """What one delivery of a chunk came to, for the task to act on."""
+    result: str  # done, failed, cancelled, superseded, refused (paths), retrying; or what
+                 # the claim found instead: skip (chunk ended), exhausted, unknown
+    retry_after: float | None = None      # deliver the chunk again after this many seconds
+    cause: BaseException | None = None    # the error a retry is for
+    assembly: Assembly | None = None      # queue this assembly: the job's last chunk is done
+
+
 @functools.lru_cache(maxsize=4)
 def store_for(url: str) -> JobStore:
     return JobStore.from_url(url)
@@ -35,12 +58,6 @@ def store_for(url: str) -> JobStore:
 def backoff(retries: int) -> float:
     """Exponential backoff with full jitter: spreads the retries of many chunks out."""
     return random.uniform(0, min(BACKOFF_MAX, BACKOFF_BASE * 2 ** retries))
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    from latentfx.runtime.oom import _is_oom
-
-    return _is_oom(exc)
 
 
 def frames_dir(record: dict) -> Path:
@@ -75,19 +92,19 @@ def _allowed(store, settings, record: dict, *, chunk: int | None = None) -> bool
 
 # -- chunks -----------------------------------------------------------------------------------
 
-def run_chunk(task, job: str, index: int) -> str:
-    """Claim chunk `index` of `job`, render it, commit it; returns what happened."""
-    settings = task.app.conf.latentfx_settings
+def run_chunk(settings: FarmSettings, job: str, index: int, *, worker: str,
+              retries: int) -> ChunkOutcome:
+    """Claim chunk `index` of `job`, render it and commit it. `worker` names this worker in
+    the job record; `retries` is how often this chunk's message was already retried."""
     store = store_for(settings.redis_url)
     record = store.job(job)
     kind = JOBS[record["kind"]]
     if not _allowed(store, settings, record, chunk=index):
-        return "refused"
-    claim = store.claim(job, index, worker=task.request.hostname or "local", pid=os.getpid(),
+        return ChunkOutcome("refused")
+    claim = store.claim(job, index, worker=worker, pid=os.getpid(),
                         lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)
     if claim.outcome != "claimed":
-        settle(store, job)
-        return claim.outcome
+        return _settled(store, job, ChunkOutcome(claim.outcome))
     chunk = store.chunk(job, index)
     try:
         if kind.chunked:
@@ -95,44 +112,43 @@ def run_chunk(task, job: str, index: int) -> str:
         else:
             _run_whole(store, settings, record, chunk, claim.token)
     except Superseded:
-        return "superseded"
+        return ChunkOutcome("superseded")
     except Interrupted:
         store.end_attempt(job, index, claim.token, "cancelled", "cancelled")
-        settle(store, job)
-        return "cancelled"
+        return _settled(store, job, ChunkOutcome("cancelled"))
     except InputError as exc:  # bad input: retrying cannot help
         store.end_attempt(job, index, claim.token, "failed", str(exc))
-        settle(store, job)
-        return "failed"
+        return _settled(store, job, ChunkOutcome("failed"))
     except Exception as exc:
-        return _retry_or_fail(task, store, job, index, claim.token, exc, settings)
+        return _retry_or_fail(store, settings, job, index, claim.token, exc, retries=retries)
+    assembly = None
     if store.finish(job, index, claim.token) == "assemble":
         if kind.chunked:
-            task.app.send_task("latentfx.assemble", args=[job], queue=record["queue"],
-                               priority=9 - record["priority"])
+            assembly = Assembly(job, record["queue"], record["priority"])
         else:
             store.finish_job(job, "succeeded", output=record["spec"]["output"])
-    settle(store, job)  # the last chunk to end settles a job that another chunk failed
-    return "done"
+    # The last chunk to end settles a job that another chunk failed.
+    return _settled(store, job, ChunkOutcome("done", assembly=assembly))
 
 
-def _retry_or_fail(task, store, job, index, token, exc, settings) -> str:
+def _retry_or_fail(store, settings, job: str, index: int, token: str, exc: Exception, *,
+                   retries: int) -> ChunkOutcome:
     """Transient trouble and out-of-memory go back in the queue (backoff with jitter; OOM
     also halves the batch); anything else is a failure with its message kept."""
+    from latentfx.runtime.oom import is_out_of_memory  # brings torch: only when a chunk failed
+
     out_of_memory = is_out_of_memory(exc)
-    if not (out_of_memory or isinstance(exc, TRANSIENT)) or \
-            task.request.retries + 1 >= settings.max_attempts:
+    if not (out_of_memory or isinstance(exc, TRANSIENT)) or retries + 1 >= settings.max_attempts:
         store.end_attempt(job, index, token, "failed", f"{type(exc).__name__}: {exc}")
-        settle(store, job)
-        return "failed"
+        return _settled(store, job, ChunkOutcome("failed"))
     if out_of_memory:
         spec = store.job(job)["spec"]
         spec["batch"] = max(1, int(spec.get("batch", 8)) // 2)
-        store.r.hset(store.job_key(job), "spec", json.dumps(spec))
+        store.set_spec(job, spec)
     if not store.end_attempt(job, index, token, "queued",
                              f"retrying after {type(exc).__name__}: {exc}"):
-        return "superseded"  # another delivery owns the chunk: it carries on, not us
-    raise task.retry(exc=exc, countdown=backoff(task.request.retries))
+        return ChunkOutcome("superseded")  # another delivery owns the chunk: it carries on
+    return ChunkOutcome("retrying", retry_after=backoff(retries), cause=exc)
 
 
 def _render_frames(store, settings, record: dict, chunk: dict, token: str) -> None:
@@ -209,8 +225,8 @@ def _run_whole(store, settings, record: dict, chunk: dict, token: str) -> None:
 
 # -- the fan-in and assembly ------------------------------------------------------------------
 
-def assemble(task, job: str) -> str:
-    settings = task.app.conf.latentfx_settings
+def assemble(settings: FarmSettings, job: str) -> str:
+    """Encode a job's committed frames into its output; returns the job's state."""
     store = store_for(settings.redis_url)
     record = store.job(job)
     kind = JOBS[record["kind"]]
@@ -246,3 +262,8 @@ def settle(store, job: str) -> None:
     if record["state"] == "failed":
         errors = [c["error"] for c in record["chunk_list"] if c["state"] == "failed"]
         store.finish_job(job, "failed", error=errors[0] if errors else "a chunk failed")
+
+
+def _settled(store, job: str, outcome: ChunkOutcome) -> ChunkOutcome:
+    settle(store, job)
+    return outcome

@@ -8,13 +8,15 @@ from __future__ import annotations
 import threading
 import time
 
-from .store import PREFIX, JobStore
+from .queueing import enqueue_chunks
+from .settings import FarmSettings
+from .store import JobStore
 
 
 class Reconciler:
-    def __init__(self, app):
-        self.app = app
-        self.settings = app.conf.latentfx_settings
+    def __init__(self, app, settings: FarmSettings):
+        self.app = app  # only sends messages
+        self.settings = settings
         self.store = JobStore.from_url(self.settings.redis_url)
         self._stop = threading.Event()
 
@@ -31,17 +33,10 @@ class Reconciler:
 
     def sweep(self) -> list[tuple[str, int]]:
         """One pass, by one worker at a time; returns the (job, chunk) pairs it re-queued."""
-        lock = f"{PREFIX}:reconciler"
-        if not self.store.r.set(lock, "1", nx=True, ex=max(1, int(self.settings.lease_seconds))):
-            return []
-        try:
-            return self._sweep()
-        finally:
-            self.store.r.delete(lock)
+        with self.store.lock("reconciler", seconds=self.settings.lease_seconds) as held:
+            return self._sweep() if held else []
 
     def _sweep(self) -> list[tuple[str, int]]:
-        from .submit import enqueue_chunks
-
         requeued = []
         now = time.time()
         for job in self.store.active_jobs():

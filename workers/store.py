@@ -8,6 +8,7 @@
     lfx:job:{id}:finished         set   finished chunk numbers (the fan-in)
     lfx:job:{id}:assemble         str   set once, by whoever completes the set
     lfx:job:{id}:attempts         list  one JSON record per delivery of a chunk
+    lfx:reconciler                str   a lock: one reconciler sweeps at a time
 
 Every transition that depends on who owns a chunk runs as one Lua script, so it is atomic:
 each delivery of a chunk claims it with a fresh token, and only the current owner may
@@ -20,7 +21,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import redis
 
@@ -81,6 +84,11 @@ redis.call('HSET', KEYS[1], 'state', ARGV[2], 'error', ARGV[3], 'lease', '0')
 return 1
 """
 
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 
 class UnknownJob(InputError):
     pass
@@ -95,17 +103,22 @@ class Claim:
 
 class JobStore:
     def __init__(self, client: redis.Redis):
-        self.r = client
+        self._redis = client
         self._claim = client.register_script(_CLAIM)
         self._heartbeat = client.register_script(_HEARTBEAT)
         self._commit = client.register_script(_COMMIT_FRAME)
         self._finish = client.register_script(_FINISH)
         self._end = client.register_script(_END_ATTEMPT)
+        self._unlock = client.register_script(_UNLOCK)
 
     @classmethod
-    def from_url(cls, url: str) -> "JobStore":
-        return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=30,
+    def from_url(cls, url: str, *, timeout: float = 30) -> "JobStore":
+        return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout,
                                         health_check_interval=30))
+
+    def ping(self) -> None:
+        """Raises unless Redis answers."""
+        self._redis.ping()
 
     # -- keys ---------------------------------------------------------------------------------
     @staticmethod
@@ -123,7 +136,7 @@ class JobStore:
     def create(self, job: str, *, kind: str, spec: dict, ranges: list[tuple[int, int]],
                total: int, queue: str, priority: int, job_dir: str, model_id: str | None) -> str:
         now = time.time()
-        pipe = self.r.pipeline()
+        pipe = self._redis.pipeline()
         pipe.hset(self.job_key(job), mapping={
             "id": job, "kind": kind, "spec": json.dumps(spec), "state": "queued",
             "total": total, "done": 0, "chunks": len(ranges), "queue": queue,
@@ -139,7 +152,7 @@ class JobStore:
         return job
 
     def job(self, job: str) -> dict:
-        record = self.r.hgetall(self.job_key(job))
+        record = self._redis.hgetall(self.job_key(job))
         if not record:
             raise UnknownJob(f"unknown job {job!r}: no such job in this farm's store "
                              f"(see `latentfx jobs`)")
@@ -151,23 +164,23 @@ class JobStore:
         return record
 
     def chunk(self, job: str, index: int) -> dict:
-        record = self.r.hgetall(self.chunk_key(job, index))
+        record = self._redis.hgetall(self.chunk_key(job, index))
         for key in ("index", "start", "stop", "attempts"):
             record[key] = int(record.get(key, 0))
         record["lease"] = float(record.get("lease") or 0)
         return record
 
     def job_ids(self, limit: int = 50) -> list[str]:
-        return self.r.zrevrange(f"{PREFIX}:jobs", 0, limit - 1)
+        return self._redis.zrevrange(f"{PREFIX}:jobs", 0, limit - 1)
 
     def active_jobs(self) -> list[str]:
-        return sorted(self.r.smembers(f"{PREFIX}:active"))
+        return sorted(self._redis.smembers(f"{PREFIX}:active"))
 
     def committed_frames(self, job: str) -> set[int]:
-        return {int(f) for f in self.r.smembers(self.job_key(job, "frames"))}
+        return {int(f) for f in self._redis.smembers(self.job_key(job, "frames"))}
 
     def attempts(self, job: str) -> list[dict]:
-        return [json.loads(a) for a in self.r.lrange(self.job_key(job, "attempts"), 0, -1)]
+        return [json.loads(a) for a in self._redis.lrange(self.job_key(job, "attempts"), 0, -1)]
 
     @staticmethod
     def _overall_state(record: dict) -> str:
@@ -192,7 +205,7 @@ class JobStore:
                                              max_attempts, now])
         attempt = int(attempt)
         if outcome in ("claimed", "exhausted"):
-            self.r.rpush(self.job_key(job, "attempts"), json.dumps(
+            self._redis.rpush(self.job_key(job, "attempts"), json.dumps(
                 {"chunk": index, "attempt": attempt, "token": token, "worker": worker,
                  "pid": pid, "started": now, "outcome": outcome}))
         return Claim(outcome, token, attempt)
@@ -220,44 +233,62 @@ class JobStore:
 
     # -- the job as a whole ------------------------------------------------------------------
     def set_task_id(self, job: str, index: int, task_id: str) -> None:
-        self.r.hset(self.chunk_key(job, index), "task_id", task_id)
+        self._redis.hset(self.chunk_key(job, index), "task_id", task_id)
 
     def requeue(self, job: str, index: int, *, reset_attempts: bool = False) -> None:
         mapping = {"state": "queued", "owner": "", "lease": 0, "error": ""}
         if reset_attempts:
             mapping["attempts"] = 0
-        self.r.hset(self.chunk_key(job, index), mapping=mapping)
+        self._redis.hset(self.chunk_key(job, index), mapping=mapping)
 
     def finish_job(self, job: str, state: str, **fields) -> None:
-        self.r.hset(self.job_key(job), mapping={"state": state, "finished": time.time(), **fields})
-        self.r.srem(f"{PREFIX}:active", job)
+        self._redis.hset(self.job_key(job), mapping={"state": state, "finished": time.time(), **fields})
+        self._redis.srem(f"{PREFIX}:active", job)
 
     def reopen(self, job: str) -> None:
-        self.r.hset(self.job_key(job), mapping={"state": "queued", "cancel": 0, "error": ""})
-        self.r.hdel(self.job_key(job), "finished")
-        self.r.delete(self.job_key(job, "assemble"))
-        self.r.sadd(f"{PREFIX}:active", job)
+        self._redis.hset(self.job_key(job), mapping={"state": "queued", "cancel": 0, "error": ""})
+        self._redis.hdel(self.job_key(job), "finished")
+        self._redis.delete(self.job_key(job, "assemble"))
+        self._redis.sadd(f"{PREFIX}:active", job)
 
     def request_cancel(self, job: str) -> list[dict]:
         """Flag the job (running chunks stop at their next frame) and mark queued chunks
         cancelled. Returns those queued chunks, whose messages should be revoked."""
         self.job(job)  # unknown ids raise
-        self.r.hset(self.job_key(job), "cancel", 1)
+        self._redis.hset(self.job_key(job), "cancel", 1)
         queued = [c for c in self.job(job)["chunk_list"] if c["state"] == "queued"]
         for c in queued:
-            self.r.hset(self.chunk_key(job, c["index"]), "state", "cancelled")
+            self._redis.hset(self.chunk_key(job, c["index"]), "state", "cancelled")
         return queued
 
+    def set_spec(self, job: str, spec: dict) -> None:
+        """Replace the job's spec: later deliveries of its chunks run with this one."""
+        self._redis.hset(self.job_key(job), "spec", json.dumps(spec))
+
     def cancel_requested(self, job: str) -> bool:
-        return self.r.hget(self.job_key(job), "cancel") == "1"
+        return self._redis.hget(self.job_key(job), "cancel") == "1"
 
     def fail_job(self, job: str, error: str, *, chunk: int | None = None) -> None:
         """Mark the job failed with `error` (and that chunk too), in one transaction, so no
         reader sees the failure without its reason."""
-        pipe = self.r.pipeline(transaction=True)
+        pipe = self._redis.pipeline(transaction=True)
         if chunk is not None:
             pipe.hset(self.chunk_key(job, chunk), mapping={"state": "failed", "error": error})
         pipe.hset(self.job_key(job), mapping={"state": "failed", "finished": time.time(),
                                               "error": error})
         pipe.srem(f"{PREFIX}:active", job)
         pipe.execute()
+
+    # -- coordination between workers ---------------------------------------------------------
+    @contextmanager
+    def lock(self, name: str, *, seconds: float) -> Iterator[bool]:
+        """Hold the lock `name` for at most `seconds`, if nobody else holds it: yields whether
+        this caller got it. Released on exit only if it is still ours (it may have expired
+        and been taken by another)."""
+        key, token = f"{PREFIX}:{name}", uuid.uuid4().hex
+        held = bool(self._redis.set(key, token, nx=True, ex=max(1, int(seconds))))
+        try:
+            yield held
+        finally:
+            if held:
+                self._unlock(keys=[key], args=[token])

@@ -12,6 +12,7 @@ from pipelines.registry import JOBS, JobKind
 from pipelines.specs import PAIRS, Spec
 
 from .paths import check_spec, contained, input_paths
+from .queueing import enqueue_chunks
 from .settings import FarmSettings
 
 
@@ -22,7 +23,7 @@ def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
     from latentfx.models.bundled import resolve_model
     from latentfx.models.checkpoint import file_sha256
 
-    from .app import make_app
+    from .app import get_app
     from .store import JobStore
 
     kind = JOBS[kind_name]
@@ -48,17 +49,9 @@ def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
     store.create(job, kind=kind_name, spec=spec.to_dict(), ranges=ranges,
                  total=total, queue=queue, priority=priority, job_dir=str(staging),
                  model_id=model_id)
-    enqueue_chunks(make_app(settings), store, job, range(len(ranges)), queue=queue,
+    enqueue_chunks(get_app(settings), store, job, range(len(ranges)), queue=queue,
                    priority=priority)
     return job
-
-
-def enqueue_chunks(app, store, job: str, indices, *, queue: str, priority: int) -> None:
-    for i in indices:
-        # Redis priorities are emulated with one list per level, 0 served first.
-        result = app.send_task("latentfx.render_chunk", args=[job, i], queue=queue,
-                               priority=9 - priority)
-        store.set_task_id(job, i, result.id)
 
 
 def _job_folder(folder: Path) -> Path:

@@ -1,16 +1,39 @@
-"""The Celery tasks: thin wrappers; the logic is in workers.execution and the pipelines."""
+"""The Celery tasks: thin wrappers. The logic is in workers.execution (which says what
+happened) and the pipelines; a task only turns an outcome into Celery's terms.
+
+Shared tasks: they join the app a worker builds (workers.app), which imports this module
+through its `include`; messages are sent by name (workers.task_names), never through these
+objects."""
 
 from __future__ import annotations
 
-from .app import app
+from celery import shared_task
+
 from . import execution
+from .app import settings_of
+from .queueing import enqueue_assembly
+from .task_names import ASSEMBLE, RENDER_CHUNK
 
 
-@app.task(name="latentfx.render_chunk", bind=True, max_retries=None)
+@shared_task(name=RENDER_CHUNK, bind=True, max_retries=None)
 def render_chunk(self, job: str, index: int) -> str:
-    return execution.run_chunk(self, job, int(index))
+    outcome = execution.run_chunk(settings_of(self.app), job, int(index),
+                                  worker=self.request.hostname or "local",
+                                  retries=self.request.retries)
+    return act_on(self, outcome)
 
 
-@app.task(name="latentfx.assemble", bind=True, max_retries=None)
+@shared_task(name=ASSEMBLE, bind=True, max_retries=None)
 def assemble(self, job: str) -> str:
-    return execution.assemble(self, job)
+    return execution.assemble(settings_of(self.app), job)
+
+
+def act_on(task, outcome: execution.ChunkOutcome) -> str:
+    """Queue the assembly the outcome asks for, put the message back for a retry, or return
+    the result (what Celery logs)."""
+    if outcome.assembly is not None:
+        a = outcome.assembly
+        enqueue_assembly(task.app, a.job, queue=a.queue, priority=a.priority)
+    if outcome.retry_after is not None:
+        raise task.retry(exc=outcome.cause, countdown=outcome.retry_after)
+    return outcome.result

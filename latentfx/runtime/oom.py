@@ -9,7 +9,7 @@ import torch
 Out = TypeVar("Out")
 
 
-def _is_oom(exc: BaseException) -> bool:
+def is_out_of_memory(exc: BaseException) -> bool:
     oom = getattr(torch, "OutOfMemoryError", None)
     return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
 
@@ -29,7 +29,7 @@ def halving_batches(fn: Callable[[int, int], Out], start: int, stop: int, *,
         try:
             out, failed = fn(first, last), False
         except (RuntimeError, MemoryError) as exc:
-            if not _is_oom(exc) or batch == 1:
+            if not is_out_of_memory(exc) or batch == 1:
                 raise
             out, failed = None, True
         if failed:

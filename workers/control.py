@@ -1,0 +1,182 @@
+"""The farm verbs behind `latentfx jobs / status / cancel / retry / fetch / worker / doctor`:
+plain functions over the farm's settings and job store that do the work and return what
+happened; the CLI only prints it. They read our job record only, never Celery's results."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from latentfx.errors import LatentfxError
+
+from .app import get_app
+from .queueing import enqueue_assembly, enqueue_chunks
+from .settings import FarmSettings, from_environment
+from .store import JobStore
+
+ENDED = ("succeeded", "failed", "cancelled")
+CHUNK_STATES = ("queued", "running", "done", "failed", "cancelled")
+
+
+class JobStillRunning(LatentfxError):
+    """The job has not ended yet, and the verb needs one that has."""
+
+
+class JobNotSucceeded(LatentfxError):
+    """The job has no outputs to hand out: it did not succeed."""
+
+
+def connect(env: dict | None = None) -> tuple[FarmSettings, JobStore]:
+    """(settings, job store), from the environment."""
+    settings = from_environment(env)
+    return settings, JobStore.from_url(settings.redis_url)
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+def job_summary(record: dict) -> dict:
+    """What `status --json` prints for a job record (JobStore.job)."""
+    chunks = record["chunk_list"]
+    elapsed = time.time() - float(record.get("started") or time.time())
+    rate = record["done"] / elapsed if elapsed > 0 and record["done"] else 0.0
+    remaining = (record["total"] - record["done"]) / rate if rate else None
+    errors = [c["error"] for c in chunks if c.get("error")]
+    return {
+        "id": record["id"], "kind": record["kind"], "state": record["state"],
+        "progress": round(record["done"] / record["total"], 4) if record["total"] else 0.0,
+        "done": record["done"], "total": record["total"],
+        "eta_seconds": None if remaining is None or record["state"] != "running"
+        else round(remaining, 1),
+        "chunks": {state: sum(c["state"] == state for c in chunks) for state in CHUNK_STATES},
+        "attempts": sum(c["attempts"] for c in chunks),
+        "workers": sorted({c["worker"] for c in chunks if c.get("worker")}),
+        "created": float(record["created"]), "queue": record["queue"],
+        "priority": record["priority"], "output": record.get("output") or None,
+        "error": record.get("error") or (errors[-1] if errors else None),
+        "job_dir": record["job_dir"],
+    }
+
+
+def status(store: JobStore, job: str) -> dict:
+    return job_summary(store.job(job))
+
+
+def recent_jobs(store: JobStore, limit: int) -> list[dict]:
+    """Summaries of the newest `limit` jobs, newest first."""
+    return [status(store, job) for job in store.job_ids(limit)]
+
+
+def follow(store: JobStore, job: str, *, every: float = 0.5) -> Iterator[dict]:
+    """The job's summary now, then again every `every` seconds until the job has ended; the
+    last one yielded is the ended job's."""
+    summary = status(store, job)
+    yield summary
+    while summary["state"] not in ENDED:
+        time.sleep(every)
+        summary = status(store, job)
+        yield summary
+
+
+# -- acting -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cancelled:
+    job: str
+    already_ended: str | None  # the state it had ended in: then nothing was done
+    revoked: int = 0           # queued chunks whose messages were revoked
+
+
+def cancel(settings: FarmSettings, store: JobStore, job: str) -> Cancelled:
+    """Queued chunks never start (their messages are revoked); running ones stop at their
+    next frame (they check the job's cancel flag)."""
+    state = store.job(job)["state"]
+    if state in ENDED:
+        return Cancelled(job, already_ended=state)
+    queued = store.request_cancel(job)
+    ids = [c["task_id"] for c in queued if c.get("task_id")]
+    if ids:
+        get_app(settings).control.revoke(ids)
+    store.finish_job(job, "cancelled")
+    return Cancelled(job, already_ended=None, revoked=len(queued))
+
+
+@dataclass(frozen=True)
+class Retried:
+    job: str
+    chunks: list[int]       # the chunks queued again
+    assembly: bool = False  # every chunk had finished: only the assembly was queued again
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.chunks and not self.assembly
+
+
+def retry(settings: FarmSettings, store: JobStore, job: str) -> Retried:
+    """Queue an ended job's failed and cancelled chunks again (finished chunks are kept); a
+    job whose chunks had all finished gets its assembly again. A succeeded job is left as
+    it is."""
+    record = store.job(job)
+    if record["state"] not in ENDED:
+        raise JobStillRunning(f"job {job} is {record['state']}; retry it once it has ended")
+    again = [c["index"] for c in record["chunk_list"] if c["state"] != "done"]
+    if not again and record["state"] == "succeeded":
+        return Retried(job, [])
+    app = get_app(settings)
+    store.reopen(job)
+    for index in again:
+        store.requeue(job, index, reset_attempts=True)
+    placement = dict(queue=record["queue"], priority=record["priority"])
+    enqueue_chunks(app, store, job, again, **placement)
+    if not again:  # only the assembly failed or was cancelled
+        enqueue_assembly(app, job, **placement)
+    return Retried(job, again, assembly=not again)
+
+
+def fetch(store: JobStore, job: str, folder: str | Path) -> list[Path]:
+    """Copy a succeeded job's outputs and manifests from the storage root into `folder`
+    (created if needed); returns what was written there."""
+    record = store.job(job)
+    if record["state"] != "succeeded":
+        raise JobNotSucceeded(f"job {job} is {record['state']}; only a succeeded job's "
+                              f"outputs can be fetched (see `latentfx status {job}`)")
+    source, target = Path(record["job_dir"]) / "out", Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for item in sorted(source.iterdir()):
+        destination = target / item.name
+        if item.is_dir():
+            shutil.copytree(item, destination, dirs_exist_ok=True)
+        else:
+            shutil.copy2(item, destination)
+        written.append(destination)
+    return written
+
+
+# -- workers and the farm's health ------------------------------------------------------------
+
+def run_worker(settings: FarmSettings, *, queues: list[str], concurrency: int, name: str,
+               loglevel: str) -> None:
+    """Run a worker in this process until it is stopped."""
+    settings.storage_root()  # refuse to start without shared storage
+    app = get_app(settings)
+    app.worker_main(["worker", "-Q", ",".join(queues), "-c", str(concurrency), "-P", "prefork",
+                     "-n", name, "--loglevel", loglevel, "--without-gossip",
+                     "--without-mingle", "-E"])
+
+
+def redis_problem(settings: FarmSettings) -> str | None:
+    """Why Redis does not answer, or None when it does."""
+    try:
+        JobStore.from_url(settings.redis_url, timeout=3).ping()
+    except Exception as exc:  # any failure to reach Redis is the finding itself
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def answering_workers(settings: FarmSettings, *, timeout: float = 1.0) -> list[str]:
+    """The names of the workers that answer a ping within `timeout` seconds."""
+    replies = get_app(settings).control.ping(timeout=timeout) or []
+    return sorted(name for reply in replies for name in reply)

@@ -853,6 +853,36 @@ def shapes(folder, count, size, seed):
     click.echo(f"wrote {count} images and {labels}")
 
 
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--chars", default="A-Z", show_default=True,
+              help="Characters to draw: ASCII letters and digits, ranges allowed (A-Za-z0-9). "
+                   "Each becomes a 0/1 label column char_<c>.")
+@click.option("--copies", type=int, default=1, show_default=True,
+              help="Images per face and character; copies differ by --jitter.")
+@click.option("--jitter", type=float, default=None,
+              help="Seeded scale, shift and rotation per copy: 1 is +-8%, +-6% of the side "
+                   "and +-3 degrees, 0 none [default: 1 with several copies, else 0].")
+@click.option("--fonts", type=click.Choice(["matplotlib", "all"]), default="matplotlib",
+              show_default=True,
+              help="matplotlib: the 21 faces matplotlib ships (DejaVu, STIX, Computer "
+                   "Modern); all: also those of pip install 'latentfx[fonts]'.")
+@click.option("--size", type=int, default=64, show_default=True, help="Image side in pixels.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the jitter.")
+def glyphs(folder, chars, copies, jitter, fonts, size, seed):
+    """Draw letters of real typefaces into FOLDER, with labels.csv (character, bold, italic,
+    serif, mono, family): black on white, centred, one cap height per face."""
+    from latentfx.datasets.glyphs import write_dataset
+
+    bar = ProgressBar("glyphs")
+    try:
+        labels = write_dataset(folder, chars=chars, faces=fonts, copies=copies, jitter=jitter,
+                               seed=seed, size=size, progress=bar)
+    finally:
+        bar.close()
+    click.echo(f"wrote {bar.last} images and {labels}")
+
+
 # -- the render farm: the verbs print what workers.control returns ----------------------------
 
 def farm_store():

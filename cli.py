@@ -560,7 +560,9 @@ def report_neighbors(result) -> None:
 @model_and_device
 def mix(inputs, **options):
     """Decode a weighted mix of latents: INPUTS are KEYFRAME:WEIGHT (images, seed:N or
-    STORE:entry), e.g. a.jpg:0.2 b.jpg:0.3 c.jpg:0.5, weights summing to 1."""
+    STORE:entry), e.g. a.jpg:0.2 b.jpg:0.3 c.jpg:0.5, weights summing to 1; without weights,
+    an equal mix. Negative weights make analogies: c.jpg:1 b.jpg:1 a.jpg:-1 is c + (b - a),
+    "a is to b as c is to ?"."""
     from pipelines import mix as pipeline
 
     def report(result) -> None:
@@ -660,7 +662,9 @@ def report_vector(result) -> None:
               help="How far to move along the vector(s) given as arguments.")
 @click.option("--vec", "extra", multiple=True, metavar="FILE:STRENGTH",
               help="A vector with its own strength; repeat for several, e.g. --vec smile:1 "
-                   "--vec glasses:-0.5 (FILE or FILE.safetensors).")
+                   "--vec glasses:-0.5. Any vector may be named without its suffix: smile "
+                   "finds smile, smile.safetensors or smile.vec.safetensors, the first that "
+                   "exists.")
 @click.option("--residual", is_flag=True, help="Keep the photo's own detail (as in walks).")
 @click.option("--size", type=Size(), default=None, help="Picture size WxH.")
 @click.option("--sweep", default=None, metavar="FROM:TO",
@@ -672,7 +676,8 @@ def report_vector(result) -> None:
 @model_and_device
 @farm_options
 def apply(vectors, strength, extra, sweep, farm, **options):
-    """Move IMAGE along attribute VECTORS and decode it."""
+    """Move IMAGE along attribute VECTORS and decode it. A vector may be named without its
+    suffix: red finds red, red.safetensors or red.vec.safetensors, the first that exists."""
     from pipelines import apply as pipeline
 
     spec = pipeline.ApplySpec(vectors=vector_pairs(vectors, strength, extra),
@@ -682,19 +687,17 @@ def apply(vectors, strength, extra, sweep, farm, **options):
 
 def vector_pairs(vectors, strength: float, extra) -> list[tuple[str, float]]:
     """(file, strength) for every vector: those given as arguments move by --strength, each
-    --vec FILE:STRENGTH by its own."""
+    --vec FILE:STRENGTH by its own. `red` finds red, red.safetensors or red.vec.safetensors."""
+    from latentfx.latents.vector_files import vector_file
+
     pairs = [(v, strength) for v in vectors]
     for item in extra:
         name, _, value = item.rpartition(":")
         try:
-            amount = float(value)
+            pairs.append((name, float(value)))
         except ValueError:
             raise click.BadParameter(f"{item!r}: write FILE:STRENGTH", param_hint="--vec")
-        # `--vec smile:1` finds smile.vec.safetensors when no file is called just "smile".
-        if not (Path(name).exists() or name.endswith(".safetensors")):
-            name = f"{name}.vec.safetensors"
-        pairs.append((name, amount))
-    return pairs
+    return [(vector_file(name), amount) for name, amount in pairs]
 
 
 def strength_span(sweep: str | None) -> tuple[float, float] | None:

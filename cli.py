@@ -560,7 +560,9 @@ def report_neighbors(result) -> None:
 @model_and_device
 def mix(inputs, **options):
     """Decode a weighted mix of latents: INPUTS are KEYFRAME:WEIGHT (images, seed:N or
-    STORE:entry), e.g. a.jpg:0.2 b.jpg:0.3 c.jpg:0.5, weights summing to 1."""
+    STORE:entry), e.g. a.jpg:0.2 b.jpg:0.3 c.jpg:0.5, weights summing to 1; without weights,
+    an equal mix. Negative weights make analogies: c.jpg:1 b.jpg:1 a.jpg:-1 is c + (b - a),
+    "a is to b as c is to ?"."""
     from pipelines import mix as pipeline
 
     def report(result) -> None:
@@ -660,7 +662,9 @@ def report_vector(result) -> None:
               help="How far to move along the vector(s) given as arguments.")
 @click.option("--vec", "extra", multiple=True, metavar="FILE:STRENGTH",
               help="A vector with its own strength; repeat for several, e.g. --vec smile:1 "
-                   "--vec glasses:-0.5 (FILE or FILE.safetensors).")
+                   "--vec glasses:-0.5. Any vector may be named without its suffix: smile "
+                   "finds smile, smile.safetensors or smile.vec.safetensors, the first that "
+                   "exists.")
 @click.option("--residual", is_flag=True, help="Keep the photo's own detail (as in walks).")
 @click.option("--size", type=Size(), default=None, help="Picture size WxH.")
 @click.option("--sweep", default=None, metavar="FROM:TO",
@@ -672,7 +676,8 @@ def report_vector(result) -> None:
 @model_and_device
 @farm_options
 def apply(vectors, strength, extra, sweep, farm, **options):
-    """Move IMAGE along attribute VECTORS and decode it."""
+    """Move IMAGE along attribute VECTORS and decode it. A vector may be named without its
+    suffix: red finds red, red.safetensors or red.vec.safetensors, the first that exists."""
     from pipelines import apply as pipeline
 
     spec = pipeline.ApplySpec(vectors=vector_pairs(vectors, strength, extra),
@@ -682,19 +687,17 @@ def apply(vectors, strength, extra, sweep, farm, **options):
 
 def vector_pairs(vectors, strength: float, extra) -> list[tuple[str, float]]:
     """(file, strength) for every vector: those given as arguments move by --strength, each
-    --vec FILE:STRENGTH by its own."""
+    --vec FILE:STRENGTH by its own. `red` finds red, red.safetensors or red.vec.safetensors."""
+    from latentfx.latents.vector_files import vector_file
+
     pairs = [(v, strength) for v in vectors]
     for item in extra:
         name, _, value = item.rpartition(":")
         try:
-            amount = float(value)
+            pairs.append((name, float(value)))
         except ValueError:
             raise click.BadParameter(f"{item!r}: write FILE:STRENGTH", param_hint="--vec")
-        # `--vec smile:1` finds smile.vec.safetensors when no file is called just "smile".
-        if not (Path(name).exists() or name.endswith(".safetensors")):
-            name = f"{name}.vec.safetensors"
-        pairs.append((name, amount))
-    return pairs
+    return [(vector_file(name), amount) for name, amount in pairs]
 
 
 def strength_span(sweep: str | None) -> tuple[float, float] | None:
@@ -851,6 +854,36 @@ def shapes(folder, count, size, seed):
     finally:
         bar.close()
     click.echo(f"wrote {count} images and {labels}")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--chars", default="A-Z", show_default=True,
+              help="Characters to draw: ASCII letters and digits, ranges allowed (A-Za-z0-9). "
+                   "Each becomes a 0/1 label column char_<c>.")
+@click.option("--copies", type=int, default=1, show_default=True,
+              help="Images per face and character; copies differ by --jitter.")
+@click.option("--jitter", type=float, default=None,
+              help="Seeded scale, shift and rotation per copy: 1 is +-8%, +-6% of the side "
+                   "and +-3 degrees, 0 none [default: 1 with several copies, else 0].")
+@click.option("--fonts", type=click.Choice(["matplotlib", "all"]), default="matplotlib",
+              show_default=True,
+              help="matplotlib: the 21 faces matplotlib ships (DejaVu, STIX, Computer "
+                   "Modern); all: also those of pip install 'latentfx[fonts]'.")
+@click.option("--size", type=int, default=64, show_default=True, help="Image side in pixels.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the jitter.")
+def glyphs(folder, chars, copies, jitter, fonts, size, seed):
+    """Draw letters of real typefaces into FOLDER, with labels.csv (character, bold, italic,
+    serif, mono, family): black on white, centred, one cap height per face."""
+    from latentfx.datasets.glyphs import write_dataset
+
+    bar = ProgressBar("glyphs")
+    try:
+        labels = write_dataset(folder, chars=chars, faces=fonts, copies=copies, jitter=jitter,
+                               seed=seed, size=size, progress=bar)
+    finally:
+        bar.close()
+    click.echo(f"wrote {bar.last} images and {labels}")
 
 
 # -- the render farm: the verbs print what workers.control returns ----------------------------

@@ -14,6 +14,8 @@ from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 from pipelines.specs import PAIRS, Spec, input_path, output_path
 
+STRIP_CELL = 48  # the narrowest picture of a swept strip, in pixels
+
 
 @dataclass
 class ApplySpec(Spec):
@@ -56,7 +58,7 @@ def run(spec: ApplySpec, *, progress: Callable[[int, int, str], None] | None = N
         cancel: Callable[[], bool] | None = None) -> ApplyResult:
     import torch
 
-    from latentfx.images.grids import make_grid, save_image
+    from latentfx.images.grids import save_image
     from latentfx.images.resizing import fit_to
     from latentfx.io.manifests import input_record, write_manifest
     from latentfx.latents.attribute_vectors import AttributeVector
@@ -90,14 +92,27 @@ def run(spec: ApplySpec, *, progress: Callable[[int, int, str], None] | None = N
     if spec.sweep is None:
         save_image(pictures(torch.ones(1))[0], spec.output)
     elif Path(spec.output).suffix.lower() in IMAGE_OUTPUTS:
-        strip = pictures(torch.linspace(*spec.sweep, spec.grid))
-        save_image(make_grid(strip, nrow=spec.grid), spec.output)
+        _sweep_strip(spec, pictures)
     else:
         _sweep_video(spec, pictures, width, height)
     write_manifest(spec.output, job="apply", spec=asdict(spec), model_id=info.model_id,
                    inputs=[input_record(spec.image)] + [input_record(p) for p, _ in spec.vectors],
                    timings={"seconds": round(time.perf_counter() - started, 3)})
     return ApplyResult(Path(spec.output), (width, height))
+
+
+def _sweep_strip(spec: ApplySpec, pictures) -> None:
+    """The swept pictures in a row, each captioned with its strength."""
+    import torch
+
+    from latentfx.images.contact_sheets import Cell, contact_sheet
+
+    amounts = torch.linspace(*spec.sweep, spec.grid)
+    cells = [Cell(picture, f"{round(float(amount), 3):+g}")
+             for amount, picture in zip(amounts, pictures(amounts))]
+    # Pictures of STRIP_CELL pixels and more keep their own pixels; smaller ones are enlarged
+    # until the captions fit.
+    contact_sheet(cells, spec.output, columns=spec.grid, min_cell_width=STRIP_CELL)
 
 
 def _sweep_video(spec: ApplySpec, pictures, width: int, height: int) -> None:

@@ -2,11 +2,13 @@
 whole barycentric triangle of three keyframes as a grid.
 
 Inputs are anything a walk takes as a keyframe (image paths, seed:N, STORE:entry), each with
-its weight after the last colon: `a.jpg:0.2`.
+its weight after the last colon: `a.jpg:0.2`; with no weights at all, the mix is equal.
+Weights may be negative: `c:1 b:1 a:-1` is the analogy c + (b - a), "a is to b as c is to ?".
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 from pipelines.specs import Spec, output_path
 
 SUM_TOLERANCE = 1e-3
+_BARE_SEED = re.compile(r"seed:-?\d+\Z")
 
 
 @dataclass
@@ -40,15 +43,15 @@ class MixSpec(Spec):
             return list(self.inputs), []
         if len(self.inputs) < 2:
             raise InputError("give two or more inputs as KEYFRAME:WEIGHT, e.g. a.jpg:0.3 b.jpg:0.7")
-        keys, weights = [], []
-        for text in self.inputs:
-            key, sep, weight = text.rpartition(":")
-            try:
-                weights.append(float(weight))
-            except ValueError:
-                raise InputError(f"{text!r}: write each input as KEYFRAME:WEIGHT, e.g. "
-                                 f"a.jpg:0.25") from None
-            keys.append(key)
+        keys, weights = zip(*(split_weight(text) for text in self.inputs))
+        if all(w is None for w in weights):  # no weights at all: an equal mix
+            weights = [1 / len(keys)] * len(keys)
+        elif None in weights:
+            text = self.inputs[weights.index(None)]
+            raise InputError(f"{text!r} has no weight but other inputs do: write each input "
+                             f"as KEYFRAME:WEIGHT, e.g. a.jpg:0.25, or give none for an equal "
+                             f"mix")
+        keys, weights = list(keys), list(weights)
         total = sum(weights)
         if self.normalize:
             if abs(total) < 1e-9:
@@ -62,6 +65,18 @@ class MixSpec(Spec):
     def validate(self) -> None:
         self.parsed()
         check_output_file(self.output, suffixes=IMAGE_OUTPUTS)
+
+
+def split_weight(text: str) -> tuple[str, float | None]:
+    """"a.jpg:0.2" -> ("a.jpg", 0.2); ("a.jpg", None) when no number follows the last colon.
+    A bare seed:N is a keyframe of its own, not seed with the weight N."""
+    key, sep, weight = text.rpartition(":")
+    if not sep or not key or _BARE_SEED.match(text):
+        return text, None
+    try:
+        return key, float(weight)
+    except ValueError:
+        return text, None
 
 
 @dataclass

@@ -76,3 +76,52 @@ def test_a_sample_cell_is_the_seed_keyframe_of_the_same_number(tiny_vector_model
     grid = np.asarray(Image.open(tmp_path / "s.png")).astype(int)
     cell = grid[2 + 34: 2 + 34 + 32, 2: 2 + 32]  # two to a row: seed:12 starts row 1
     assert np.abs(cell - np.asarray(Image.open(tmp_path / "m.png")).astype(int)).max() <= 1
+
+
+def test_inputs_without_weights_mix_equally(tiny_vector_model, shapes_folder, tmp_path):
+    a, b = shapes_folder / "shape_000001.png", shapes_folder / "shape_000002.png"
+    plain = invoke("mix", a, b, "-o", tmp_path / "p.png", "-m", tiny_vector_model,
+                   "--device", "cpu")
+    assert plain.exit_code == 0, plain.output
+    assert "weights: 0.5, 0.5" in plain.output
+    halves = invoke("mix", f"{a}:0.5", f"{b}:0.5", "-o", tmp_path / "h.png", "-m",
+                    tiny_vector_model, "--device", "cpu")
+    assert halves.exit_code == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "p.png")),
+                          np.asarray(Image.open(tmp_path / "h.png")))
+
+
+def test_weights_are_all_or_none_and_a_bare_seed_is_a_keyframe(tmp_path):
+    def parsed(*inputs):
+        return mix.MixSpec(inputs=list(inputs), output=str(tmp_path / "m.png")).parsed()
+
+    assert parsed("seed:1", "seed:-2", "a.png") == (["seed:1", "seed:-2", "a.png"],
+                                                    [1 / 3] * 3)
+    assert parsed("seed:1:0.25", "s.safetensors:x/y.jpg:0.75") == (
+        ["seed:1", "s.safetensors:x/y.jpg"], [0.25, 0.75])
+    assert parsed("s.safetensors:x/y.jpg", "b.png") == (["s.safetensors:x/y.jpg", "b.png"],
+                                                        [0.5, 0.5])
+    with pytest.raises(InputError, match="'b.png' has no weight but other inputs do"):
+        parsed("a.png:1", "b.png")
+
+
+def test_an_analogy_is_c_plus_b_minus_a(tiny_vector_model, shapes_folder, tmp_path):
+    """mix c:1 b:1 a:-1 (weights summing to 1, one negative) decodes z_c + (z_b - z_a)."""
+    a, b, c = (shapes_folder / f"shape_{i:06d}.png" for i in (1, 2, 3))
+    result = invoke("mix", f"{c}:1", f"{b}:1", f"{a}:-1", "-o", tmp_path / "an.png", "-m",
+                    tiny_vector_model, "--device", "cpu", "--size", "32x32")
+    assert result.exit_code == 0, result.output
+    assert "weights: 1, 1, -1" in result.output
+    model, _ = load_model(str(tiny_vector_model), device="cpu")
+    with torch.no_grad():
+        za, zb, zc = (model.encode(image_to_tensor(load_image(p))[None]).mode()
+                      for p in (a, b, c))
+        expected = to_uint8_frames(model.decode(zc + zb - za))[0]
+    out = np.asarray(Image.open(tmp_path / "an.png")).astype(int)
+    assert np.abs(out - expected).max() <= 1
+    # a is to b as a is to ... b.
+    same = invoke("mix", f"{a}:1", f"{b}:1", f"{a}:-1", "-o", tmp_path / "b.png", "-m",
+                  tiny_vector_model, "--device", "cpu", "--size", "32x32")
+    assert same.exit_code == 0
+    assert np.abs(np.asarray(Image.open(tmp_path / "b.png")).astype(int)
+                  - reconstruction(tiny_vector_model, b)).max() <= 1

@@ -108,13 +108,19 @@ def test_a_sweep_renders_a_strip_or_a_video(labelled, tmp_path):
                                     "--grid", "5", "--size", "64x64", "-o",
                                     str(tmp_path / "s.png"), "--device", "cpu"])
     assert strip.exit_code == 0, strip.output
-    assert Image.open(tmp_path / "s.png").size == (5 * 64 + 6 * 2, 64 + 2 * 2)
+    # A contact sheet: 4 px gutters, each picture at its own size over a 14 px caption.
+    assert Image.open(tmp_path / "s.png").size == (5 * 68 + 4, 4 + 64 + 14 + 4)
     plain = runner.invoke(cli.cli, ["apply", str(dark), image, "-m", "shapes", "--strength", "0",
                                     "--size", "64x64", "-o", str(tmp_path / "0.png"),
                                     "--device", "cpu"])
     assert plain.exit_code == 0
-    middle = np.asarray(Image.open(tmp_path / "s.png"))[2:66, 2 + 2 * 66: 2 + 2 * 66 + 64]
-    assert np.abs(middle.astype(int) - np.asarray(Image.open(tmp_path / "0.png"))).max() <= 1
+    sheet = np.asarray(Image.open(tmp_path / "s.png")).astype(int)
+    middle = sheet[4:68, 4 + 2 * 68: 4 + 2 * 68 + 64]
+    assert np.abs(middle - np.asarray(Image.open(tmp_path / "0.png"))).max() <= 1
+    # Each picture carries its strength (-2, -1, +0, +1, +2) as a caption: ink, all different.
+    captions = [sheet[68:82, 4 + i * 68: 4 + i * 68 + 64] for i in range(5)]
+    assert all(c.min() < 128 for c in captions)
+    assert len({c.tobytes() for c in captions}) == 5
     video = runner.invoke(cli.cli, ["apply", str(dark), image, "-m", "shapes", "--sweep", "-1:1",
                                     "--frames", "12", "-o", str(tmp_path / "s.webm"),
                                     "--device", "cpu"])
@@ -221,3 +227,37 @@ def test_vectors_from_folders_load_the_model_once_and_write_one_manifest(labelle
     expected = centroid_difference(latents[train], has[train])
     made = AttributeVector.load(tmp_path / "r.safetensors").vector
     assert torch.allclose(made, expected, atol=1e-5)
+
+
+def test_a_vector_is_found_with_or_without_its_suffix(tmp_path, monkeypatch):
+    from latentfx.latents.vector_files import vector_file
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("red.safetensors", "red.vec.safetensors", "blue.vec.safetensors", "green"):
+        (tmp_path / name).write_bytes(b"")
+    assert vector_file("red") == "red.safetensors"  # the first that exists
+    assert vector_file("blue") == "blue.vec.safetensors"
+    assert vector_file("green") == "green"
+    assert vector_file("red.vec.safetensors") == "red.vec.safetensors"
+    with pytest.raises(InputError, match=r"tried grey, grey.safetensors, "
+                                         r"grey.vec.safetensors"):
+        vector_file("grey")
+
+
+def test_apply_finds_vectors_named_as_the_readme_writes_them(labelled, tmp_path, monkeypatch):
+    """`vector -o red.safetensors` then `apply --vec red:2` (or `apply red IMG`)."""
+    base, rows = labelled
+    dark, _ = make_vector(base, "background_dark")
+    shutil.copy(dark, tmp_path / "dark.safetensors")
+    monkeypatch.chdir(tmp_path)
+    image = str(base / "img" / rows[2]["path"])
+    runner = CliRunner()
+    for args in (["--vec", "dark:2"], ["dark", "--strength", "2"]):
+        result = runner.invoke(cli.cli, ["apply", *args, image, "-m", "shapes", "--size", "64",
+                                         "-o", f"{args[0]}.png", "--device", "cpu"])
+        assert result.exit_code == 0, result.output
+    assert np.array_equal(np.asarray(Image.open("--vec.png")), np.asarray(Image.open("dark.png")))
+    missing = runner.invoke(cli.cli, ["apply", "--vec", "grey:1", image, "-m", "shapes",
+                                      "-o", "g.png"])
+    assert missing.exit_code == 3
+    assert "tried grey, grey.safetensors, grey.vec.safetensors" in missing.output

@@ -7,7 +7,6 @@ what it means: the "red" attribute vector of this dataset should make shapes red
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,7 +15,6 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from latentfx.errors import InputError
 
 KINDS = ("circle", "square", "triangle", "diamond")
 COLOURS = {
@@ -90,25 +88,15 @@ def generate(index: int, *, seed: int = 0, size: int = 64) -> tuple[Image.Image,
 def write_dataset(folder: str | os.PathLike, n: int, *, seed: int = 0, size: int = 64,
                   progress: Callable[[int, int, str], None] | None = None) -> Path:
     """Write n PNGs and labels.csv (path, factors, one-hot label columns) into folder."""
-    from latentfx.io.atomic import atomic_path
+    from latentfx.datasets.labelled_folders import fresh_folder, save_png, write_labels
 
-    folder = Path(folder)
-    if folder.exists() and any(folder.iterdir()):
-        # Writing into a used folder would leave old images beside the new labels.csv.
-        raise InputError(f"{folder}: folder is not empty; choose a new or empty folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = fresh_folder(folder)
     rows = []
     for i in range(n):
         img, f = generate(i, seed=seed, size=size)
         name = f"shape_{i:06d}.png"
-        with atomic_path(folder / name) as tmp:
-            img.save(tmp, format="PNG")
+        save_png(img, folder / name)
         rows.append({"path": name, **asdict(f), **f.labels})
         if progress:
             progress(i + 1, n, name)
-    labels = folder / "labels.csv"
-    with atomic_path(labels) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return labels
+    return write_labels(folder, rows)

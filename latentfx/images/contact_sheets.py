@@ -23,12 +23,13 @@ class Cell:
     caption: str         # one line per "\n"
 
 
-def contact_sheet(cells: list[Cell], output: str | os.PathLike, *, columns: int) -> Path:
+def contact_sheet(cells: list[Cell], output: str | os.PathLike, *, columns: int,
+                  min_cell_width: int = MIN_CELL_WIDTH) -> Path:
     """Lay the cells out `columns` to a row on white, caption under each, and save
-    atomically (format by extension)."""
+    atomically (format by extension); pictures narrower than min_cell_width are enlarged."""
     from PIL import Image, ImageDraw
 
-    scale = max(1.0, MIN_CELL_WIDTH / max(c.image.shape[-1] for c in cells))
+    scale = max(1.0, min_cell_width / max(c.image.shape[-1] for c in cells))
     pictures = [_enlarged(c.image.clamp(0, 1), scale) for c in cells]
     height = max(p.height for p in pictures)
     width = max(p.width for p in pictures)

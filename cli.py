@@ -30,7 +30,7 @@ import click
 from latentfx import __version__
 from latentfx.errors import Interrupted, LatentfxError
 from latentfx.options import (AUGMENTS, DEVICES, FAMILIES, FIT_POLICIES, FRAME_FITS,
-                              INFERENCE_FITS)
+                              INFERENCE_FITS, PRIORS)
 
 RUN_SETTINGS = ("family", "size", "latent", "widths", "blocks", "batch", "epochs", "lr", "beta",
                 "kl_warmup", "seed", "fit", "augment", "save_every")
@@ -146,6 +146,17 @@ device_option = click.option(
     "--device", type=click.Choice(DEVICES), default="auto", show_default=True,
     help="Where to run: auto picks cuda, then mps, then cpu.")
 model_and_device = options(model_option, device_option)
+
+
+def prior_option(what: str):
+    """--prior for the commands that draw `what` from a prior."""
+    return click.option(
+        "--prior", type=click.Choice(PRIORS), default=None,
+        help=f"What {what} are drawn from: normal is N(0, I); data is the Gaussian mixture "
+             f"fitted to the model's encoded training data, where the data really is (vector "
+             f"models trained by latentfx carry one; `latentfx fit-prior` adds one to older "
+             f"models). Default: data when the model has it, else normal.")
+
 
 # How a video is encoded: the one writer (latentfx/video/writer.py) behind every video job.
 encoding_options = options(
@@ -296,7 +307,26 @@ def report_train(result) -> None:
                f"{result.final_psnr:.2f} dB")
     click.echo(f"model: {result.output}  (id {result.model_id[:16]})")
     click.echo(f"run folder: {result.run_dir}")
+    report_latent_space(result.latent_stats, result.prior)
     report_skipped(result.skipped)
+
+
+def report_latent_space(stats: dict | None, prior: dict | None, *, label_width: int = 0) -> None:
+    """How the encoded data sits against N(0, I), and the fitted prior (`info`, `train`,
+    `fit-prior`); rows indented under a heading of `label_width` characters."""
+    from latentfx.priors.mixture import summary
+    from latentfx.priors.statistics import summary_lines
+
+    width = max(label_width, 14)
+    if stats is None:
+        click.echo(f"{'latent space':<{width}}not recorded (a model from before latentfx "
+                   f"measured it; `latentfx fit-prior` measures and records it)")
+    else:
+        click.echo(f"{'latent space':<{width}}against the prior N(0, I):")
+        for label, text in summary_lines(stats):
+            click.echo(f"  {label:<{width - 2}}{text}")
+    click.echo(f"{'fitted prior':<{width}}" + (summary(prior) if prior else
+               "none (samples draw from N(0, I); `latentfx fit-prior` fits one)"))
 
 
 @cli.command()
@@ -317,10 +347,50 @@ def info(model_path, model, size, as_json):
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
+    stats, prior = summary.pop("latent_stats"), summary.pop("prior")
     for key, value in summary.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         click.echo(f"{key:<18}{value}")
+    report_latent_space(stats, prior, label_width=18)
+
+
+@cli.command(name="fit-prior")
+@click.argument("model_path", metavar="MODEL")
+@click.option("--folder", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Images to encode: the model's training images (recursive).")
+@click.option("--store", type=click.Path(dir_okay=False), default=None,
+              help="Or a latent store made with this model (`latentfx encode`); it keeps means "
+                   "only, so the KL is not measured.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The new model file (.safetensors): MODEL's weights plus the fitted prior. "
+                   "A new file, so a new model id; MODEL itself is left as it is.")
+@click.option("--components", type=click.IntRange(min=1), default=None,
+              help="Gaussian components of the mixture. Default: chosen by BIC, up to 10.")
+@click.option("--fit", type=click.Choice(INFERENCE_FITS), default="center-crop",
+              show_default=True, help="How --folder images are fitted to the model's size.")
+@click.option("--batch", type=int, default=64, show_default=True, help="Images per batch.")
+@device_option
+def fit_prior(model_path, **options):
+    """Fit a prior to MODEL's encoded data and write a copy of MODEL that carries it.
+
+    A Gaussian mixture over the encoded means (ex-post density estimation, Ghosh et al.,
+    ICLR 2020): samples, seed:N keyframes and walk --random drawn from it (--prior data) land
+    where the data is, not where N(0, I) puts them. Vector models trained by this latentfx
+    already carry one; this is for older ones. Also records the latent statistics that
+    `latentfx info` prints. The copy is a new file with a new model id: outputs, stores and
+    vectors made with MODEL still name MODEL (encode again with the copy to use its id)."""
+    from pipelines import fit_prior as pipeline
+
+    submit_or_run("fit-prior", pipeline, pipeline.FitPriorSpec(model=model_path, **options),
+                  report=report_fit_prior, unit="img")
+
+
+def report_fit_prior(result) -> None:
+    click.echo(f"wrote {result.output}  (id {result.model_id[:16]}, a copy of "
+               f"{result.source_model_id[:16]} with a prior fitted to {result.images} images)")
+    report_latent_space(result.latent_stats, result.prior)
+    report_skipped(result.skipped)
 
 
 @cli.command()
@@ -367,18 +437,26 @@ def report_reconstruct(result) -> None:
 @click.option("--size", type=Size(), default=None,
               help="Spatial models: output size WxH (default 256x256).")
 @click.option("--temperature", type=float, default=1.0, show_default=True,
-              help="Scale of the prior's standard deviation: <1 safer, >1 wilder.")
+              help="Scale of the prior's standard deviation (with --prior data, within each "
+                   "mixture component): <1 safer, >1 wilder.")
+@prior_option("the samples")
 @click.option("--labels", is_flag=True,
               help="Caption each cell with its seed:N (cell i is seed:SEED+i), to use it as a "
                    "walk keyframe or mix input.")
 @model_and_device
 @farm_options
 def sample(count, farm, **options):
-    """Decode random latents drawn from the prior into a grid (cell i is seed:SEED+i)."""
+    """Decode random latents drawn from the prior into a grid (cell i is seed:SEED+i).
+
+    Vector models are generators: their samples look like the training data. A spatial model
+    (the bundled `default`) is not: its prior draws decode to texture noise, and sample says
+    so; sample a vector model (-m shapes), or walk and transfer between real images."""
     from pipelines import sample as pipeline
 
     def report(result) -> None:
-        click.echo(f"wrote {result.output} ({count} samples at {result.size[0]}x{result.size[1]})")
+        report_notes(result.notes)
+        click.echo(f"wrote {result.output} ({count} samples at {result.size[0]}x{result.size[1]}, "
+                   f"prior {result.prior})")
 
     submit_or_run("sample", pipeline, pipeline.SampleSpec(n=count, **options), farm=farm,
                   report=report)
@@ -417,6 +495,7 @@ def sample(count, farm, **options):
               help="Fixes every random choice (the --random keyframes).")
 @click.option("--temperature", type=float, default=1.0, show_default=True,
               help="Scale of the prior for seed:N keyframes: <1 tamer, >1 wilder.")
+@prior_option("seed:N and --random keyframes")
 @click.option("--pacing", type=click.Choice(["time", "uniform"]), default="time",
               show_default=True,
               help="uniform: place frames so the picture changes by the same amount from frame "
@@ -557,6 +636,7 @@ def report_neighbors(result) -> None:
               help="Picture size WxH (default as for walks).")
 @click.option("--fit", type=click.Choice(FRAME_FITS), default="crop",
               show_default=True, help="How inputs of other aspects are fitted.")
+@prior_option("seed:N inputs")
 @model_and_device
 def mix(inputs, **options):
     """Decode a weighted mix of latents: INPUTS are KEYFRAME:WEIGHT (images, seed:N or

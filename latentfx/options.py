@@ -7,3 +7,14 @@ INFERENCE_FITS = ("center-crop", "pad")  # random crops make sense for training 
 FRAME_FITS = ("crop", "pad", "stretch")  # walks, mixes, stores: any frame size and aspect
 AUGMENTS = ("none", "flip", "strong")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+
+# What `seed:N` latents are drawn from: N(0, I), or the Gaussian mixture fitted to the model's
+# encoded training data (latentfx/priors/mixture.py).
+PRIORS = ("normal", "data")
+PRIOR_WHEN_FITTED = "data"  # the default for a model that carries a fitted prior
+
+
+def default_prior(*, fitted: bool) -> str:
+    """The prior used when none is asked for: the fitted one where the model has it (its
+    draws land where the training data is), else N(0, I). The one place this is decided."""
+    return PRIOR_WHEN_FITTED if fitted else "normal"

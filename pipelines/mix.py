@@ -8,6 +8,7 @@ Weights may be negative: `c:1 b:1 a:-1` is the analogy c + (b - a), "a is to b a
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -16,6 +17,7 @@ from typing import Callable
 
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
+from latentfx.priors.choice import check_prior_option
 from pipelines.specs import Spec, output_path
 
 SUM_TOLERANCE = 1e-3
@@ -31,6 +33,7 @@ class MixSpec(Spec):
     triangle: int | None = None  # rows of the barycentric grid of three keyframes
     size: tuple[int, int] | None = None
     fit: str = "crop"
+    prior: str | None = None     # what seed:N inputs draw from; default: the model's
     device: str = "auto"
 
     def parsed(self) -> tuple[list[str], list[float]]:
@@ -64,7 +67,17 @@ class MixSpec(Spec):
 
     def validate(self) -> None:
         self.parsed()
+        check_prior_option(self.prior)
         check_output_file(self.output, suffixes=IMAGE_OUTPUTS)
+
+    def resolved(self) -> "MixSpec":
+        """The prior of seed:N inputs settled from the model file, for the manifest."""
+        from latentfx.priors.choice import resolve_prior  # reads the model file: here only
+        from latentfx.walk.keyframes import draws_from_prior
+
+        keys, _ = self.parsed()
+        return dataclasses.replace(self, prior=resolve_prior(self.model, self.prior,
+                                                             draws=draws_from_prior(keys)))
 
 
 def split_weight(text: str) -> tuple[str, float | None]:
@@ -109,14 +122,14 @@ def run(spec: MixSpec, *, progress: Callable[[int, int, str], None] | None = Non
     from latentfx.walk.rendering import LatentSpace, frame_size
 
     # 1. Check the weights, load the model and the inputs.
-    spec.validate()
+    spec = spec.checked()
     keys_text, weights = spec.parsed()
     started = time.perf_counter()
     model, info = load_model(spec.model, device=spec.device)
     keys = load_keyframes(keys_text)
     width, height = frame_size(spec.size, model, keys)
     space = LatentSpace(model, height=height, width=width, fit=spec.fit, temperature=1.0,
-                        model_id=info.model_id)
+                        model_id=info.model_id, prior=spec.prior)
     anchors = torch.cat([space.anchor(k) for k in keys])  # (K, ...)
 
     # 2. Weighted sums of the latents, decoded.

@@ -4,6 +4,11 @@ A run folder beside the output (model.safetensors -> model.run/) holds the resum
 checkpoint (weights + optimiser + history), the latest sample grid, reconstruction grid and
 loss curve, and the list of skipped files. The output model is refreshed at every save, so
 an interrupted run still leaves a usable model.
+
+When the last step is done, every training image is encoded once more: the latent statistics
+(how the encoded data sits against N(0, I)) and, for a vector model, a Gaussian mixture
+fitted to the encoded means go into the output model (latentfx/priors/), and into the run
+folder as latent_stats.json and samples-data.png (draws from the fitted prior).
 """
 
 from __future__ import annotations
@@ -98,6 +103,8 @@ class TrainResult:
     seconds: float
     images_per_second: float
     resumed_from: int = 0
+    latent_stats: dict | None = None  # LatentStatistics.to_dict() of the training images
+    prior: dict | None = None         # the fitted prior's description (None: not a generator)
 
 
 def _fingerprint(data) -> str:
@@ -155,7 +162,8 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
                        steps=state.step, images=len(data.images), skipped=data.skipped,
                        final_psnr=saver.psnr, seconds=state.seconds,
                        images_per_second=state.images_seen / state.seconds if state.seconds else 0.0,
-                       resumed_from=start_step)
+                       resumed_from=start_step, latent_stats=saver.latent_stats,
+                       prior=saver.prior)
 
 
 def _previous_run(spec: TrainSpec, run_dir: Path):
@@ -246,6 +254,8 @@ class _Saver:
                                        for img in picks])
         self.model_id, self.psnr = "", float("nan")
         self.fingerprint = fingerprint
+        self.latent_stats: dict | None = None
+        self.prior: dict | None = None
 
     def __call__(self, state) -> None:
         from latentfx.images.grids import save_image
@@ -256,13 +266,37 @@ class _Saver:
 
         grid, self.psnr = reconstruction_pairs(self.model, self.eval_batch)
         save_image(grid, self.run_dir / "reconstructions.png")
-        write_sample_grid(self.model, self.run_dir / "samples.png", seed=self.options.seed)
+        write_sample_grid(self.model, self.run_dir / "samples.png", seed=self.options.seed,
+                          prior="normal")
         write_loss_plot(state.history, self.run_dir / "loss.png")
         summary = self._summary(state)
         save_checkpoint(self.run_dir / "checkpoint.safetensors", self.model,
                         training={**summary, "state": asdict(state)},
                         extra=optimizer_tensors(self.opt))
-        self.model_id = save_checkpoint(self.spec.output, self.model, training=summary)
+        measured = self._measure() if state.step >= self.options.steps else None
+        self.model_id = save_checkpoint(
+            self.spec.output, self.model, training=summary,
+            prior=measured.prior if measured else None,
+            latent_stats=measured.statistics.to_dict() if measured else None)
+
+    def _measure(self):
+        """At the end of the run: the latent statistics of the training images and the prior
+        fitted to them, kept for the output model and written into the run folder."""
+        import json
+
+        from latentfx.io.atomic import atomic_path
+        from latentfx.training.reports import measure_training_images, write_sample_grid
+
+        measured = measure_training_images(self.model, self.data)
+        self.latent_stats = measured.statistics.to_dict()
+        with atomic_path(self.run_dir / "latent_stats.json") as tmp:
+            tmp.write_text(json.dumps(self.latent_stats, indent=2))
+        if measured.prior is not None:
+            self.prior = measured.prior.describe()
+            self.model.fitted_prior = measured.prior  # the run ends here: the model as saved
+            write_sample_grid(self.model, self.run_dir / "samples-data.png",
+                              seed=self.options.seed, prior="data")
+        return measured
 
     def _summary(self, state) -> dict:
         return {

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from latentfx.errors import InputError
 from latentfx.options import FRAME_FITS
+from latentfx.priors.choice import check_prior_option
 from pipelines.specs import KEYFRAMES, Spec, input_path, output_path
 
 if TYPE_CHECKING:  # annotations only: these bring torch, so they are imported where used
@@ -50,6 +51,7 @@ class WalkSpec(Spec):
     keys: int = 4              # keyframes drawn for --random
     seed: int = 0
     temperature: float = 1.0
+    prior: str | None = None   # what seed:N keyframes draw from; default: the model's
     pacing: str = "time"
     residual: bool = False
     space: str = "latent"
@@ -65,6 +67,9 @@ class WalkSpec(Spec):
     def resolved(self) -> "WalkSpec":
         """The spec with every default that depends on other options filled in, so that a
         manifest records exactly what was rendered."""
+        from latentfx.priors.choice import resolve_prior
+        from latentfx.walk.keyframes import draws_from_prior
+
         keyframes = self.keyframes
         if self.random:
             keyframes = [f"seed:{self.seed + i}" for i in range(self.keys)]
@@ -75,8 +80,9 @@ class WalkSpec(Spec):
         frames = self.frames
         if frames is None and self.duration is None and self.durations is None:
             frames = DEFAULT_FRAMES
+        prior = resolve_prior(self.model, self.prior, draws=draws_from_prior(keyframes))
         return dataclasses.replace(self, keyframes=list(keyframes), interp=interp, ease=ease,
-                                   frames=frames, random=False,
+                                   frames=frames, random=False, prior=prior,
                                    durations=tuple(self.durations) if self.durations else None,
                                    size=tuple(self.size) if self.size else None)
 
@@ -104,6 +110,7 @@ class WalkSpec(Spec):
         _choice("--ease", self.ease, tuple(EASINGS), optional=True)
         _choice("--pacing", self.pacing, PACINGS)
         _choice("--space", self.space, SPACES)
+        check_prior_option(self.prior)
         if self.hold < 0:
             raise InputError(f"--hold must be 0 or more, got {self.hold}")
         if self.temperature <= 0:
@@ -173,7 +180,7 @@ def prepare(spec: WalkSpec, *, progress=None) -> Walk:
                         duration=spec.duration, durations=spec.durations, hold=spec.hold,
                         loop=spec.loop, residual=spec.residual, pacing=spec.pacing,
                         space=spec.space, compare=spec.compare, temperature=spec.temperature,
-                        progress=progress)
+                        prior=spec.prior, progress=progress)
     return Walk(spec, frames, info.model_id)
 
 

@@ -13,7 +13,7 @@ from conftest import ROOT
 COMMANDS = ["train", "info", "models", "reconstruct", "sample", "shapes", "walk", "rerender",
             "encode", "neighbors", "mix", "filter", "jobs", "status", "cancel", "retry",
             "fetch", "worker", "doctor", "inspect", "vector", "apply", "map", "transfer",
-            "degrees"]
+            "degrees", "fit-prior"]
 
 
 def invoke(*args):

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import abc
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from latentfx.errors import InputError
 from latentfx.models.config import ModelConfig
 from latentfx.models.posterior import DiagonalGaussian
+from latentfx.options import PRIORS, default_prior
+
+if TYPE_CHECKING:
+    from latentfx.priors.mixture import GaussianMixturePrior
 
 
 class VAE(nn.Module, abc.ABC):
@@ -20,6 +26,13 @@ class VAE(nn.Module, abc.ABC):
     """
 
     config: ModelConfig
+    # The density fitted to the encoded training data, kept in the checkpoint (None: the
+    # model has none; `latentfx fit-prior` adds one).
+    fitted_prior: GaussianMixturePrior | None = None
+    # Whether latents drawn from a prior decode to pictures like the training data: a dense
+    # latent's can (vector models); a spatial latent's prior draws are independent per latent
+    # pixel and decode to texture noise, not pictures.
+    is_generator: bool = False
 
     @abc.abstractmethod
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
@@ -76,12 +89,23 @@ class VAE(nn.Module, abc.ABC):
         return self.decode(self.encode(x).mode(), size=tuple(x.shape[-2:]))
 
     def sample_prior(self, n: int, *, height: int | None = None, width: int | None = None,
-                     generator: torch.Generator | None = None,
-                     temperature: float = 1.0) -> torch.Tensor:
-        """n latents drawn from the prior N(0, T^2 I), on the model's device.
+                     generator: torch.Generator | None = None, temperature: float = 1.0,
+                     prior: str | None = None) -> torch.Tensor:
+        """n latents drawn from a prior, on the model's device. `prior`: "normal" is
+        N(0, T^2 I); "data" the Gaussian mixture fitted to the encoded training data (T
+        scales the noise within the chosen component); None: default_prior.
 
         Drawn on the CPU (pass a CPU generator), so a seed gives the same latents whatever
         the device."""
+        choice = prior or default_prior(fitted=self.fitted_prior is not None)
+        if choice not in PRIORS:
+            raise InputError(f"prior must be one of {', '.join(PRIORS)}, got {choice!r}")
+        if choice == "data":
+            if self.fitted_prior is None:
+                raise InputError("this model has no fitted prior; add one with `latentfx "
+                                 "fit-prior`, or draw from N(0, I) with --prior normal")
+            return self.fitted_prior.sample(n, generator=generator,
+                                            temperature=temperature).to(self.device)
         h = height or self.config.image_size
         w = width or self.config.image_size
         z = torch.randn((n, *self.latent_shape(h, w)), generator=generator)

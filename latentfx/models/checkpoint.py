@@ -20,6 +20,7 @@ from latentfx import __version__
 from latentfx.errors import CheckpointError, InputError
 from latentfx.io.atomic import atomic_path
 from latentfx.models import VAE, ModelConfig, build_model
+from latentfx.priors.mixture import GaussianMixturePrior
 
 FORMAT_NAME = "latentfx-checkpoint"
 FORMAT_VERSION = 1
@@ -46,8 +47,11 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def save_checkpoint(path: str | os.PathLike, model: VAE, *, training: dict | None = None,
-                    extra: dict[str, torch.Tensor] | None = None) -> str:
-    """Write model (+ optional extra tensors such as optimiser state) atomically.
+                    extra: dict[str, torch.Tensor] | None = None,
+                    prior: GaussianMixturePrior | None = None,
+                    latent_stats: dict | None = None) -> str:
+    """Write model (+ optional extra tensors such as optimiser state, a fitted prior and the
+    latent statistics of its data, latentfx/priors/) atomically.
 
     Returns the new file's model id.
     """
@@ -55,7 +59,7 @@ def save_checkpoint(path: str | os.PathLike, model: VAE, *, training: dict | Non
 
     tensors = {MODEL_PREFIX + k: v.detach().cpu().contiguous()
                for k, v in model.state_dict().items()}
-    for k, v in (extra or {}).items():
+    for k, v in {**(extra or {}), **(prior.tensors() if prior else {})}.items():
         tensors[k] = v.detach().cpu().contiguous()
     header = {
         "format": FORMAT_NAME,
@@ -65,6 +69,11 @@ def save_checkpoint(path: str | os.PathLike, model: VAE, *, training: dict | Non
         "config": model.config.to_dict(),
         "training": training or {},
     }
+    # Only when there is one, so a model without them keeps the bytes (and id) it had.
+    if prior is not None:
+        header["prior"] = prior.describe()
+    if latent_stats is not None:
+        header["latent_stats"] = latent_stats
     # One metadata key holding sorted JSON: safetensors stores its metadata map in no fixed
     # order, and the same model must always give the same bytes (hence the same model id).
     metadata = {METADATA_KEY: json.dumps(header, sort_keys=True)}
@@ -138,6 +147,20 @@ def _parse_metadata(path: Path, raw: dict) -> dict:
     return meta
 
 
+def read_metadata(path: str | os.PathLike) -> dict:
+    """A checkpoint's metadata alone: no tensors read, no hash taken (cheap, for settling a
+    spec's defaults before a job loads the model)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    check_safetensors(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            return _parse_metadata(path, fh.metadata() or {})
+    except SafetensorError as exc:
+        raise CheckpointError(f"{path}: damaged or truncated safetensors file ({exc})") from None
+
+
 def model_from_checkpoint(info: CheckpointInfo) -> VAE:
     model = build_model(info.config)
     weights = {k[len(MODEL_PREFIX):]: v for k, v in info.tensors.items()
@@ -146,7 +169,22 @@ def model_from_checkpoint(info: CheckpointInfo) -> VAE:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"{info.path}: weights do not match its config ({exc})") from None
+    model.fitted_prior = _fitted_prior(info, model)
     return model.eval()
+
+
+def _fitted_prior(info: CheckpointInfo, model: VAE) -> GaussianMixturePrior | None:
+    if "prior" not in info.metadata:
+        return None
+    try:
+        prior = GaussianMixturePrior.from_tensors(info.tensors, info.metadata["prior"])
+    except ValueError as exc:
+        raise CheckpointError(f"{info.path}: damaged fitted prior ({exc})") from None
+    size = model.config.image_size
+    if (prior.dims,) != tuple(model.latent_shape(size, size)):
+        raise CheckpointError(f"{info.path}: its fitted prior has {prior.dims} dimensions, "
+                              f"its model's latent {model.latent_shape(size, size)}")
+    return prior
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[VAE, CheckpointInfo]:

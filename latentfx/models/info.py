@@ -32,6 +32,10 @@ def describe(name_or_path: str | None, *, size: tuple[int, int] | None = None) -
                         f"(compression {model.compression(height, width):.2f}x)",
         "training": {k: v for k, v in training.items() if k not in ("options", "state")},
         "trained_with": training.get("options", {}),
+        # How the encoded data sits against N(0, I) (latentfx/priors/statistics.py), and the
+        # prior fitted to it; None: not recorded (a model from before latentfx measured them).
+        "latent_stats": info.metadata.get("latent_stats"),
+        "prior": info.metadata.get("prior"),
         "latentfx_version": info.metadata.get("latentfx_version"),
         "format_version": info.metadata.get("format_version"),
     }

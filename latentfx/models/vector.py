@@ -13,6 +13,8 @@ from latentfx.models.posterior import DiagonalGaussian
 
 
 class VectorVAE(VAE):
+    is_generator = True  # a draw of the D numbers is a whole picture
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config

@@ -17,7 +17,7 @@ import torch
 from latentfx.errors import InputError, Skipped
 from latentfx.images.folders import scan_folder
 from latentfx.images.loading import load_or_skip
-from latentfx.images.resizing import fit_square, resize
+from latentfx.images.resizing import fit_square, fit_to, resize
 
 
 @dataclass
@@ -47,6 +47,13 @@ def load_training_images(folder, *, size: int, fit: str,
 def fit_image(img: torch.Tensor, *, size: int, fit: str) -> torch.Tensor:
     """Float (3, h, w) -> uint8, fitted per policy; uint8 keeps the in-memory cache small."""
     return fit_square(img, size=size, fit=fit).clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
+def plain_view(img: torch.Tensor, *, size: int) -> torch.Tensor:
+    """uint8 (3, h, w) -> float (3, size, size) in [0, 1]: a training image as the model sees
+    it without augmentation (the centre square of an image kept for random crops)."""
+    x = img.float().div(255.0)
+    return x if x.shape[-2:] == (size, size) else fit_to(x, size, size, "center-crop")
 
 
 @lru_cache(maxsize=4)

@@ -1,4 +1,5 @@
-"""What a training run shows about itself: sample and reconstruction grids, the loss curve."""
+"""What a training run shows about itself: sample and reconstruction grids, the loss curve,
+and at the end how its encoded training images sit against the prior (latentfx/priors/)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ from latentfx.images.grids import make_grid, save_image
 from latentfx.images.metrics import mse_to_psnr
 from latentfx.io.atomic import atomic_path
 from latentfx.models import VAE
+from latentfx.priors.measurement import Measurement
 
 
 @torch.inference_mode()
-def write_sample_grid(model: VAE, path: Path, *, seed: int, n: int = 16) -> None:
+def write_sample_grid(model: VAE, path: Path, *, seed: int, n: int = 16,
+                      prior: str | None = None) -> None:
+    """n prior draws decoded; `prior` as for VAE.sample_prior (None: the model's default)."""
     was_training = model.training
     model.eval()
     g = torch.Generator().manual_seed(seed)
     size = model.config.image_size
-    z = model.sample_prior(n, height=size, width=size, generator=g)
+    z = model.sample_prior(n, height=size, width=size, generator=g, prior=prior)
     save_image(make_grid(model.decode(z).cpu(), nrow=int(n ** 0.5)), path)
     model.train(was_training)
 
@@ -32,6 +36,25 @@ def reconstruction_pairs(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, flo
     model.train(was_training)
     mse = torch.mean((recon - x) ** 2).item()
     return make_grid(torch.cat([x, recon]), nrow=x.shape[0]), mse_to_psnr(mse)
+
+
+def measure_training_images(model: VAE, data, *, source: str = "training images",
+                            components: int | None = None, batch: int = 64,
+                            progress=None) -> Measurement:
+    """Every image of `data` (TrainingImages) once, as the model sees it unaugmented, through
+    the encoder: the latent statistics and, for a generator, the mixture prior fitted to the
+    encoded means (`components` as for GaussianMixturePrior.fit)."""
+    from latentfx.priors.measurement import encode_posteriors, measure
+    from latentfx.training.data import plain_view
+
+    size = model.config.image_size
+
+    def pictures(first: int, last: int) -> torch.Tensor:  # (B, 3, size, size)
+        return torch.stack([plain_view(img, size=size) for img in data.images[first:last]])
+
+    means, logvars = encode_posteriors(model, len(data.images), pictures, batch=batch,
+                                       progress=progress)
+    return measure(model, means, logvars, source=source, components=components)
 
 
 def write_loss_plot(history: list[list[float]], path: Path) -> None:

@@ -77,17 +77,18 @@ def build_walk(model: VAE, keys: list[Keyframe], *, model_id: str,
                duration: float | None = None, durations: tuple[float, ...] | None = None,
                hold: int = 0, loop: bool = False, residual: bool = False,
                pacing: str = "time", space: str = "latent", compare: bool = False,
-               temperature: float = 1.0,
+               temperature: float = 1.0, prior: str | None = None,
                progress: Callable[[int, int, str], None] | None = None) -> WalkFrames:
     """The walk through `keys` with this model: settle the frame size (`size` (width,
     height), or one chosen from the keyframes; `even` for containers that need even sizes),
     build the renderer(s) in `space` ("latent" or "pixel"; both side by side with `compare`),
     then the timeline from the timing options (segment_frame_counts). Uniform `pacing`
-    renders a pre-pass of PACING_SAMPLES points per segment, `batch` at a time."""
+    renders a pre-pass of PACING_SAMPLES points per segment, `batch` at a time. `seed:N`
+    keyframes are drawn from `prior` (None: the model's default) at `temperature`."""
     notes: list[str] = []
     width, height = frame_size(size, model, keys, even=even, notes=notes)
     renderers = _renderers(model, keys, model_id=model_id, height=height, width=width, fit=fit,
-                           temperature=temperature, space=space, compare=compare,
+                           temperature=temperature, prior=prior, space=space, compare=compare,
                            interp=interp, ease=ease, loop=loop, residual=residual)
     counts = segment_frame_counts(segments=renderers[0].path.segments, loop=loop,
                                   keyframes=len(keys), fps=fps, frames=frames,
@@ -104,10 +105,10 @@ def build_walk(model: VAE, keys: list[Keyframe], *, model_id: str,
 
 
 def _renderers(model: VAE, keys: list[Keyframe], *, model_id: str, height: int, width: int,
-               fit: str, temperature: float, space: str, compare: bool, interp: str,
-               ease: str, loop: bool, residual: bool) -> list[WalkRenderer]:
+               fit: str, temperature: float, prior: str | None, space: str, compare: bool,
+               interp: str, ease: str, loop: bool, residual: bool) -> list[WalkRenderer]:
     latent = LatentSpace(model, height=height, width=width, fit=fit, temperature=temperature,
-                         model_id=model_id)
+                         model_id=model_id, prior=prior)
     spaces = {"latent": [latent], "pixel": [PixelSpace(latent)]}[space]
     if compare:
         spaces = [PixelSpace(latent), latent]

@@ -1,6 +1,6 @@
 """Keyframes of a walk, as written on the command line: an image path, `seed:N` for a
-latent drawn from the prior with that seed, or `STORE.safetensors:path/in/store.jpg` for an
-entry of a latent store."""
+latent drawn from a prior (N(0, I) or the model's fitted one) with that seed, or
+`STORE.safetensors:path/in/store.jpg` for an entry of a latent store."""
 
 from __future__ import annotations
 
@@ -48,6 +48,11 @@ def parse_keyframe(text: str) -> Keyframe:
     return Keyframe(text, path=Path(text))
 
 
+def draws_from_prior(texts: list[str]) -> bool:
+    """Whether any of these keyframes is a prior draw (`seed:N`)."""
+    return any(parse_keyframe(text).seed is not None for text in texts)
+
+
 def load_keyframes(texts: list[str]) -> list[Keyframe]:
     """Parse and load every keyframe of a walk (at least two)."""
     if len(texts) < 2:
@@ -77,10 +82,11 @@ def load_keyframe(text: str, *, stores: dict | None = None) -> Keyframe:
     return key
 
 
-def prior_latent(model, seed: int, *, height: int, width: int,
-                 temperature: float = 1.0) -> torch.Tensor:
-    """The latent `seed:N` stands for: N(0, T^2 I) drawn on the CPU, so the same on every
-    device. (1, ...)."""
+def prior_latent(model, seed: int, *, height: int, width: int, temperature: float = 1.0,
+                 prior: str | None = None) -> torch.Tensor:
+    """The latent `seed:N` stands for: a draw from `prior` ("normal": N(0, T^2 I); "data":
+    the model's fitted mixture; None: the model's default) made on the CPU, so the same on
+    every device. (1, ...)."""
     generator = torch.Generator().manual_seed(seed)
     return model.sample_prior(1, height=height, width=width, generator=generator,
-                              temperature=temperature)
+                              temperature=temperature, prior=prior)

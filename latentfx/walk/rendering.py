@@ -30,9 +30,9 @@ UPSCALE_FILTER = "bicubic"  # vector models decode at their own size, then frame
 
 class LatentSpace:
     def __init__(self, model: VAE, *, height: int, width: int, fit: str, temperature: float,
-                 model_id: str = ""):
+                 model_id: str = "", prior: str | None = None):
         self.model, self.size, self.fit, self.temperature = model, (height, width), fit, temperature
-        self.model_id = model_id
+        self.model_id, self.prior = model_id, prior  # prior: what seed:N draws from
         self.model_size = model.working_size(height, width)  # what the decoder draws
 
     @torch.inference_mode()
@@ -44,7 +44,8 @@ class LatentSpace:
             return self.model.encode(x).mode().float()
         if key.latent is not None:
             return self._store_latent(key)
-        return prior_latent(self.model, key.seed, height=h, width=w, temperature=self.temperature)
+        return prior_latent(self.model, key.seed, height=h, width=w, temperature=self.temperature,
+                            prior=self.prior)
 
     def _store_latent(self, key: Keyframe) -> torch.Tensor:
         """A store entry's latent, fitted to this walk's size (the store may have been

@@ -1,0 +1,155 @@
+"""A prior fitted to the data: a Gaussian mixture over the encoded means of the training
+images (ex-post density estimation: Ghosh, Sajjadi, Vergari, Black & Schölkopf, "From
+Variational to Deterministic Autoencoders", ICLR 2020).
+
+A VAE's aggregate posterior rarely fills N(0, I): the encoded data sits off-centre, stretched
+along some directions and empty in others, so N(0, I) draws land where no training image is
+and decode to nonsense. A density fitted to where the data actually is draws latents the
+decoder has learnt to draw.
+
+Full covariances, because the encoded dimensions are correlated (that is part of how the
+aggregate posterior misses N(0, I)), and a diagonal mixture needs many more components to
+follow a tilted cloud; vector latents are small enough (D of 8 to 128) for D x D matrices.
+The number of components is chosen by BIC among a few candidates up to the 10 Ghosh et al.
+used, fitted with a fixed random_state, so the same latents give the same prior.
+
+Stored as tensors (weights, means, Cholesky factors of the covariances) in the checkpoint;
+sampling is a pure function of a CPU torch.Generator: the component first, then
+mean + L @ (T * eps), so a seed gives the same latent on every device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+KIND = "gaussian-mixture"
+COVARIANCE = "full"
+MAX_COMPONENTS = 10          # Ghosh et al. 2020 fit 10 full-covariance components
+CANDIDATES = (1, 2, 3, 4, 6, 8, 10)
+MIN_IMAGES_PER_COMPONENT = 10  # fewer cannot pin down a component's mean and covariance
+MAX_FIT_LATENTS = 20_000     # a larger set is subsampled (with a fixed seed) for the fit
+REG_COVAR = 1e-4             # added to the diagonals: latents have unit scale, so this is tiny
+RANDOM_STATE = 0
+TENSOR_PREFIX = "prior."
+
+
+@dataclass(frozen=True)
+class GaussianMixturePrior:
+    weights: torch.Tensor     # (K,) float32, summing to 1
+    means: torch.Tensor       # (K, D)
+    scale_tril: torch.Tensor  # (K, D, D) lower Cholesky factors of the covariances
+    images: int               # how many encoded images it was fitted to
+    source: str = ""          # what they were: "training images", a folder, a store
+
+    @property
+    def components(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def dims(self) -> int:
+        return int(self.means.shape[1])
+
+    # -- fitting ----------------------------------------------------------------------------
+
+    @classmethod
+    def fit(cls, latents: torch.Tensor, *, components: int | None = None,
+            source: str = "") -> "GaussianMixturePrior":
+        """Fit to (N, D) encoded means. `components`: how many (default: the candidate up
+        to MAX_COMPONENTS with the lowest BIC, among those the data can support)."""
+        x = _fitting_set(latents.detach().double().cpu()).numpy()
+        if components is not None:
+            mixture = _fit_mixture(x, components)
+        else:
+            fits = [_fit_mixture(x, k) for k in candidate_counts(len(x))]
+            mixture = min(fits, key=lambda m: m.bic(x))
+        covariances = torch.from_numpy(mixture.covariances_)  # (K, D, D) float64
+        return cls(weights=torch.from_numpy(mixture.weights_).float(),
+                   means=torch.from_numpy(mixture.means_).float(),
+                   scale_tril=torch.linalg.cholesky(covariances).float(),
+                   images=int(latents.shape[0]), source=source)
+
+    # -- drawing and scoring ----------------------------------------------------------------
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None,
+               temperature: float = 1.0) -> torch.Tensor:
+        """(n, D) latents, on the CPU. Components are chosen first, then the noise drawn:
+        a pure function of the generator's state. `temperature` scales the noise within the
+        chosen component (T -> 0 gives its mean)."""
+        picks = torch.multinomial(self.weights, n, replacement=True, generator=generator)  # (n,)
+        eps = torch.randn((n, self.dims), generator=generator)  # (n, D)
+        offsets = (self.scale_tril[picks] @ eps.unsqueeze(-1)).squeeze(-1)  # (n, D)
+        return self.means[picks] + temperature * offsets
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """(n, D) latents -> (n,) log density under the mixture (nats)."""
+        from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
+
+        mixture = MixtureSameFamily(
+            Categorical(probs=self.weights.double()),
+            MultivariateNormal(self.means.double(), scale_tril=self.scale_tril.double()))
+        return mixture.log_prob(z.detach().double().cpu())
+
+    # -- in a checkpoint --------------------------------------------------------------------
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {TENSOR_PREFIX + "weights": self.weights, TENSOR_PREFIX + "means": self.means,
+                TENSOR_PREFIX + "scale_tril": self.scale_tril}
+
+    def describe(self) -> dict:
+        """The metadata kept beside the tensors."""
+        return {"kind": KIND, "covariance": COVARIANCE, "components": self.components,
+                "dims": self.dims, "images": self.images, "source": self.source,
+                "random_state": RANDOM_STATE}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], meta: dict) -> "GaussianMixturePrior":
+        """The prior kept in a checkpoint; ValueError when its parts do not fit together."""
+        if meta.get("kind") != KIND:
+            raise ValueError(f"unknown prior kind {meta.get('kind')!r}")
+        try:
+            weights, means, scale_tril = (tensors[TENSOR_PREFIX + k].float()
+                                          for k in ("weights", "means", "scale_tril"))
+        except KeyError as exc:
+            raise ValueError(f"its prior lacks the tensor {exc}") from None
+        k, d = means.shape
+        if weights.shape != (k,) or scale_tril.shape != (k, d, d):
+            raise ValueError(f"prior tensors of shapes {tuple(weights.shape)}, "
+                             f"{tuple(means.shape)}, {tuple(scale_tril.shape)} do not fit")
+        return cls(weights=weights, means=means, scale_tril=scale_tril,
+                   images=int(meta.get("images", 0)), source=str(meta.get("source", "")))
+
+
+def summary(meta: dict) -> str:
+    """One line about a fitted prior, from its describe() metadata."""
+    where = f" ({meta['source']})" if meta.get("source") else ""
+    return (f"{meta['kind']} of {meta['components']} {meta['covariance']}-covariance "
+            f"component(s) over {meta['dims']} dimensions, fitted to {meta['images']} encoded "
+            f"images{where}")
+
+
+def candidate_counts(n: int) -> list[int]:
+    """The component counts BIC chooses among for n latents: each component needs at least
+    MIN_IMAGES_PER_COMPONENT of them."""
+    return [k for k in CANDIDATES if k * MIN_IMAGES_PER_COMPONENT <= n] or [1]
+
+
+def has_prior_tensors(names) -> bool:
+    return any(str(name).startswith(TENSOR_PREFIX) for name in names)
+
+
+def _fitting_set(latents: torch.Tensor) -> torch.Tensor:
+    """At most MAX_FIT_LATENTS rows: a seeded subsample keeps a large set's fit quick."""
+    if len(latents) <= MAX_FIT_LATENTS:
+        return latents
+    g = torch.Generator().manual_seed(RANDOM_STATE)
+    return latents[torch.randperm(len(latents), generator=g)[:MAX_FIT_LATENTS]]
+
+
+def _fit_mixture(x, components: int):
+    from sklearn.mixture import GaussianMixture
+
+    return GaussianMixture(n_components=components, covariance_type=COVARIANCE,
+                           reg_covar=REG_COVAR, max_iter=200, n_init=1,
+                           random_state=RANDOM_STATE).fit(x)

@@ -262,7 +262,7 @@ def cli():
 @click.option("--beta", type=float, default=None,
               help="KL weight per pixel value. Higher: blurrier reconstructions but a smoother "
                    "latent space, so walks stay on the image manifold. Lower: sharper, but "
-                   "walks cross gaps as ghostly blends. Default: 2e-2 vector, 1e-4 spatial.")
+                   "walks cross gaps as ghostly blends. Default: 1e-1 vector, 1e-4 spatial.")
 @click.option("--kl-warmup", type=int, default=500, show_default=True,
               help="Steps over which beta ramps up from 0, so the decoder learns to use z "
                    "before the KL pulls it towards the prior.")

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 DATASET = dict(n=4000, seed=0, size=64)
 RECIPE = dict(family="vector", size=64, latent="16", widths=(32, 64, 128, 128), blocks=1,
-              batch=32, lr=2e-3, beta=2e-2, kl_warmup=500, seed=0, fit="center-crop",
+              batch=32, lr=2e-3, beta=1e-1, kl_warmup=500, seed=0, fit="center-crop",
               augment="none", save_every=250)
 
 

@@ -139,10 +139,34 @@ def test_family_defaults_build_the_configs_training_starts_from():
 
     vec, spa = FAMILY_DEFAULTS["vector"], FAMILY_DEFAULTS["spatial"]
     assert vec.config(size=64, latent=vec.latent, widths=None, blocks=2) == ModelConfig(
-        family="vector", image_size=64, widths=(32, 64, 128, 256), blocks=2, latent_dim=32)
+        family="vector", image_size=64, widths=(32, 64, 128, 128), blocks=2, latent_dim=32,
+        normalize_means=True)
     assert spa.config(size=96, latent=spa.latent, widths=None, blocks=2) == ModelConfig(
         family="spatial", image_size=96, widths=(32, 64), blocks=2, latent_channels=4)
     assert spa.config(size=96, latent="8:8", widths=None, blocks=1).widths == (32, 64, 128)
     assert vec.beta > spa.beta  # the vector family trades sharpness for a walkable space
     with pytest.raises(ValueError, match="factor must be 2, 4"):
         spa.config(size=96, latent="4:6", widths=None, blocks=1)
+
+
+def test_normalised_means_match_the_prior_in_their_first_two_moments():
+    """BN-VAE: in training every batch of means is standardised per dimension; at inference
+    the running statistics do the same for the data they were gathered on."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(family="vector", image_size=16, widths=(8, 16),
+                                    latent_dim=6, normalize_means=True))
+    x = torch.rand(64, 3, 16, 16) * torch.linspace(0.2, 1.0, 64)[:, None, None, None]
+    model.train()
+    for _ in range(200):  # gather running statistics (momentum 0.1: 0.9 ** 200 of the start)
+        means = model.encode(x).mean
+    assert torch.allclose(means.mean(0), torch.zeros(6), atol=1e-5)
+    # (just under 1: batch norm's epsilon, against the small spread of an untrained encoder)
+    assert torch.allclose(means.std(0, unbiased=False), torch.ones(6), atol=0.1)
+    trained = means.std(0, unbiased=False)
+    model.eval()
+    with torch.no_grad():
+        means = model.encode(x).mean
+    assert means.mean(0).abs().max() < 0.05
+    assert torch.allclose(means.std(0, unbiased=False), trained, atol=0.05)
+    plain = build_model(ModelConfig(family="vector", image_size=16, widths=(8, 16), latent_dim=6))
+    assert not any("mean_norm" in k for k in plain.state_dict())  # older models unchanged

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 from latentfx.options import FAMILIES
 
 
-FAMILY_ONLY = {"latent_dim": "vector", "latent_channels": "spatial"}  # field -> the family using it
+FAMILY_ONLY = {"latent_dim": "vector", "latent_channels": "spatial",
+               "normalize_means": "vector"}  # field -> the family using it
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,8 @@ class ModelConfig:
     downsampling factor is therefore f = 2 ** len(widths).
 
     vector:  the last level is flattened and mapped by dense layers to `latent_dim` numbers;
-             the model works at exactly `image_size` x `image_size`.
+             the model works at exactly `image_size` x `image_size`. `normalize_means`
+             batch-normalises the posterior means (no learned scale; see VectorVAE).
     spatial: a 3x3 conv maps the last level to `latent_channels`; the latent is an image of
              shape (latent_channels, H/f, W/f) and any input size works.
     """
@@ -33,6 +35,7 @@ class ModelConfig:
     latent_channels: int = 4  # spatial only
     decoder_widths: tuple[int, ...] | None = None  # None: mirror `widths`
     decoder_blocks: int | None = None  # None: same as `blocks`
+    normalize_means: bool = False  # vector only; False keeps models trained before it as they were
 
     def __post_init__(self):
         # Coerce lists (from JSON) to tuples so configs compare and hash reliably.

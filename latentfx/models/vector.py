@@ -24,6 +24,13 @@ class VectorVAE(VAE):
         dec_flat = config.dec_widths[-1] * self.grid * self.grid
         self.encoder = EncoderTrunk(config.widths, config.blocks)
         self.to_moments = nn.Linear(enc_flat, 2 * d)
+        # BN-VAE (Zhu et al., "A Batch Normalized Inference Network Keeps the KL Vanishing
+        # Away", 2020): the means of each batch are standardised per dimension, with no
+        # learned scale, so the encoded means have mean 0 and spread 1 in every dimension by
+        # construction: the aggregate posterior matches N(0, I) in its first two moments and
+        # no dimension collapses. The KL weight then only sets the posterior noise. Inference
+        # uses the running statistics, as any batch norm does.
+        self.mean_norm = nn.BatchNorm1d(d, affine=False) if config.normalize_means else None
         self.from_latent = nn.Linear(d, dec_flat)
         self.decoder = DecoderTrunk(config.dec_widths, config.dec_blocks)
 
@@ -54,6 +61,8 @@ class VectorVAE(VAE):
         self._check_size(*x.shape[-2:])
         h = F.silu(self.encoder(x)).flatten(1)  # (B, C * g * g)
         mean, logvar = self.to_moments(h).chunk(2, dim=1)  # (B, D) x2
+        if self.mean_norm is not None:
+            mean = self.mean_norm(mean)
         return DiagonalGaussian(mean, logvar)
 
     def decode_raw(self, z: torch.Tensor) -> torch.Tensor:

@@ -75,6 +75,22 @@ def test_the_shapes_adapter_labels_what_it_draws():
         assert dataset.classes("background")[labels["background"][i]] == f"background_{f.background}"
 
 
+def test_the_glyphs_adapter_draws_jittered_glyphs_with_their_labels():
+    glyphs = pytest.importorskip("latentfx.datasets.glyphs")
+
+    dataset = labelled_dataset("glyphs")
+    pictures, rows = dataset.draw(40, 7, 32)
+    images, labels = dataset.generate(40, seed=7, size=32)
+    assert images.shape == (40, 3, 32, 32)
+    chars = glyphs.parse_chars(glyphs.DEFAULT_CHARS)
+    assert [chars[i] for i in labels["character"]] == [row["char"] for row in rows]
+    assert labels["weight"].tolist() == [row["bold"] for row in rows]
+    assert labels["slant"].tolist() == [row["italic"] for row in rows]
+    again, _ = dataset.generate(40, seed=7, size=32)
+    other, _ = dataset.generate(40, seed=8, size=32)
+    assert torch.equal(images, again) and not torch.equal(images, other)
+
+
 def test_an_unknown_dataset_is_an_input_error():
     from latentfx.errors import InputError
 

@@ -12,7 +12,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 from labelled_data import class_ids, labelled_dataset  # noqa: E402
-from meaning_metrics import JOINT, accuracy, confident_share, is_monotone, monotone_share  # noqa: E402
+from meaning_metrics import (JOINT, accuracy, confident_share, is_monotone,  # noqa: E402
+                             monotone_share)
 
 
 def test_a_picture_is_confident_only_when_every_group_is():
@@ -72,7 +73,8 @@ def test_the_shapes_adapter_labels_what_it_draws():
         f = factors_for(i, seed=4)
         assert KINDS[labels["kind"][i]] == f.kind
         assert list(COLOURS)[labels["colour"][i]] == f.colour
-        assert dataset.classes("background")[labels["background"][i]] == f"background_{f.background}"
+        background = dataset.classes("background")[labels["background"][i]]
+        assert background == f"background_{f.background}"
 
 
 def test_the_glyphs_adapter_draws_jittered_glyphs_with_their_labels():

@@ -170,3 +170,14 @@ def test_normalised_means_match_the_prior_in_their_first_two_moments():
     assert torch.allclose(means.std(0, unbiased=False), trained, atol=0.05)
     plain = build_model(ModelConfig(family="vector", image_size=16, widths=(8, 16), latent_dim=6))
     assert not any("mean_norm" in k for k in plain.state_dict())  # older models unchanged
+
+
+def test_the_logvar_clamp_lets_the_kl_pull_a_collapsed_variance_back():
+    from latentfx.models.posterior import DiagonalGaussian
+
+    logvar = torch.tensor([[-40.0, -5.0, 25.0]], requires_grad=True)
+    posterior = DiagonalGaussian(torch.zeros(1, 3), logvar)
+    assert posterior.logvar.tolist() == [[-30.0, -5.0, 20.0]]  # the values are clamped
+    posterior.kl().sum().backward()
+    assert logvar.grad[0, 0] < 0  # descending raises a collapsed logvar, even below the clamp
+    assert logvar.grad[0, 2] > 0

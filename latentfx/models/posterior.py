@@ -10,8 +10,12 @@ class DiagonalGaussian:
 
     def __init__(self, mean: torch.Tensor, logvar: torch.Tensor):
         self.mean = mean
-        # Clamp so exp() can neither overflow nor collapse to exactly zero variance.
-        self.logvar = logvar.clamp(-30.0, 20.0)
+        # Clamp so exp() can neither overflow nor collapse to exactly zero variance. The clamp
+        # passes gradients straight through: a plain clamp has none outside its range, so an
+        # encoder that drove logvar below -30 while the KL weight was still warming up would
+        # stay there for good, its KL stuck at 15 nats a dimension that nothing could lower.
+        clamped = logvar.clamp(-30.0, 20.0)
+        self.logvar = logvar + (clamped - logvar).detach()
 
     @property
     def std(self) -> torch.Tensor:

@@ -14,6 +14,7 @@ DEFAULT_MODEL = "default"
 BUNDLED_MODELS = {
     "default": "spatial model for photographs at any size and aspect",
     "shapes": "vector model of the procedural shapes dataset (latentfx.datasets.shapes)",
+    "glyphs": "vector model of capital letters in real typefaces (latentfx.datasets.glyphs)",
 }
 
 

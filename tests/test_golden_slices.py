@@ -81,11 +81,17 @@ def case_bundled_shapes():
     return model, seeded_images(4, 64, 64)
 
 
+def case_bundled_glyphs():
+    model, _ = load_model("glyphs", device="cpu")
+    return model, seeded_images(5, 64, 64)
+
+
 CASES = {
     "tiny_spatial": case_tiny_spatial,
     "tiny_vector": case_tiny_vector,
     "bundled_default": case_bundled_default,
     "bundled_shapes": case_bundled_shapes,
+    "bundled_glyphs": case_bundled_glyphs,
 }
 
 EXPECTED: dict[str, dict[str, list[float]]] = {
@@ -108,6 +114,11 @@ EXPECTED: dict[str, dict[str, list[float]]] = {
         'mean': [3.33624, 0.95946, 1.64662, -3.45880, -0.42547, -1.06444, -2.35071, 0.02580],
         'logvar': [-6.13696, -5.26323, -5.60603, -5.36632, -5.92539, -5.60119, -5.92039, -6.35375],
         'decoded': [0.15815, 0.82046, 0.82703, 0.59085, 0.64580, 0.06348, 0.66895, 0.66150],
+    },
+    'bundled_glyphs': {
+        'mean': [0.45943, 0.25262, -0.10079, 0.25285, -0.02842, 0.26361, -0.69646, 0.49708],
+        'logvar': [-5.18875, -4.52929, -4.19578, -4.18716, -5.70180, -5.52315, -4.42966, -4.18020],
+        'decoded': [0.99291, 1.00000, 1.00000, 1.00000, 1.00000, 1.00000, 1.00000, 0.98323],
     },
 }
 

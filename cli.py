@@ -366,7 +366,8 @@ def info(model_path, model, size, as_json):
               help="The new model file (.safetensors): MODEL's weights plus the fitted prior. "
                    "A new file, so a new model id; MODEL itself is left as it is.")
 @click.option("--components", type=click.IntRange(min=1), default=None,
-              help="Gaussian components of the mixture. Default: chosen by BIC, up to 10.")
+              help="Gaussian components of the mixture. Default: the count, up to 64, whose "
+                           "fit to 80% of the latents best predicts the other 20%.")
 @click.option("--fit", type=click.Choice(INFERENCE_FITS), default="center-crop",
               show_default=True, help="How --folder images are fitted to the model's size.")
 @click.option("--batch", type=int, default=64, show_default=True, help="Images per batch.")

@@ -24,7 +24,7 @@ class FitPriorSpec(Spec):
     output: str = output_path()               # the new checkpoint
     folder: str | None = input_path(None)     # images to encode (its training images) ...
     store: str | None = input_path(None)      # ... or a latent store made with the model
-    components: int | None = None             # default: chosen by BIC
+    components: int | None = None             # default: chosen on held-out latents
     fit: str = "center-crop"                  # how folder images are fitted to the model
     batch: int = 64
     device: str = "auto"

@@ -111,8 +111,20 @@ def test_mixture_follows_off_centre_data_where_the_normal_prior_does_not():
 
 def test_component_counts_the_data_can_support():
     assert candidate_counts(5) == [1]
-    assert candidate_counts(35) == [1, 2, 3]
-    assert max(candidate_counts(10_000)) == 10
+    assert candidate_counts(40) == [1, 2, 3]  # 32 fitted after a fifth is held out
+    assert max(candidate_counts(10_000)) == 64
+
+
+def test_the_component_count_is_the_one_held_out_latents_like_best():
+    # Five well-separated clusters: fewer components blur them, more only split them.
+    g = torch.Generator().manual_seed(1)
+    centres = torch.randn((5, 4), generator=g) * 8
+    latents = centres.repeat_interleave(200, 0) + torch.randn((1000, 4), generator=g)
+    prior = GaussianMixturePrior.fit(latents)
+    assert prior.components in (4, 6)  # the candidates are 1, 2, 3, 4, 6, ...
+    apart = torch.cdist(prior.means, centres)  # (K, 5)
+    # Every cluster has a component, and no component sits between clusters.
+    assert (apart.min(dim=0).values < 1.0).all() and (apart.min(dim=1).values < 1.0).all()
 
 
 def test_the_prior_round_trips_through_a_checkpoint_exactly(tiny_vector_model, tmp_path):

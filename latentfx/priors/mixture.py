@@ -10,8 +10,15 @@ decoder has learnt to draw.
 Full covariances, because the encoded dimensions are correlated (that is part of how the
 aggregate posterior misses N(0, I)), and a diagonal mixture needs many more components to
 follow a tilted cloud; vector latents are small enough (D of 8 to 128) for D x D matrices.
-The number of components is chosen by BIC among a few candidates up to the 10 Ghosh et al.
-used, fitted with a fixed random_state, so the same latents give the same prior.
+The number of components is the candidate whose fit on 80% of the latents gives the highest
+log-likelihood to the other 20% (then refitted on all of them): the density that best
+predicts latents it was not fitted to. BIC, tried first, charges every one of a component's
+D(D+1)/2 covariance numbers and stopped at 8 components on the glyphs model's 32-d latents,
+where held-out likelihood peaks near 24 and the share of samples a letter classifier reads
+confidently rose from 18% to 26%; more components than that start to memorise the training
+images (held-out likelihood falls) while samples look better still, which is why the choice
+is left to the held-out data. Every fit uses a fixed random_state, so the same latents give
+the same prior.
 
 Stored as tensors (weights, means, Cholesky factors of the covariances) in the checkpoint;
 sampling is a pure function of a CPU torch.Generator: the component first, then
@@ -26,9 +33,10 @@ import torch
 
 KIND = "gaussian-mixture"
 COVARIANCE = "full"
-MAX_COMPONENTS = 10          # Ghosh et al. 2020 fit 10 full-covariance components
-CANDIDATES = (1, 2, 3, 4, 6, 8, 10)
+CANDIDATES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # Ghosh et al. 2020 fit 10
 MIN_IMAGES_PER_COMPONENT = 10  # fewer cannot pin down a component's mean and covariance
+VALIDATION_SHARE = 0.2       # of the latents, held out to choose the number of components
+PATIENCE = 2                 # candidates tried past the best before the search stops
 MAX_FIT_LATENTS = 20_000     # a larger set is subsampled (with a fixed seed) for the fit
 REG_COVAR = 1e-4             # added to the diagonals: latents have unit scale, so this is tiny
 RANDOM_STATE = 0
@@ -56,14 +64,10 @@ class GaussianMixturePrior:
     @classmethod
     def fit(cls, latents: torch.Tensor, *, components: int | None = None,
             source: str = "") -> "GaussianMixturePrior":
-        """Fit to (N, D) encoded means. `components`: how many (default: the candidate up
-        to MAX_COMPONENTS with the lowest BIC, among those the data can support)."""
+        """Fit to (N, D) encoded means. `components`: how many (default: the candidate the
+        held-out latents like best, among those the data can support)."""
         x = _fitting_set(latents.detach().double().cpu()).numpy()
-        if components is not None:
-            mixture = _fit_mixture(x, components)
-        else:
-            fits = [_fit_mixture(x, k) for k in candidate_counts(len(x))]
-            mixture = min(fits, key=lambda m: m.bic(x))
+        mixture = _fit_mixture(x, components or chosen_components(x))
         covariances = torch.from_numpy(mixture.covariances_)  # (K, D, D) float64
         return cls(weights=torch.from_numpy(mixture.weights_).float(),
                    means=torch.from_numpy(mixture.means_).float(),
@@ -130,9 +134,34 @@ def summary(meta: dict) -> str:
 
 
 def candidate_counts(n: int) -> list[int]:
-    """The component counts BIC chooses among for n latents: each component needs at least
-    MIN_IMAGES_PER_COMPONENT of them."""
-    return [k for k in CANDIDATES if k * MIN_IMAGES_PER_COMPONENT <= n] or [1]
+    """The component counts chosen among for n latents: each component needs at least
+    MIN_IMAGES_PER_COMPONENT of those it is fitted to (the 80% not held out)."""
+    fitted = n - int(n * VALIDATION_SHARE)
+    return [k for k in CANDIDATES if k * MIN_IMAGES_PER_COMPONENT <= fitted] or [1]
+
+
+def chosen_components(x) -> int:
+    """The candidate count whose mixture, fitted to a seeded 80% of the rows of x (N, D),
+    gives the rest the highest mean log-likelihood. Candidates rise until PATIENCE of them
+    in a row have not beaten the best (held-out likelihood rises, peaks and falls)."""
+    import numpy as np
+
+    candidates = candidate_counts(len(x))
+    if len(candidates) == 1:
+        return candidates[0]
+    order = np.random.default_rng(RANDOM_STATE).permutation(len(x))
+    held = max(1, int(len(x) * VALIDATION_SHARE))
+    fit_rows, held_rows = x[order[held:]], x[order[:held]]
+    best, best_score, worse = 1, -float("inf"), 0
+    for k in candidates:
+        score = _fit_mixture(fit_rows, k).score(held_rows)
+        if score > best_score:
+            best, best_score, worse = k, score, 0
+        else:
+            worse += 1
+            if worse >= PATIENCE:
+                break
+    return best
 
 
 def has_prior_tensors(names) -> bool:

@@ -1135,7 +1135,7 @@ def worker(queues, concurrency, name, loglevel):
 @cli.command()
 def doctor():
     """Show the farm settings found in the environment and check Redis, storage and workers."""
-    from workers.control import answering_workers, redis_problem
+    from workers.control import answering_workers, redis_problem, refused_items
     from workers.settings import ConfigError, from_environment
 
     try:
@@ -1157,6 +1157,9 @@ def doctor():
                f"visibility {settings.visibility_timeout:g} s; {settings.max_attempts} "
                f"deliveries per chunk; {settings.chunk_frames} frames per chunk")
     if not problems:
+        count, newest = refused_items(settings)
+        click.echo(f"refused:    {count} malformed message(s) or record(s) kept in lfx:dead"
+                   + (f"; newest: {newest[0]['reason']}" if newest else ""))
         names = answering_workers(settings)
         click.echo(f"workers:    {', '.join(names) if names else 'none answering right now'}")
     sys.exit(EXIT_INPUT if problems else EXIT_OK)

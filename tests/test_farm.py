@@ -203,6 +203,42 @@ def test_a_pickled_message_is_refused_unread(farm, tmp_path):
     wait_for(lambda: "disallowed" in farm.logs().lower() or "ContentDisallowed" in farm.logs(),
              timeout=30, what="the worker to refuse the pickled message")
     assert not marker.exists()
+    wait_for(lambda: any(d.get("id") == "evil-1" for d in farm.store().dead_letters(10)),
+             timeout=10, what="the pickled message in the dead-letter list")
+
+
+def test_malformed_messages_are_dead_lettered_and_the_worker_carries_on(
+        farm, tiny_spatial_model, shapes_folder):
+    """A message Celery would trip over, or an item in the queue's list that is no message
+    at all, stopped every worker that read it; now each is kept with its reason, acked."""
+    from kombu import Connection
+
+    from workers.task_names import RENDER_CHUNK
+
+    store = farm.store()
+    before = store.dead_letter_count()
+    bodies = {"poison-dict": {"a": 1}, "poison-path": [["../../etc/x", 0], {}, {}],
+              "poison-unknown": [["0123456789ab", 0], {}, {}]}
+    with Connection(farm.redis.url) as connection:
+        producer = connection.Producer()
+        for task_id, body in bodies.items():
+            producer.publish(body, routing_key="cpu", exchange="cpu", serializer="json",
+                             headers={"task": RENDER_CHUNK, "id": task_id})
+    client = farm.redis.client()
+    client.lpush("cpu", "{not json")
+    client.lpush("cpu", '"a string, not an envelope"')
+    wait_for(lambda: store.dead_letter_count() >= before + 5, timeout=60,
+             what="the worker to dead-letter five items")
+    job = submit(farm, "reconstruct", shapes_folder / "shape_000002.png", "-o", "after.png",
+                 "-m", tiny_spatial_model, "--device", "cpu")
+    assert farm.wait_job(job)["state"] == "succeeded", farm.logs()
+    assert all(w.poll() is None for w in farm.workers), farm.logs()
+    reasons = " | ".join(d["reason"] for d in store.dead_letters(5))
+    for expected in ("task protocol 2", "job id (12 hex digits)", "unknown job '0123456789ab'",
+                     "not a message: Expecting property name", "must be a JSON object"):
+        assert expected in reasons
+    assert client.llen("cpu") == 0  # acknowledged: nothing left to trip the next worker
+    assert "malformed message(s) or record(s) kept" in invoke(farm, "doctor").output
 
 
 def test_duplicate_completions_assemble_once(farm):

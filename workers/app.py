@@ -24,6 +24,8 @@ def celery_config(settings: FarmSettings) -> dict:
     vt = settings.visibility_timeout
     return dict(
         # Messages are JSON; a pickled message is refused, never loaded (research §1.12).
+        # kombu's Redis transport, with queue items that are not messages dead-lettered.
+        broker_transport="workers.broker:Transport",
         task_serializer="json", result_serializer="json", accept_content=["json"],
         result_accept_content=["json"], event_serializer="json",
         # At-least-once: ack after the chunk ran, requeue when the pool process dies. Our

@@ -176,6 +176,13 @@ def redis_problem(settings: FarmSettings) -> str | None:
     return None
 
 
+def refused_items(settings: FarmSettings, limit: int = 3) -> tuple[int, list[dict]]:
+    """How many messages and records the workers refused (the dead-letter list), and the
+    newest `limit` of them."""
+    store = JobStore.from_url(settings.redis_url, timeout=3)
+    return store.dead_letter_count(), store.dead_letters(limit)
+
+
 def answering_workers(settings: FarmSettings, *, timeout: float = 1.0) -> list[str]:
     """The names of the workers that answer a ping within `timeout` seconds."""
     replies = get_app(settings).control.ping(timeout=timeout) or []

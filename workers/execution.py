@@ -6,7 +6,6 @@ Celery task or the broker: the task acts on the outcome."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import random
@@ -21,7 +20,7 @@ from pipelines.registry import JOBS
 
 from .paths import check_spec
 from .settings import FarmSettings
-from .store import JobStore
+from .store import UnknownJob, store_for
 
 TRANSIENT = (OSError, ConnectionError, redis.RedisError)  # redis' own errors are neither
 BACKOFF_BASE, BACKOFF_MAX = 2.0, 120.0
@@ -50,11 +49,6 @@ class ChunkOutcome:
     assembly: Assembly | None = None      # queue this assembly: the job's last chunk is done
 
 
-@functools.lru_cache(maxsize=4)
-def store_for(url: str) -> JobStore:
-    return JobStore.from_url(url)
-
-
 def backoff(retries: int) -> float:
     """Exponential backoff with full jitter: spreads the retries of many chunks out."""
     return random.uniform(0, min(BACKOFF_MAX, BACKOFF_BASE * 2 ** retries))
@@ -79,6 +73,15 @@ def _spec(record: dict):
     return JOBS[record["kind"]].spec_class.from_dict(record["spec"], source=f"job {record['id']}")
 
 
+def _record(store, job: str, *, task: str) -> dict | None:
+    """The job's record, or None (dead-lettered) when a message names no job of this farm."""
+    try:
+        return store.job(job)
+    except UnknownJob as exc:
+        store.dead_letter(str(exc), raw=job, source="worker", task=task)
+        return None
+
+
 def _allowed(store, settings, record: dict, *, chunk: int | None = None) -> bool:
     """The worker checks the spec's paths again (anyone who can write to the broker can call
     a task); a refused job fails with the reason, and nothing of it runs."""
@@ -97,10 +100,10 @@ def run_chunk(settings: FarmSettings, job: str, index: int, *, worker: str,
     """Claim chunk `index` of `job`, render it and commit it. `worker` names this worker in
     the job record; `retries` is how often this chunk's message was already retried."""
     store = store_for(settings.redis_url)
-    record = store.job(job)
-    kind = JOBS[record["kind"]]
-    if not _allowed(store, settings, record, chunk=index):
+    record = _record(store, job, task=f"chunk {index}")
+    if record is None or not _allowed(store, settings, record, chunk=index):
         return ChunkOutcome("refused")
+    kind = JOBS[record["kind"]]
     claim = store.claim(job, index, worker=worker, pid=os.getpid(),
                         lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)
     if claim.outcome != "claimed":
@@ -228,10 +231,10 @@ def _run_whole(store, settings, record: dict, chunk: dict, token: str) -> None:
 def assemble(settings: FarmSettings, job: str) -> str:
     """Encode a job's committed frames into its output; returns the job's state."""
     store = store_for(settings.redis_url)
-    record = store.job(job)
-    kind = JOBS[record["kind"]]
-    if not _allowed(store, settings, record):
+    record = _record(store, job, task="assembly")
+    if record is None or not _allowed(store, settings, record):
         return "refused"
+    kind = JOBS[record["kind"]]
     if record["state"] in ("succeeded", "cancelled") or store.cancel_requested(job):
         return record["state"]
     files = [frame_file(record, f) for f in range(record["total"])]

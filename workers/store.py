@@ -9,6 +9,7 @@
     lfx:job:{id}:assemble         str   set once, by whoever completes the set
     lfx:job:{id}:attempts         list  one JSON record per delivery of a chunk
     lfx:reconciler                str   a lock: one reconciler sweeps at a time
+    lfx:dead                      list  messages and records refused, newest first, capped
 
 Every transition that depends on who owns a chunk runs as one Lua script, so it is atomic:
 each delivery of a chunk claims it with a fresh token, and only the current owner may
@@ -18,7 +19,9 @@ itself superseded and stops.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import time
 import uuid
 from contextlib import contextmanager
@@ -31,6 +34,10 @@ from latentfx.errors import InputError
 
 PREFIX = "lfx"
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+JOB_ID = re.compile(r"[0-9a-f]{12}")  # what new_id makes: nothing else names a job
+DEAD_LETTERS = f"{PREFIX}:dead"
+DEAD_LETTERS_KEPT = 1000   # the newest; older ones are dropped
+DEAD_LETTER_BYTES = 4000   # of each refused item, enough to see what it was
 
 _CLAIM = """
 local chunk, job = KEYS[1], KEYS[2]
@@ -90,8 +97,29 @@ return 0
 """
 
 
+@functools.lru_cache(maxsize=4)
+def store_for(url: str) -> "JobStore":
+    """One job store (and connection pool) per Redis URL in a process."""
+    return JobStore.from_url(url)
+
+
 class UnknownJob(InputError):
     pass
+
+
+def push_dead_letter(client: redis.Redis, reason: str, *, raw, source: str, **what) -> None:
+    """Keep a refused message or record, with the reason, in the dead-letter list: a worker
+    acknowledges it and carries on, and `latentfx doctor` shows that there are some."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    if not isinstance(raw, str):
+        raw = json.dumps(raw, default=repr)
+    entry = json.dumps({"time": time.time(), "source": source, "reason": reason,
+                        "raw": raw[:DEAD_LETTER_BYTES], **what}, default=repr)
+    pipe = client.pipeline()
+    pipe.lpush(DEAD_LETTERS, entry)
+    pipe.ltrim(DEAD_LETTERS, 0, DEAD_LETTERS_KEPT - 1)
+    pipe.execute()
 
 
 @dataclass(frozen=True)
@@ -120,6 +148,17 @@ class JobStore:
         """Raises unless Redis answers."""
         self._redis.ping()
 
+    # -- refused messages and records ---------------------------------------------------------
+    def dead_letter(self, reason: str, *, raw, source: str, **what) -> None:
+        push_dead_letter(self._redis, reason, raw=raw, source=source, **what)
+
+    def dead_letters(self, limit: int = 20) -> list[dict]:
+        """The newest refused items, newest first."""
+        return [json.loads(e) for e in self._redis.lrange(DEAD_LETTERS, 0, limit - 1)]
+
+    def dead_letter_count(self) -> int:
+        return self._redis.llen(DEAD_LETTERS)
+
     # -- keys ---------------------------------------------------------------------------------
     @staticmethod
     def job_key(job: str, *parts) -> str:
@@ -132,6 +171,10 @@ class JobStore:
     @staticmethod
     def new_id() -> str:
         return uuid.uuid4().hex[:12]
+
+    @staticmethod
+    def is_job_id(value) -> bool:
+        return isinstance(value, str) and JOB_ID.fullmatch(value) is not None
 
     def create(self, job: str, *, kind: str, spec: dict, ranges: list[tuple[int, int]],
                total: int, queue: str, priority: int, job_dir: str, model_id: str | None) -> str:

@@ -11,11 +11,12 @@ from celery import shared_task
 
 from . import execution
 from .app import settings_of
+from .messages import STRATEGY  # also keeps what Celery itself refuses (task_rejected)
 from .queueing import enqueue_assembly
 from .task_names import ASSEMBLE, RENDER_CHUNK
 
 
-@shared_task(name=RENDER_CHUNK, bind=True, max_retries=None)
+@shared_task(name=RENDER_CHUNK, bind=True, max_retries=None, Strategy=STRATEGY)
 def render_chunk(self, job: str, index: int) -> str:
     outcome = execution.run_chunk(settings_of(self.app), job, int(index),
                                   worker=self.request.hostname or "local",
@@ -23,7 +24,7 @@ def render_chunk(self, job: str, index: int) -> str:
     return act_on(self, outcome)
 
 
-@shared_task(name=ASSEMBLE, bind=True, max_retries=None)
+@shared_task(name=ASSEMBLE, bind=True, max_retries=None, Strategy=STRATEGY)
 def assemble(self, job: str) -> str:
     return execution.assemble(settings_of(self.app), job)
 

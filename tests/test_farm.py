@@ -180,6 +180,41 @@ def test_the_worker_itself_refuses_a_path_outside_the_root(farm, tmp_path):
     assert not outside.exists()
 
 
+def test_the_worker_works_only_in_the_jobs_own_folder(farm, tmp_path):
+    """A record naming another job folder (the worker deletes <job_dir>/frames after a job)
+    and a frames folder swapped for a link out of the root are both refused, and nothing is
+    written or deleted outside the root."""
+    from workers.app import get_app
+    from workers.task_names import RENDER_CHUNK
+
+    store, app = farm.store(), get_app(farm.settings())
+    victim = tmp_path / "victim"
+    (victim / "frames").mkdir(parents=True)
+    (victim / "frames" / "keep.txt").write_text("not the farm's")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    jobs = {}
+    for case in ("foreign job_dir", "linked frames"):
+        job = store.new_id()
+        spec = {"keyframes": ["seed:1", "seed:2"], "frames": 2,
+                "output": str(farm.storage / "jobs" / job / "out" / "w.mp4")}
+        job_dir = farm.storage / "jobs" / job
+        (job_dir / "out").mkdir(parents=True)
+        if case == "linked frames":  # what a swap on the share after submit leaves
+            (job_dir / "frames").symlink_to(outside, target_is_directory=True)
+        store.create(job, kind="walk", spec=spec, ranges=[(0, 3)], total=3, queue="cpu",
+                     priority=5, job_dir=str(victim if case == "foreign job_dir" else job_dir),
+                     model_id=None)
+        app.send_task(RENDER_CHUNK, args=[job, 0], queue="cpu")
+        jobs[case] = job
+    foreign = farm.wait_job(jobs["foreign job_dir"], states=("failed",), timeout=60)
+    assert "job folder" in foreign["error"] and "not " + str(farm.storage.resolve()) in \
+        foreign["error"]
+    linked = farm.wait_job(jobs["linked frames"], states=("failed",), timeout=60)
+    assert "frames folder" in linked["error"] and "may not be links" in linked["error"]
+    assert (victim / "frames" / "keep.txt").exists() and list(outside.iterdir()) == []
+
+
 def test_a_pickled_message_is_refused_unread(farm, tmp_path):
     import pickle
 

@@ -104,3 +104,27 @@ def test_a_store_entry_keyframe_outside_the_root_is_refused(tmp_path):
                               "output": str(root / "w.mp4")}, root)
     check_spec(WalkSpec, {"keyframes": [f"{root}/s.safetensors:a.png", "seed:1"],
                           "output": str(root / "w.mp4")}, root)
+
+
+@pytest.mark.parametrize("entry", ["/elsewhere/photo1.png", "../../../photo2.png"])
+def test_a_store_entry_outside_the_root_is_refused(tmp_path, entry):
+    """A store is a file anyone may write: the pictures it names must lie inside the root
+    as well as the folder it records."""
+    import torch
+
+    from latentfx.latents.stores import LatentStore
+    from pipelines.map import MapSpec
+
+    root = tmp_path / "root"
+    (root / "pictures").mkdir(parents=True)
+    store = root / "s.safetensors"
+    LatentStore(latents=torch.zeros(2, 4), paths=["a.png", entry], hashes=["0" * 64] * 2,
+                model_id="m", size=(8, 8), fit="crop", folder=str(root / "pictures")).save(store)
+    spec = {"store": str(store), "output": str(root / "map.png")}
+    with pytest.raises(PathPolicyError, match="store entry"):
+        check_spec(MapSpec, spec, root)
+    with pytest.raises(PathPolicyError, match="store entry"):  # a folder given instead
+        check_spec(MapSpec, {**spec, "folder": str(root / "pictures")}, root)
+    LatentStore(latents=torch.zeros(1, 4), paths=["a.png"], hashes=["0" * 64], model_id="m",
+                size=(8, 8), fit="crop", folder=str(root / "pictures")).save(store)
+    check_spec(MapSpec, spec, root)

@@ -18,7 +18,7 @@ from latentfx.errors import InputError, Interrupted, LatentfxError
 from latentfx.io.atomic import atomic_path
 from pipelines.registry import JOBS
 
-from .paths import check_spec
+from .paths import check_inside, check_job_dir, check_spec
 from .settings import FarmSettings
 from .store import UnknownJob, store_for
 
@@ -58,6 +58,13 @@ def frames_dir(record: dict) -> Path:
     return Path(record["job_dir"]) / "frames"
 
 
+def checked_frames_dir(record: dict, root: Path) -> Path:
+    """The frames folder, refused (PathPolicyError) if it is a link out of its job folder:
+    checked before every write, since anyone who can write to the share can swap it."""
+    return check_inside(frames_dir(record), root / "jobs" / record["id"] / "frames",
+                        what="frames folder")
+
+
 def frame_file(record: dict, frame: int) -> Path:
     return frames_dir(record) / f"{frame:06d}.png"
 
@@ -76,17 +83,24 @@ def _spec(record: dict):
 def _record(store, job: str, *, task: str) -> dict | None:
     """The job's record, or None (dead-lettered) when a message names no job of this farm."""
     try:
-        return store.job(job)
+        record = store.job(job)
     except UnknownJob as exc:
         store.dead_letter(str(exc), raw=job, source="worker", task=task)
         return None
+    if record.get("id") != job:
+        store.dead_letter(f"job {job}: its record names itself {record.get('id')!r}",
+                          raw=job, source="worker", task=task)
+        return None
+    return record
 
 
 def _allowed(store, settings, record: dict, *, chunk: int | None = None) -> bool:
     """The worker checks the spec's paths again (anyone who can write to the broker can call
     a task); a refused job fails with the reason, and nothing of it runs."""
     try:
-        check_spec(JOBS[record["kind"]].spec_class, record["spec"], settings.storage_root())
+        root = settings.storage_root()
+        check_job_dir(record["id"], record["job_dir"], root)
+        check_spec(JOBS[record["kind"]].spec_class, record["spec"], root)
     except LatentfxError as exc:  # PathPolicyError, or no storage root on this worker
         store.fail_job(record["id"], str(exc), chunk=chunk)
         return False
@@ -160,8 +174,10 @@ def _render_frames(store, settings, record: dict, chunk: dict, token: str) -> No
     job, index = record["id"], chunk["index"]
     module = JOBS[record["kind"]].module
     spec = _spec(record)
+    root = settings.storage_root()
     folder = frames_dir(record)
     folder.mkdir(exist_ok=True)
+    checked_frames_dir(record, root)
     committed = store.committed_frames(job)
     todo = [f for f in range(chunk["start"], chunk["stop"]) if f not in committed]
     if not todo:
@@ -178,6 +194,7 @@ def _render_frames(store, settings, record: dict, chunk: dict, token: str) -> No
             raise Interrupted(f"job {job} cancelled at frame {frame}")
         if frame in committed:
             return
+        checked_frames_dir(record, root)
         tmp = folder / f".{frame:06d}{partial}"
         Image.fromarray(pixels).save(tmp, format="PNG", compress_level=1)
         try:
@@ -237,6 +254,11 @@ def assemble(settings: FarmSettings, job: str) -> str:
     kind = JOBS[record["kind"]]
     if record["state"] in ("succeeded", "cancelled") or store.cancel_requested(job):
         return record["state"]
+    try:
+        checked_frames_dir(record, settings.storage_root())
+    except LatentfxError as exc:
+        store.fail_job(job, str(exc))
+        return "refused"
     files = [frame_file(record, f) for f in range(record["total"])]
     missing = [f.name for f in files + [facts_file(record)] if not f.exists()]
     if missing or len(store.committed_frames(job)) != record["total"]:

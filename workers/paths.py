@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from latentfx.errors import InputError
-from latentfx.latents.stores import recorded_folder
+from latentfx.latents.stores import recorded_pictures
 from latentfx.models.bundled import BUNDLED_MODELS
 from latentfx.walk.keyframes import parse_keyframe
 from pipelines.specs import KEYFRAMES, PAIRS, Spec
@@ -61,19 +61,53 @@ def _store_image_folders(spec_class: type[Spec], spec: dict) -> list[tuple[str, 
     same check."""
     if spec.get("folder"):
         return []
+    return [("store's image folder", folder) for folder, _ in _store_pictures(spec_class, spec)
+            if folder]
+
+
+def _store_entries(spec_class: type[Spec], spec: dict) -> list[str]:
+    """Every picture such a job may read: each entry of the store, in the folder it is read
+    from. An entry is a path relative to that folder, but a store is a file anyone may
+    write: `/elsewhere/a.png` or `../../b.png` would read outside the root."""
+    return [str(Path(spec.get("folder") or folder) / entry)
+            for folder, entries in _store_pictures(spec_class, spec) for entry in entries]
+
+
+def _store_pictures(spec_class: type[Spec], spec: dict) -> list[tuple[str, list[str]]]:
+    """(recorded folder, entries) of each store whose pictures the job shows."""
     found = []
     for field in spec_class.input_fields():
         store = spec.get(field.name) if field.store_images else None
-        folder = recorded_folder(store) if store and Path(store).is_file() else None
-        if folder:
-            found.append(("store's image folder", folder))
+        if store and Path(store).is_file():
+            found.append(recorded_pictures(store))
     return found
+
+
+def check_job_dir(job: str, job_dir: str, root: Path) -> Path:
+    """A job's folder is `<root>/jobs/<id>` and nothing else, symlinks resolved: a record
+    naming another folder (the worker writes frames there and deletes them after) or a job
+    folder swapped for a link out of the root is refused."""
+    expected = root / "jobs" / job
+    if Path(job_dir).resolve() != expected:
+        raise PathPolicyError(f"job folder {job_dir!r}: not {expected} (symlinks resolved); "
+                              f"a farm job works only in its own folder under the storage root")
+    return expected
+
+
+def check_inside(path: Path, expected: Path, *, what: str) -> Path:
+    """`path` itself, not a link somewhere else: it resolves to `expected`."""
+    if path.resolve() != expected:
+        raise PathPolicyError(f"{what} {path}: resolves to {path.resolve()}, not {expected}; "
+                              f"a farm job's folders may not be links")
+    return path
 
 
 def check_spec(spec_class: type[Spec], spec: dict, root: Path) -> None:
     """Refuse a spec that reads or writes anything outside root."""
     for field, value in input_paths(spec_class, spec):
         contained(value, root, what=f"{field}")
+    for value in _store_entries(spec_class, spec):
+        contained(value, root, what="store entry")
     for field in spec_class.output_fields():
         if spec.get(field):
             contained(str(spec[field]).rstrip("/") or "/", root, what=field)

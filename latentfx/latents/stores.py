@@ -80,6 +80,8 @@ def _read(path: str | os.PathLike, *, tensors: bool = True):
                        tensors=tensors)
 
 
-def recorded_folder(path: str | os.PathLike) -> str:
-    """The image folder a store recorded, read from its header alone (no latents loaded)."""
-    return _read(path, tensors=False)[0].get("folder", "")
+def recorded_pictures(path: str | os.PathLike) -> tuple[str, list[str]]:
+    """(the image folder a store recorded, its entries' paths relative to it), read from its
+    header alone (no latents loaded)."""
+    meta = _read(path, tensors=False)[0]
+    return meta.get("folder", ""), list(meta.get("paths", []))

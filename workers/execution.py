@@ -18,6 +18,7 @@ from latentfx.errors import InputError, Interrupted, LatentfxError
 from latentfx.io.atomic import atomic_path
 from pipelines.registry import JOBS
 
+from .liveness import Heartbeat
 from .paths import check_inside, check_job_dir, check_spec
 from .settings import FarmSettings
 from .store import UnknownJob, store_for
@@ -124,10 +125,13 @@ def run_chunk(settings: FarmSettings, job: str, index: int, *, worker: str,
         return _settled(store, job, ChunkOutcome(claim.outcome))
     chunk = store.chunk(job, index)
     try:
-        if kind.chunked:
-            _render_frames(store, settings, record, chunk, claim.token)
-        else:
-            _run_whole(store, settings, record, chunk, claim.token)
+        # The lease is renewed for as long as the chunk runs, whatever the job does meanwhile.
+        with _heartbeat(settings, lambda lease: store.heartbeat(job, index, claim.token,
+                                                                lease)) as beat:
+            if kind.chunked:
+                _render_frames(store, settings, record, chunk, claim.token, beat)
+            else:
+                _run_whole(store, settings, record, chunk, claim.token, beat)
     except Superseded:
         return ChunkOutcome("superseded")
     except Interrupted:
@@ -168,7 +172,14 @@ def _retry_or_fail(store, settings, job: str, index: int, token: str, exc: Excep
     return ChunkOutcome("retrying", retry_after=backoff(retries), cause=exc)
 
 
-def _render_frames(store, settings, record: dict, chunk: dict, token: str) -> None:
+def _heartbeat(settings: FarmSettings, renew) -> Heartbeat:
+    """Renew a claim (`renew(lease_seconds) -> still ours`) every third of its lease."""
+    lease = settings.lease_seconds
+    return Heartbeat(lambda: renew(lease), every=lease / 3)
+
+
+def _render_frames(store, settings, record: dict, chunk: dict, token: str,
+                   beat: Heartbeat) -> None:
     from PIL import Image
 
     job, index = record["id"], chunk["index"]
@@ -201,9 +212,7 @@ def _render_frames(store, settings, record: dict, chunk: dict, token: str) -> No
             os.replace(tmp, frame_file(record, frame))
         except FileNotFoundError:  # swept by a newer delivery of this chunk
             raise Superseded() from None
-        if store.commit_frame(job, index, token, frame) < 0:
-            raise Superseded()
-        if not store.heartbeat(job, index, token, settings.lease_seconds):
+        if store.commit_frame(job, index, token, frame) < 0 or beat.lost:
             raise Superseded()
 
     prepared, facts = _prepared(module, spec)
@@ -230,12 +239,13 @@ def _prepared(module, spec) -> tuple[object, dict]:
     return _PREPARED[key]
 
 
-def _run_whole(store, settings, record: dict, chunk: dict, token: str) -> None:
+def _run_whole(store, settings, record: dict, chunk: dict, token: str,
+               beat: Heartbeat) -> None:
     job = record["id"]
     module = JOBS[record["kind"]].module
 
     def cancel() -> bool:
-        if not store.heartbeat(job, chunk["index"], token, settings.lease_seconds):
+        if beat.lost:
             raise Superseded()
         return store.cancel_requested(job)
 
@@ -246,14 +256,22 @@ def _run_whole(store, settings, record: dict, chunk: dict, token: str) -> None:
 # -- the fan-in and assembly ------------------------------------------------------------------
 
 def assemble(settings: FarmSettings, job: str) -> str:
-    """Encode a job's committed frames into its output; returns the job's state."""
+    """Encode a job's committed frames into its output; returns what came of it (the job's
+    state, or what the claim found: skip, busy, exhausted, refused)."""
     store = store_for(settings.redis_url)
     record = _record(store, job, task="assembly")
     if record is None or not _allowed(store, settings, record):
         return "refused"
-    kind = JOBS[record["kind"]]
-    if record["state"] in ("succeeded", "cancelled") or store.cancel_requested(job):
-        return record["state"]
+    claim = store.claim_assembly(job, lease_seconds=settings.lease_seconds,
+                                 max_attempts=settings.max_attempts)
+    if claim.outcome != "claimed":
+        return claim.outcome
+    with _heartbeat(settings, lambda lease: store.heartbeat_assembly(job, claim.token, lease)):
+        return _assemble_claimed(store, settings, record, claim.token)
+
+
+def _assemble_claimed(store, settings, record: dict, token: str) -> str:
+    job, kind = record["id"], JOBS[record["kind"]]
     try:
         checked_frames_dir(record, settings.storage_root())
     except LatentfxError as exc:
@@ -276,7 +294,8 @@ def assemble(settings: FarmSettings, job: str) -> str:
         if isinstance(exc, LatentfxError):
             return "failed"
         raise
-    store.finish_job(job, "succeeded", output=record["spec"]["output"])
+    if not store.succeed(job, token, record["spec"]["output"]):
+        return "superseded"  # another delivery took the assembly over: it finishes the job
     shutil.rmtree(frames_dir(record), ignore_errors=True)  # the video holds them now
     return "succeeded"
 

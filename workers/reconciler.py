@@ -1,14 +1,14 @@
-"""Re-queues chunks whose worker vanished: a chunk left `running` with an expired lease has
-no live owner (a whole worker killed, a node lost). Redis would redeliver its message only
-after the visibility timeout; the reconciler does it as soon as the lease runs out, and the
-attempt fencing makes any late duplicate harmless."""
+"""Re-queues work whose worker vanished: a chunk left `running`, or an assembly claimed, with
+an expired lease has no live owner (a whole worker killed, a node lost). Redis would
+redeliver its message only after the visibility timeout; the reconciler does it as soon as
+the lease runs out, and the claim fencing makes any late duplicate harmless."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from .queueing import enqueue_chunks
+from .queueing import enqueue_assembly, enqueue_chunks
 from .settings import FarmSettings
 from .store import JobStore
 
@@ -31,12 +31,13 @@ class Reconciler:
     def stop(self) -> None:
         self._stop.set()
 
-    def sweep(self) -> list[tuple[str, int]]:
-        """One pass, by one worker at a time; returns the (job, chunk) pairs it re-queued."""
+    def sweep(self) -> list[tuple[str, int | str]]:
+        """One pass, by one worker at a time; returns what it re-queued: (job, chunk index)
+        or (job, "assembly")."""
         with self.store.lock("reconciler", seconds=self.settings.lease_seconds) as held:
             return self._sweep() if held else []
 
-    def _sweep(self) -> list[tuple[str, int]]:
+    def _sweep(self) -> list[tuple[str, int | str]]:
         requeued = []
         now = time.time()
         for job in self.store.active_jobs():
@@ -51,4 +52,14 @@ class Reconciler:
                 enqueue_chunks(self.app, self.store, job, [index], queue=record["queue"],
                                priority=record["priority"])
                 requeued.append((job, index))
+            if self._assembly_expired(job, record, now):
+                enqueue_assembly(self.app, job, queue=record["queue"],
+                                 priority=record["priority"])
+                requeued.append((job, "assembly"))
         return requeued
+
+    def _assembly_expired(self, job: str, record: dict, now: float) -> bool:
+        """Whether the job's assembly was claimed and its lease ran out; if so the claim is
+        released here (only if it is still the one seen), so exactly one sweep re-queues."""
+        seen = record.get("assembly_lease") or "0"
+        return 0 < float(seen) < now and self.store.release_assembly(job, seen)

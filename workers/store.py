@@ -60,9 +60,54 @@ if redis.call('HGET', job, 'started') == false then redis.call('HSET', job, 'sta
 return {'claimed', attempts}
 """
 
+# KEYS[1]: the hash holding the claim; ARGV: token, new lease, owner field, lease field
 _HEARTBEAT = """
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'lease', ARGV[2])
+if redis.call('HGET', KEYS[1], ARGV[3]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[4], ARGV[2])
+return 1
+"""
+
+# The assembly's claim lives in the job's hash (assembly_owner, assembly_lease): one at a
+# time; a duplicate message finds a live claim and is dropped; a claim whose lease ran out
+# (its worker died) is taken over, at most ARGV[4] times.
+_CLAIM_ASSEMBLY = """
+local job, active = KEYS[1], KEYS[2]
+local state = redis.call('HGET', job, 'state')
+if state == false then return {'unknown', 0} end
+if state == 'succeeded' or state == 'cancelled' or state == 'failed'
+   or redis.call('HGET', job, 'cancel') == '1' then return {'skip', 0} end
+local lease = tonumber(redis.call('HGET', job, 'assembly_lease') or '0')
+local owner = redis.call('HGET', job, 'assembly_owner')
+if owner and owner ~= '' and lease > tonumber(ARGV[3]) then return {'busy', 0} end
+local attempts = redis.call('HINCRBY', job, 'assembly_attempts', 1)
+if attempts > tonumber(ARGV[4]) then
+  redis.call('HSET', job, 'state', 'failed', 'finished', ARGV[3], 'assembly_lease', '0',
+    'error', 'assembly gave up after ' .. ARGV[4] .. ' deliveries: its worker was lost every time')
+  redis.call('SREM', active, ARGV[5])
+  return {'exhausted', attempts}
+end
+redis.call('HSET', job, 'assembly_owner', ARGV[1], 'assembly_lease', ARGV[2])
+return {'claimed', attempts}
+"""
+
+# Success only for the assembly that still owns the claim, and only once.
+_SUCCEED = """
+local job = KEYS[1]
+if redis.call('HGET', job, 'assembly_owner') ~= ARGV[1] then return 0 end
+local state = redis.call('HGET', job, 'state')
+if state == 'succeeded' or state == 'cancelled' or state == 'failed' then return 0 end
+redis.call('HSET', job, 'state', 'succeeded', 'finished', ARGV[2], 'output', ARGV[3],
+           'assembly_lease', '0')
+redis.call('SREM', KEYS[2], ARGV[4])
+return 1
+"""
+
+# The reconciler gives up an assembly's claim only if it is the one it saw expire.
+_RELEASE_ASSEMBLY = """
+if redis.call('HGET', KEYS[1], 'assembly_lease') ~= ARGV[1] then return 0 end
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'succeeded' or state == 'cancelled' or state == 'failed' then return 0 end
+redis.call('HSET', KEYS[1], 'assembly_owner', '', 'assembly_lease', '0')
 return 1
 """
 
@@ -134,6 +179,9 @@ class JobStore:
         self._redis = client
         self._claim = client.register_script(_CLAIM)
         self._heartbeat = client.register_script(_HEARTBEAT)
+        self._claim_assembly = client.register_script(_CLAIM_ASSEMBLY)
+        self._succeed = client.register_script(_SUCCEED)
+        self._release_assembly = client.register_script(_RELEASE_ASSEMBLY)
         self._commit = client.register_script(_COMMIT_FRAME)
         self._finish = client.register_script(_FINISH)
         self._end = client.register_script(_END_ATTEMPT)
@@ -256,7 +304,7 @@ class JobStore:
     def heartbeat(self, job: str, index: int, token: str, lease_seconds: float) -> bool:
         """Extend the claim; False once another delivery owns the chunk."""
         return bool(self._heartbeat(keys=[self.chunk_key(job, index)],
-                                    args=[token, time.time() + lease_seconds]))
+                                    args=[token, time.time() + lease_seconds, "owner", "lease"]))
 
     def commit_frame(self, job: str, index: int, token: str, frame: int) -> int:
         """1: committed now; 0: already committed; -1: this delivery no longer owns the chunk."""
@@ -274,6 +322,30 @@ class JobStore:
         """Leave the chunk as `state` (failed, cancelled, queued) if this delivery owns it."""
         return bool(self._end(keys=[self.chunk_key(job, index)], args=[token, state, error]))
 
+    # -- the assembly's life ------------------------------------------------------------------
+    def claim_assembly(self, job: str, *, lease_seconds: float, max_attempts: int) -> Claim:
+        """claimed, busy (a live assembly owns it), skip (the job ended), exhausted, unknown."""
+        token, now = uuid.uuid4().hex, time.time()
+        outcome, attempt = self._claim_assembly(
+            keys=[self.job_key(job), f"{PREFIX}:active"],
+            args=[token, now + lease_seconds, now, max_attempts, job])
+        return Claim(outcome, token, int(attempt))
+
+    def heartbeat_assembly(self, job: str, token: str, lease_seconds: float) -> bool:
+        return bool(self._heartbeat(keys=[self.job_key(job)],
+                                    args=[token, time.time() + lease_seconds, "assembly_owner",
+                                          "assembly_lease"]))
+
+    def succeed(self, job: str, token: str, output: str) -> bool:
+        """Mark the job succeeded if this assembly still owns it and it has not ended."""
+        return bool(self._succeed(keys=[self.job_key(job), f"{PREFIX}:active"],
+                                  args=[token, time.time(), output, job]))
+
+    def release_assembly(self, job: str, lease_seen: str) -> bool:
+        """Free an assembly claim whose lease (as read: `lease_seen`) ran out; False if it
+        changed since (renewed, taken over, the job ended)."""
+        return bool(self._release_assembly(keys=[self.job_key(job)], args=[lease_seen]))
+
     # -- the job as a whole ------------------------------------------------------------------
     def set_task_id(self, job: str, index: int, task_id: str) -> None:
         self._redis.hset(self.chunk_key(job, index), "task_id", task_id)
@@ -290,7 +362,8 @@ class JobStore:
 
     def reopen(self, job: str) -> None:
         self._redis.hset(self.job_key(job), mapping={"state": "queued", "cancel": 0, "error": ""})
-        self._redis.hdel(self.job_key(job), "finished")
+        self._redis.hdel(self.job_key(job), "finished", "assembly_owner", "assembly_lease",
+                         "assembly_attempts")
         self._redis.delete(self.job_key(job, "assemble"))
         self._redis.sadd(f"{PREFIX}:active", job)
 

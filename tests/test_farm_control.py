@@ -184,6 +184,75 @@ def test_status_follow_exits_by_how_the_job_ended(farm):
     assert result.exit_code == 0 and "output: w.mp4" in result.stdout
 
 
+# -- check-then-write: what changes between a read and the write does not get overwritten ---
+
+def interleaved(store, monkeypatch, meanwhile):
+    """Make store.job return what it read, after `meanwhile()` has changed the record: the
+    interleaving of a reader and a worker that acts between its read and its write."""
+    read = store.job
+
+    def job_then_meanwhile(job):
+        record = read(job)
+        meanwhile()
+        return record
+
+    monkeypatch.setattr(store, "job", job_then_meanwhile)
+
+
+@pytest.mark.parametrize("meanwhile", ["finished", "heartbeat"])
+def test_the_reconciler_leaves_a_chunk_that_changed_after_it_read_it(farm, monkeypatch,
+                                                                      meanwhile):
+    from workers.app import get_app
+    from workers.reconciler import Reconciler
+
+    settings = farm.settings()
+    reconciler = Reconciler(get_app(settings), settings)
+    store = reconciler.store
+    job = new_job(farm, chunks=1)
+    claim = store.claim(job, 0, worker="w", pid=1, lease_seconds=-1, max_attempts=3)  # expired
+    queued_messages(farm)
+
+    def owner_acts():
+        if meanwhile == "finished":
+            store.finish(job, 0, claim.token)
+        else:
+            store.heartbeat(job, 0, claim.token, 60)
+
+    interleaved(store, monkeypatch, owner_acts)
+    assert reconciler._sweep() == []
+    chunk = store.chunk(job, 0)
+    assert chunk["state"] == ("done" if meanwhile == "finished" else "running")
+    assert chunk["owner"] == claim.token and queued_messages(farm) == []
+
+
+def test_cancel_does_not_overwrite_a_job_that_succeeded_meanwhile(farm, monkeypatch):
+    store, settings = farm.store(), farm.settings()
+    job = new_job(farm, chunks=1)
+    finish_chunks(store, job, [0])
+
+    def assembly_succeeds():
+        claim = store.claim_assembly(job, lease_seconds=60, max_attempts=3)
+        assert store.succeed(job, claim.token, "w.mp4")
+
+    interleaved(store, monkeypatch, assembly_succeeds)
+    done = control.cancel(settings, store, job)
+    assert done.already_ended == "succeeded"
+    monkeypatch.undo()
+    record = store.job(job)
+    assert (record["state"], record["cancel"], record["output"]) == ("succeeded", 0, "w.mp4")
+
+
+def test_a_job_ends_once(farm):
+    store = farm.store()
+    job = new_job(farm, chunks=1)
+    finish_chunks(store, job, [0])
+    assert store.finish_job(job, "succeeded", output="w.mp4")
+    assert not store.fail_job(job, "a late duplicate was refused", chunk=0)
+    record = store.job(job)
+    assert record["state"] == "succeeded" and not record.get("error")
+    assert record["chunk_list"][0]["state"] == "done"
+
+
 # -- a chunk's outcome, and the task acting on it ----------------------------------------------
 
 def test_a_transient_error_comes_back_as_a_retry_after_some_seconds(farm, monkeypatch):

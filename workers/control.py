@@ -92,15 +92,16 @@ class Cancelled:
 def cancel(settings: FarmSettings, store: JobStore, job: str) -> Cancelled:
     """Queued chunks never start (their messages are revoked); running ones stop at their
     next frame (they check the job's cancel flag)."""
-    state = store.job(job)["state"]
+    state = store.job(job)["state"]  # also ended when its chunks failed, not yet settled
     if state in ENDED:
         return Cancelled(job, already_ended=state)
-    queued = store.request_cancel(job)
-    ids = [c["task_id"] for c in queued if c.get("task_id")]
+    ended, stopped = store.cancel(job)  # at once: a job that ends meanwhile stays as it ended
+    if ended:
+        return Cancelled(job, already_ended=ended)
+    ids = [task_id for task_id in stopped if task_id]
     if ids:
         get_app(settings).control.revoke(ids)
-    store.finish_job(job, "cancelled")
-    return Cancelled(job, already_ended=None, revoked=len(queued))
+    return Cancelled(job, already_ended=None, revoked=len(stopped))
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,7 @@ def retry(settings: FarmSettings, store: JobStore, job: str) -> Retried:
         return Retried(job, [])
     app = get_app(settings)
     store.reopen(job)
-    for index in again:
-        store.requeue(job, index, reset_attempts=True)
+    again = [index for index in again if store.requeue_unfinished(job, index)]
     placement = dict(queue=record["queue"], priority=record["priority"])
     enqueue_chunks(app, store, job, again, **placement)
     if not again:  # only the assembly failed or was cancelled

@@ -48,7 +48,8 @@ class Reconciler:
             stale = [c["index"] for c in record["chunk_list"]
                      if c["state"] == "running" and 0 < c["lease"] < now]
             for index in stale:
-                self.store.requeue(job, index)
+                if not self.store.requeue_expired(job, index):
+                    continue  # it finished, or its owner renewed the lease, since it was read
                 enqueue_chunks(self.app, self.store, job, [index], queue=record["queue"],
                                priority=record["priority"])
                 requeued.append((job, index))

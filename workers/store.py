@@ -136,6 +136,61 @@ redis.call('HSET', KEYS[1], 'state', ARGV[2], 'error', ARGV[3], 'lease', '0')
 return 1
 """
 
+# A chunk goes back to queued only as it was when the caller decided so: `expired` (the
+# reconciler) only while it is still running with a lease run out (not finished, not renewed
+# since it was read); `unfinished` (retry) only if it is not done, with its attempts reset.
+_REQUEUE = """
+local chunk = KEYS[1]
+local state = redis.call('HGET', chunk, 'state')
+if ARGV[1] == 'expired' then
+  local lease = tonumber(redis.call('HGET', chunk, 'lease') or '0')
+  if state ~= 'running' or lease == 0 or lease >= tonumber(ARGV[2]) then return 0 end
+elseif state == false or state == 'done' then
+  return 0
+else
+  redis.call('HSET', chunk, 'attempts', '0')
+end
+redis.call('HSET', chunk, 'state', 'queued', 'owner', '', 'lease', '0', 'error', '',
+           'queued_at', ARGV[2])
+return 1
+"""
+
+# A job ends once: whoever ends it first (succeeded, failed, cancelled) decides. KEYS[3], if
+# given, is the chunk that failed it (marked failed with ARGV[3] unless it is done); ARGV[4..]
+# are the job's fields to set.
+_END_JOB = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == false or state == 'succeeded' or state == 'failed' or state == 'cancelled' then
+  return 0
+end
+if KEYS[3] and redis.call('HGET', KEYS[3], 'state') ~= 'done' then
+  redis.call('HSET', KEYS[3], 'state', 'failed', 'error', ARGV[3], 'lease', '0')
+end
+redis.call('HSET', KEYS[1], 'finished', ARGV[2], unpack(ARGV, 4))
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+"""
+
+# Cancel: flag the job, end it, and mark its queued chunks cancelled, unless it has ended;
+# returns {'cancelled', task ids of those chunks...} or {the state it had ended in}.
+_CANCEL = """
+local job = KEYS[1]
+local state = redis.call('HGET', job, 'state')
+if state == false then return {'unknown'} end
+if state == 'succeeded' or state == 'failed' or state == 'cancelled' then return {state} end
+redis.call('HSET', job, 'cancel', '1', 'state', 'cancelled', 'finished', ARGV[2])
+redis.call('SREM', KEYS[2], ARGV[1])
+local found = {'cancelled'}
+for i = 0, tonumber(redis.call('HGET', job, 'chunks') or '0') - 1 do
+  local chunk = job .. ':chunk:' .. i
+  if redis.call('HGET', chunk, 'state') == 'queued' then
+    redis.call('HSET', chunk, 'state', 'cancelled')
+    table.insert(found, redis.call('HGET', chunk, 'task_id') or '')
+  end
+end
+return found
+"""
+
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -186,6 +241,9 @@ class JobStore:
         self._finish = client.register_script(_FINISH)
         self._end = client.register_script(_END_ATTEMPT)
         self._unlock = client.register_script(_UNLOCK)
+        self._requeue = client.register_script(_REQUEUE)
+        self._end_job = client.register_script(_END_JOB)
+        self._cancel = client.register_script(_CANCEL)
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 30) -> "JobStore":
@@ -350,15 +408,28 @@ class JobStore:
     def set_task_id(self, job: str, index: int, task_id: str) -> None:
         self._redis.hset(self.chunk_key(job, index), "task_id", task_id)
 
-    def requeue(self, job: str, index: int, *, reset_attempts: bool = False) -> None:
-        mapping = {"state": "queued", "owner": "", "lease": 0, "error": ""}
-        if reset_attempts:
-            mapping["attempts"] = 0
-        self._redis.hset(self.chunk_key(job, index), mapping=mapping)
+    def requeue_expired(self, job: str, index: int) -> bool:
+        """Queue a running chunk again if its lease has run out (its worker died); False if
+        it finished or was renewed meanwhile."""
+        return bool(self._requeue(keys=[self.chunk_key(job, index)],
+                                  args=["expired", time.time()]))
 
-    def finish_job(self, job: str, state: str, **fields) -> None:
-        self._redis.hset(self.job_key(job), mapping={"state": state, "finished": time.time(), **fields})
-        self._redis.srem(f"{PREFIX}:active", job)
+    def requeue_unfinished(self, job: str, index: int) -> bool:
+        """Queue a chunk again, its attempts reset, unless it is done."""
+        return bool(self._requeue(keys=[self.chunk_key(job, index)],
+                                  args=["unfinished", time.time()]))
+
+    def finish_job(self, job: str, state: str, **fields) -> bool:
+        """End the job as `state` with `fields`, unless it has already ended."""
+        return self._conclude(job, state=state, **fields)
+
+    def _conclude(self, job: str, *, chunk: int | None = None, chunk_error: str = "",
+             **fields) -> bool:
+        keys = [self.job_key(job), f"{PREFIX}:active"]
+        if chunk is not None:
+            keys.append(self.chunk_key(job, chunk))
+        pairs = [str(v) for item in fields.items() for v in item]
+        return bool(self._end_job(keys=keys, args=[job, time.time(), chunk_error, *pairs]))
 
     def reopen(self, job: str) -> None:
         self._redis.hset(self.job_key(job), mapping={"state": "queued", "cancel": 0, "error": ""})
@@ -367,15 +438,17 @@ class JobStore:
         self._redis.delete(self.job_key(job, "assemble"))
         self._redis.sadd(f"{PREFIX}:active", job)
 
-    def request_cancel(self, job: str) -> list[dict]:
-        """Flag the job (running chunks stop at their next frame) and mark queued chunks
-        cancelled. Returns those queued chunks, whose messages should be revoked."""
-        self.job(job)  # unknown ids raise
-        self._redis.hset(self.job_key(job), "cancel", 1)
-        queued = [c for c in self.job(job)["chunk_list"] if c["state"] == "queued"]
-        for c in queued:
-            self._redis.hset(self.chunk_key(job, c["index"]), "state", "cancelled")
-        return queued
+    def cancel(self, job: str) -> tuple[str | None, list[str]]:
+        """Flag the job (running chunks stop at their next frame), end it as cancelled and
+        mark its queued chunks cancelled, all at once, unless it has already ended: (the
+        state it had ended in or None, the message ids of the chunks it stopped)."""
+        found = self._cancel(keys=[self.job_key(job), f"{PREFIX}:active"],
+                             args=[job, time.time()])
+        if found[0] == "unknown":
+            raise UnknownJob(f"unknown job {job!r}: no such job in this farm's store")
+        if found[0] != "cancelled":
+            return found[0], []
+        return None, list(found[1:])
 
     def set_spec(self, job: str, spec: dict) -> None:
         """Replace the job's spec: later deliveries of its chunks run with this one."""
@@ -384,16 +457,10 @@ class JobStore:
     def cancel_requested(self, job: str) -> bool:
         return self._redis.hget(self.job_key(job), "cancel") == "1"
 
-    def fail_job(self, job: str, error: str, *, chunk: int | None = None) -> None:
-        """Mark the job failed with `error` (and that chunk too), in one transaction, so no
-        reader sees the failure without its reason."""
-        pipe = self._redis.pipeline(transaction=True)
-        if chunk is not None:
-            pipe.hset(self.chunk_key(job, chunk), mapping={"state": "failed", "error": error})
-        pipe.hset(self.job_key(job), mapping={"state": "failed", "finished": time.time(),
-                                              "error": error})
-        pipe.srem(f"{PREFIX}:active", job)
-        pipe.execute()
+    def fail_job(self, job: str, error: str, *, chunk: int | None = None) -> bool:
+        """Mark the job failed with `error` (and that chunk too, unless it is done) at once,
+        so no reader sees the failure without its reason; unless it has already ended."""
+        return self._conclude(job, chunk=chunk, chunk_error=error, state="failed", error=error)
 
     # -- coordination between workers ---------------------------------------------------------
     @contextmanager

@@ -992,7 +992,7 @@ def jobs(limit, as_json):
         return
     click.echo(f"{'id':<13}{'kind':<12}{'state':<11}{'progress':>9}  {'age':>7}  worker")
     for r in rows:
-        age = _duration(time.time() - r["created"])
+        age = "-" if r["created"] is None else _duration(time.time() - r["created"])
         click.echo(f"{r['id']:<13}{r['kind']:<12}{r['state']:<11}{r['progress']:>9.0%}  "
                    f"{age:>7}  {', '.join(r['workers']) or '-'}")
 
@@ -1024,7 +1024,7 @@ def status(job, follow, as_json):
         click.echo(json.dumps(summary, indent=2))
     else:
         print_status(summary)
-    if follow and summary["state"] != "succeeded":
+    if (follow and summary["state"] != "succeeded") or summary["state"] == control.DAMAGED:
         sys.exit(EXIT_INPUT)
 
 
@@ -1051,6 +1051,9 @@ def follow_job(store, job: str, *, bar: bool) -> dict:
 
 
 def print_status(summary: dict) -> None:
+    if summary["state"] == "damaged":
+        click.echo(f"{summary['id']}  damaged: {summary['error']}")
+        return
     c = summary["chunks"]
     eta = summary["eta_seconds"]
     click.echo(f"{summary['id']}  {summary['kind']}  {summary['state']}  "

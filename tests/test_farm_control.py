@@ -253,6 +253,31 @@ def test_a_job_ends_once(farm):
     assert record["chunk_list"][0]["state"] == "done"
 
 
+# -- damaged records ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("damage, reason", [
+    ({"spec": "{not json"}, "JSONDecodeError"),
+    ({"chunks": 500_000}, "claims 500000 chunks"),
+    ({"chunk": {"state": ""}}, "a chunk's record is damaged"),
+])
+def test_a_damaged_record_is_shown_as_damaged(farm, damage, reason):
+    store = farm.store()
+    job = new_job(farm, chunks=2)
+    client = farm.redis.client()
+    if "chunk" in damage:
+        client.hdel(store.chunk_key(job, 1), "state")
+    else:
+        client.hset(store.job_key(job), mapping=damage)
+    listing = invoke(farm, "jobs")
+    assert listing.exit_code == 0
+    assert [line.split()[2] for line in listing.output.splitlines() if job in line] == ["damaged"]
+    shown = invoke(farm, "status", job)
+    assert shown.exit_code == 3 and f"{job}  damaged:" in shown.output and reason in shown.output
+    assert json.loads(invoke(farm, "status", job, "--json").stdout)["state"] == "damaged"
+    cancelled = invoke(farm, "cancel", job)
+    assert cancelled.exit_code == 3 and "record is damaged" in cancelled.output
+
+
 # -- a chunk's outcome, and the task acting on it ----------------------------------------------
 
 def test_a_transient_error_comes_back_as_a_retry_after_some_seconds(farm, monkeypatch):

@@ -15,10 +15,10 @@ from latentfx.errors import LatentfxError
 from .app import get_app
 from .queueing import enqueue_assembly, enqueue_chunks
 from .settings import FarmSettings, from_environment
-from .store import JobStore
+from .store import CHUNK_STATES, DamagedRecord, JobStore
 
 ENDED = ("succeeded", "failed", "cancelled")
-CHUNK_STATES = ("queued", "running", "done", "failed", "cancelled")
+DAMAGED = "damaged"  # the state shown for a record that cannot be read: it will not change
 
 
 class JobStillRunning(LatentfxError):
@@ -60,8 +60,19 @@ def job_summary(record: dict) -> dict:
     }
 
 
+def damaged_summary(damage: DamagedRecord) -> dict:
+    """What `status` shows for a record that cannot be read: the same keys, and the reason."""
+    return {"id": damage.job, "kind": "?", "state": DAMAGED, "progress": 0.0, "done": 0,
+            "total": 0, "eta_seconds": None, "chunks": {s: 0 for s in CHUNK_STATES},
+            "attempts": 0, "workers": [], "created": None, "queue": None, "priority": None,
+            "output": None, "error": str(damage), "job_dir": None}
+
+
 def status(store: JobStore, job: str) -> dict:
-    return job_summary(store.job(job))
+    try:
+        return job_summary(store.job(job))
+    except DamagedRecord as damage:
+        return damaged_summary(damage)
 
 
 def recent_jobs(store: JobStore, limit: int) -> list[dict]:
@@ -74,7 +85,7 @@ def follow(store: JobStore, job: str, *, every: float = 0.5) -> Iterator[dict]:
     last one yielded is the ended job's."""
     summary = status(store, job)
     yield summary
-    while summary["state"] not in ENDED:
+    while summary["state"] not in (*ENDED, DAMAGED):
         time.sleep(every)
         summary = status(store, job)
         yield summary

@@ -21,7 +21,7 @@ from pipelines.registry import JOBS
 from .liveness import Heartbeat
 from .paths import check_inside, check_job_dir, check_spec
 from .settings import FarmSettings
-from .store import UnknownJob, store_for
+from .store import DamagedRecord, UnknownJob, store_for
 
 TRANSIENT = (OSError, ConnectionError, redis.RedisError)  # redis' own errors are neither
 BACKOFF_BASE, BACKOFF_MAX = 2.0, 120.0
@@ -82,10 +82,11 @@ def _spec(record: dict):
 
 
 def _record(store, job: str, *, task: str) -> dict | None:
-    """The job's record, or None (dead-lettered) when a message names no job of this farm."""
+    """The job's record, or None (dead-lettered) when a message names no job of this farm
+    or one whose record is damaged."""
     try:
         record = store.job(job)
-    except UnknownJob as exc:
+    except (UnknownJob, DamagedRecord) as exc:
         store.dead_letter(str(exc), raw=job, source="worker", task=task)
         return None
     if record.get("id") != job:

@@ -34,6 +34,8 @@ from latentfx.errors import InputError
 
 PREFIX = "lfx"
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+CHUNK_STATES = ("queued", "running", "done", "failed", "cancelled")
+MAX_CHUNKS = 10_000  # what a record may claim: 480,000 frames at the default chunk size
 JOB_ID = re.compile(r"[0-9a-f]{12}")  # what new_id makes: nothing else names a job
 DEAD_LETTERS = f"{PREFIX}:dead"
 DEAD_LETTERS_KEPT = 1000   # the newest; older ones are dropped
@@ -207,6 +209,14 @@ class UnknownJob(InputError):
     pass
 
 
+class DamagedRecord(InputError):
+    """A job record that cannot be read as one (written by hand, cut short, forged)."""
+
+    def __init__(self, job: str, reason: str):
+        super().__init__(f"job {job}: its record is damaged ({reason})")
+        self.job, self.reason = job, reason
+
+
 def push_dead_letter(client: redis.Redis, reason: str, *, raw, source: str, **what) -> None:
     """Keep a refused message or record, with the reason, in the dead-letter list: a worker
     acknowledges it and carries on, and `latentfx doctor` shows that there are some."""
@@ -301,23 +311,48 @@ class JobStore:
         return job
 
     def job(self, job: str) -> dict:
+        """The job's record with its chunks; UnknownJob, or DamagedRecord naming what is
+        wrong (a record is only as trustworthy as whoever can write to Redis)."""
         record = self._redis.hgetall(self.job_key(job))
         if not record:
             raise UnknownJob(f"unknown job {job!r}: no such job in this farm's store "
                              f"(see `latentfx jobs`)")
-        record["spec"] = json.loads(record["spec"])
-        for key in ("total", "done", "chunks", "priority", "cancel"):
-            record[key] = int(record[key])
-        record["chunk_list"] = [self.chunk(job, i) for i in range(record["chunks"])]
+        try:
+            record["spec"] = json.loads(record["spec"])
+            for key in ("total", "done", "chunks", "priority", "cancel"):
+                record[key] = int(record[key])
+            float(record["created"]), record["kind"], record["job_dir"], record["queue"]
+        except (KeyError, ValueError, TypeError) as exc:
+            raise DamagedRecord(job, f"{type(exc).__name__}: {exc}") from None
+        if not isinstance(record["spec"], dict) or record["state"] not in STATES:
+            raise DamagedRecord(job, "its spec is not an object or its state is unknown")
+        if not 0 < record["chunks"] <= MAX_CHUNKS:
+            raise DamagedRecord(job, f"it claims {record['chunks']} chunks (at most "
+                                     f"{MAX_CHUNKS} are read)")
+        record["chunk_list"] = self._chunks(job, record["chunks"])
         record["state"] = self._overall_state(record)
         return record
 
     def chunk(self, job: str, index: int) -> dict:
-        record = self._redis.hgetall(self.chunk_key(job, index))
-        for key in ("index", "start", "stop", "attempts"):
-            record[key] = int(record.get(key, 0))
-        record["lease"] = float(record.get("lease") or 0)
-        return record
+        return self._chunks(job, index + 1, start=index)[0]
+
+    def _chunks(self, job: str, stop: int, *, start: int = 0) -> list[dict]:
+        """Chunks [start, stop) of the job, read in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        for index in range(start, stop):
+            pipe.hgetall(self.chunk_key(job, index))
+        chunks = pipe.execute()
+        try:
+            for chunk in chunks:
+                for key in ("index", "start", "stop", "attempts"):
+                    chunk[key] = int(chunk[key])
+                chunk["lease"] = float(chunk.get("lease") or 0)
+                if chunk["state"] not in CHUNK_STATES:
+                    raise ValueError(f"chunk {chunk['index']} is {chunk['state']!r}")
+        except (KeyError, ValueError, TypeError) as exc:
+            raise DamagedRecord(job, f"a chunk's record is damaged: {type(exc).__name__}: "
+                                     f"{exc}") from None
+        return chunks
 
     def job_ids(self, limit: int = 50) -> list[str]:
         return self._redis.zrevrange(f"{PREFIX}:jobs", 0, limit - 1)

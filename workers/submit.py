@@ -24,7 +24,7 @@ def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
     from latentfx.models.checkpoint import file_sha256
 
     from .app import get_app
-    from .store import JobStore
+    from .store import MAX_CHUNKS, JobStore
 
     kind = JOBS[kind_name]
     spec_class = kind.spec_class
@@ -41,6 +41,10 @@ def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
         spec = spec_class.from_dict(fields).checked()
         check_spec(spec_class, spec.to_dict(), root)
         ranges, total = _plan(kind, spec, settings.chunk_frames)
+        if len(ranges) > MAX_CHUNKS:
+            raise InputError(f"{total} frames make {len(ranges)} chunks of "
+                             f"{settings.chunk_frames}; a farm job has at most {MAX_CHUNKS}: "
+                             f"raise LATENTFX_CHUNK_FRAMES")
         # Jobs that read a store (map) take their model from it.
         model_id = file_sha256(resolve_model(spec.model)) if hasattr(spec, "model") else None
     except BaseException:

@@ -6,6 +6,7 @@ import ast
 import json
 import subprocess
 import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -15,7 +16,8 @@ import cli
 from conftest import ROOT
 from farm_harness import Farm, RedisServer
 from workers import control, execution, tasks
-from workers.queueing import broker_priority
+from workers.queueing import broker_priority, enqueue_chunks
+from workers.app import get_app
 from workers.task_names import ASSEMBLE, RENDER_CHUNK
 
 
@@ -42,6 +44,13 @@ def finish_chunks(store, job, indices) -> None:
     for index in indices:
         claim = store.claim(job, index, worker="w", pid=1, lease_seconds=60, max_attempts=3)
         store.finish(job, index, claim.token)
+
+
+def frames_on_disk(farm, job, frames) -> None:
+    folder = farm.storage / "jobs" / job / "frames"
+    folder.mkdir(parents=True, exist_ok=True)
+    for frame in frames:
+        (folder / f"{frame:06d}.png").write_bytes(b"png")
 
 
 def queued_messages(farm) -> list[tuple[str, list, int]]:
@@ -74,6 +83,7 @@ def test_retry_queues_the_assembly_at_the_jobs_priority(farm):
     store, settings = farm.store(), farm.settings()
     job = new_job(farm, priority=7)
     finish_chunks(store, job, [0, 1])
+    frames_on_disk(farm, job, [0, 1])
     store.fail_job(job, "assembly failed: ffmpeg went away")
     queued_messages(farm)  # nothing else waiting
 
@@ -88,6 +98,7 @@ def test_retry_queues_only_unfinished_chunks_at_the_jobs_priority(farm):
     store, settings = farm.store(), farm.settings()
     job = new_job(farm, chunks=3, priority=2)
     finish_chunks(store, job, [0, 2])
+    frames_on_disk(farm, job, [0, 2])
     claim = store.claim(job, 1, worker="w", pid=1, lease_seconds=60, max_attempts=3)
     store.end_attempt(job, 1, claim.token, "failed", "KeyError: x")
     queued_messages(farm)
@@ -101,16 +112,45 @@ def test_retry_queues_only_unfinished_chunks_at_the_jobs_priority(farm):
 def test_retry_refuses_a_running_job_and_leaves_a_succeeded_one(farm):
     store, settings = farm.store(), farm.settings()
     job = new_job(farm)
+    store.claim(job, 0, worker="w", pid=1, lease_seconds=60, max_attempts=3)  # under way
     with pytest.raises(control.JobStillRunning, match="retry it once it has ended"):
         control.retry(settings, store, job)
     result = invoke(farm, "retry", job)
-    assert result.exit_code == 2 and f"job {job} is queued" in result.output
+    assert result.exit_code == 2 and f"job {job} is running with work under way" in result.output
 
     finish_chunks(store, job, [0, 1])
     store.finish_job(job, "succeeded", output="w.mp4")
     assert control.retry(settings, store, job).nothing_to_do
     assert queued_messages(farm) == []
     assert "succeeded; nothing to retry" in invoke(farm, "retry", job).output
+
+
+def test_retry_sends_a_stalled_jobs_lost_messages_again(farm):
+    """Queued, nothing running, no message in the broker: without retry it waits forever."""
+    store, settings = farm.store(), farm.settings()
+    job = new_job(farm, chunks=2)
+    enqueue_chunks(get_app(settings), store, job, [0, 1], queue="cpu", priority=7)
+    with pytest.raises(control.JobStillRunning):  # its messages wait: it will run
+        control.retry(settings, store, job)
+    queued_messages(farm)  # the messages are lost
+    assert control.retry(settings, store, job).chunks == [0, 1]
+    assert sorted(m[1] for m in queued_messages(farm)) == [[job, 0], [job, 1]]
+
+
+def test_retry_renders_again_the_frames_gone_from_disk(farm):
+    """The record says chunk 0's frame was committed; the disk says it is gone."""
+    store, settings = farm.store(), farm.settings()
+    job = new_job(farm, chunks=2)
+    for index in (0, 1):
+        claim = store.claim(job, index, worker="w", pid=1, lease_seconds=60, max_attempts=3)
+        store.commit_frame(job, index, claim.token, index)
+        store.finish(job, index, claim.token)
+    frames_on_disk(farm, job, [1])
+    store.fail_job(job, "assembly found 1 file(s) missing")
+    queued_messages(farm)
+    assert control.retry(settings, store, job).chunks == [0]
+    assert store.committed_frames(job) == {1} and store.job(job)["done"] == 1
+    assert queued_messages(farm) == [(RENDER_CHUNK, [job, 0], broker_priority(7))]
 
 
 # -- cancel and fetch -------------------------------------------------------------------------
@@ -251,6 +291,26 @@ def test_a_job_ends_once(farm):
     record = store.job(job)
     assert record["state"] == "succeeded" and not record.get("error")
     assert record["chunk_list"][0]["state"] == "done"
+
+
+# -- lost messages ----------------------------------------------------------------------------
+
+def test_the_reconciler_sends_again_a_queued_chunk_whose_message_is_lost(farm):
+    from workers.app import get_app
+    from workers.reconciler import Reconciler
+
+    store, settings = farm.store(), farm.settings()
+    reconciler = Reconciler(get_app(settings), settings)
+    job = new_job(farm, chunks=2, priority=4)
+    queued_messages(farm)
+    enqueue_chunks(get_app(settings), store, job, [1], queue="cpu", priority=4)  # 0 never sent
+    long_ago = time.time() - 10 * settings.lease_seconds
+    for index in (0, 1):
+        farm.redis.client().hset(store.chunk_key(job, index), "queued_at", long_ago)
+    assert [r for r in reconciler._sweep() if r[0] == job] == [(job, 0)]
+    assert [r for r in reconciler._sweep() if r[0] == job] == []  # sent once
+    assert sorted(m for m in queued_messages(farm) if m[1][0] == job) == [
+        (RENDER_CHUNK, [job, 0], broker_priority(4)), (RENDER_CHUNK, [job, 1], broker_priority(4))]
 
 
 # -- damaged records ----------------------------------------------------------------------------

@@ -80,3 +80,39 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+UNACKED = "unacked"         # kombu's hash of delivered, unacknowledged messages
+PRIORITY_SEPARATOR = "\x06\x16"  # kombu's list for priority p of queue q: q + sep + p
+SCANNED_PER_LIST = 100_000  # a queue longer than this is not searched beyond it
+
+
+def waiting_task_ids(client, queue: str, priorities=range(10)) -> set[str]:
+    """The task ids of every message in the broker for `queue`: waiting in its lists, or
+    delivered and not yet acknowledged (running, or held for a retry's countdown). A chunk
+    that is queued in our record but has no message here has lost it."""
+    lists = [queue if p == 0 else f"{queue}{PRIORITY_SEPARATOR}{p}" for p in priorities]
+    pipe = client.pipeline(transaction=False)
+    for name in lists:
+        pipe.lrange(name, 0, SCANNED_PER_LIST - 1)
+    pipe.hvals(UNACKED)
+    *waiting, unacked = pipe.execute()
+    envelopes = [item for items in waiting for item in items]
+    envelopes += [_first(entry) for entry in unacked]
+    return {task_id for item in envelopes if (task_id := _task_id(item))}
+
+
+def _first(entry):
+    """An unacked entry is [envelope, exchange, routing key]."""
+    try:
+        return json.loads(entry)[0]
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None
+
+
+def _task_id(item) -> str | None:
+    try:
+        envelope = json.loads(item) if isinstance(item, (str, bytes)) else item
+        return envelope["headers"]["id"]
+    except (ValueError, TypeError, KeyError):
+        return None

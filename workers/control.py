@@ -12,7 +12,11 @@ from typing import Iterator
 
 from latentfx.errors import LatentfxError
 
+from pipelines.registry import JOBS
+
 from .app import get_app
+from .broker import waiting_task_ids
+from .execution import frame_file
 from .queueing import enqueue_assembly, enqueue_chunks
 from .settings import FarmSettings, from_environment
 from .store import CHUNK_STATES, DamagedRecord, JobStore
@@ -127,23 +131,54 @@ class Retried:
 
 
 def retry(settings: FarmSettings, store: JobStore, job: str) -> Retried:
-    """Queue an ended job's failed and cancelled chunks again (finished chunks are kept); a
-    job whose chunks had all finished gets its assembly again. A succeeded job is left as
-    it is."""
+    """Queue a job's unfinished chunks again: an ended job's failed and cancelled ones, and a
+    stalled job's queued ones whose messages are lost; chunks recorded done whose frames are
+    gone from disk too. A job whose chunks are all done gets its assembly again. A
+    succeeded job is left as it is; a job with work under way is refused."""
     record = store.job(job)
-    if record["state"] not in ENDED:
-        raise JobStillRunning(f"job {job} is {record['state']}; retry it once it has ended")
-    again = [c["index"] for c in record["chunk_list"] if c["state"] != "done"]
-    if not again and record["state"] == "succeeded":
+    if record["state"] not in ENDED and not stalled(record, store):
+        raise JobStillRunning(f"job {job} is {record['state']} with work under way; retry it "
+                              f"once it has ended (or stalled: nothing running, no message "
+                              f"waiting)")
+    if record["state"] == "succeeded":
         return Retried(job, [])
+    redone = [index for index, frames in frames_missing(record).items()
+              if store.redo(job, index, frames)]
+    again = [c["index"] for c in record["chunk_list"] if c["state"] != "done"] + redone
     app = get_app(settings)
     store.reopen(job)
-    again = [index for index in again if store.requeue_unfinished(job, index)]
+    again = [index for index in sorted(again) if store.requeue_unfinished(job, index)]
     placement = dict(queue=record["queue"], priority=record["priority"])
     enqueue_chunks(app, store, job, again, **placement)
-    if not again:  # only the assembly failed or was cancelled
+    if not again:  # only the assembly failed, was cancelled or was lost
         enqueue_assembly(app, job, **placement)
     return Retried(job, again, assembly=not again)
+
+
+def stalled(record: dict, store: JobStore) -> bool:
+    """A job that has not ended but will not move: no chunk or assembly holds a live lease
+    and no message of its chunks waits in the broker."""
+    now = time.time()
+    if float(record.get("assembly_lease") or 0) > now:
+        return False
+    if any(c["state"] == "running" and c["lease"] > now for c in record["chunk_list"]):
+        return False
+    waiting = waiting_task_ids(store.client, record["queue"])
+    return not any(c.get("task_id") in waiting for c in record["chunk_list"]
+                   if c["state"] == "queued")
+
+
+def frames_missing(record: dict) -> dict[int, list[int]]:
+    """Chunks recorded done whose frame files are not on disk: {chunk: missing frames}. A
+    record says what was committed; only the disk says what is still there."""
+    if not JOBS[record["kind"]].chunked:
+        return {}
+    found = {}
+    for c in record["chunk_list"]:
+        gone = [f for f in range(c["start"], c["stop"]) if not frame_file(record, f).exists()]
+        if c["state"] == "done" and gone:
+            found[c["index"]] = gone
+    return found
 
 
 def fetch(store: JobStore, job: str, folder: str | Path) -> list[Path]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 
+from .broker import waiting_task_ids
 from .queueing import enqueue_assembly, enqueue_chunks
 from .settings import FarmSettings
 from .store import JobStore
@@ -53,11 +54,28 @@ class Reconciler:
                 enqueue_chunks(self.app, self.store, job, [index], queue=record["queue"],
                                priority=record["priority"])
                 requeued.append((job, index))
+            for index in self._lost_messages(job, record, now):
+                enqueue_chunks(self.app, self.store, job, [index], queue=record["queue"],
+                               priority=record["priority"])
+                requeued.append((job, index))
             if self._assembly_expired(job, record, now):
                 enqueue_assembly(self.app, job, queue=record["queue"],
                                  priority=record["priority"])
                 requeued.append((job, "assembly"))
         return requeued
+
+    def _lost_messages(self, job: str, record: dict, now: float) -> list[int]:
+        """Chunks queued for longer than a lease whose message is nowhere in the broker
+        (publishing failed, or the message was acknowledged without a claim): the right to
+        send each again is taken in Redis, so exactly one sweep re-sends it."""
+        waiting = [c for c in record["chunk_list"] if c["state"] == "queued" and
+                   now - float(c.get("queued_at") or record["created"])
+                   > self.settings.lease_seconds]
+        if not waiting:
+            return []
+        present = waiting_task_ids(self.store.client, record["queue"])
+        return [c["index"] for c in waiting if c.get("task_id", "") not in present
+                and self.store.claim_resend(job, c["index"], c.get("task_id", ""))]
 
     def _assembly_expired(self, job: str, record: dict, now: float) -> bool:
         """Whether the job's assembly was claimed and its lease ran out; if so the claim is

@@ -193,6 +193,27 @@ end
 return found
 """
 
+_RESEND = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'queued' then return 0 end
+if (redis.call('HGET', KEYS[1], 'task_id') or '') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'queued_at', ARGV[2])
+return 1
+"""
+
+# A chunk recorded done whose frames are gone from disk is done no more: those frames are
+# uncommitted (the progress count follows) and the chunk is queued with fresh attempts.
+_REDO = """
+local chunk, frames, finished, job = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+if redis.call('HGET', chunk, 'state') ~= 'done' then return 0 end
+for i = 2, #ARGV do
+  if redis.call('SREM', frames, ARGV[i]) == 1 then redis.call('HINCRBY', job, 'done', -1) end
+end
+redis.call('SREM', finished, ARGV[1])
+redis.call('HSET', chunk, 'state', 'queued', 'owner', '', 'lease', '0', 'attempts', '0',
+           'error', '')
+return 1
+"""
+
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -254,11 +275,18 @@ class JobStore:
         self._requeue = client.register_script(_REQUEUE)
         self._end_job = client.register_script(_END_JOB)
         self._cancel = client.register_script(_CANCEL)
+        self._resend = client.register_script(_RESEND)
+        self._redo = client.register_script(_REDO)
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 30) -> "JobStore":
         return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout,
                                         health_check_interval=30))
+
+    @property
+    def client(self) -> redis.Redis:
+        """For reading the broker's own keys (workers.broker.waiting_task_ids), not ours."""
+        return self._redis
 
     def ping(self) -> None:
         """Raises unless Redis answers."""
@@ -441,7 +469,20 @@ class JobStore:
 
     # -- the job as a whole ------------------------------------------------------------------
     def set_task_id(self, job: str, index: int, task_id: str) -> None:
-        self._redis.hset(self.chunk_key(job, index), "task_id", task_id)
+        self._redis.hset(self.chunk_key(job, index),
+                         mapping={"task_id": task_id, "queued_at": time.time()})
+
+    def redo(self, job: str, index: int, frames: list[int]) -> bool:
+        """A done chunk whose `frames` are missing on disk goes back to queued."""
+        return bool(self._redo(keys=[self.chunk_key(job, index), self.job_key(job, "frames"),
+                                     self.job_key(job, "finished"), self.job_key(job)],
+                               args=[index, *frames]))
+
+    def claim_resend(self, job: str, index: int, task_id_seen: str) -> bool:
+        """Take the right to send a queued chunk's message again: only if it is still
+        queued under the message id seen (nobody claimed it, nobody re-sent it)."""
+        return bool(self._resend(keys=[self.chunk_key(job, index)],
+                                 args=[task_id_seen, time.time()]))
 
     def requeue_expired(self, job: str, index: int) -> bool:
         """Queue a running chunk again if its lease has run out (its worker died); False if

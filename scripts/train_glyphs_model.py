@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 # One face of each kind a user may bring: sans, serif, bold, italic, bold italic.
 HELD_OUT = ("Open Sans", "Source Serif Pro Bold", "Lato Italic", "Caladea Bold Italic",
             "DejaVu Sans Mono")
-DATASET = dict(chars="A-Z", copies=4, jitter=1.0, seed=0, size=64)
-RECIPE = dict(family="vector", size=64, latent="32", widths=(32, 64, 128, 128), blocks=1,
+DATASET = dict(chars="A-Z", copies=8, jitter=1.0, seed=0, size=64)
+RECIPE = dict(family="vector", size=64, latent="32", widths=(16, 32, 64, 128), blocks=1,
               batch=32, lr=2e-3, beta=1e-1, kl_warmup=500, seed=0, fit="center-crop",
               augment="none", save_every=250)
 
@@ -34,7 +34,7 @@ def training_faces():
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("build/glyphs-run"))
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=10000)
     args = parser.parse_args()
 
     from bundled_training import train_recipe

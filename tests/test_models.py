@@ -139,7 +139,7 @@ def test_family_defaults_build_the_configs_training_starts_from():
 
     vec, spa = FAMILY_DEFAULTS["vector"], FAMILY_DEFAULTS["spatial"]
     assert vec.config(size=64, latent=vec.latent, widths=None, blocks=2) == ModelConfig(
-        family="vector", image_size=64, widths=(32, 64, 128, 128), blocks=2, latent_dim=32,
+        family="vector", image_size=64, widths=(16, 32, 64, 128), blocks=2, latent_dim=32,
         normalize_means=True)
     assert spa.config(size=96, latent=spa.latent, widths=None, blocks=2) == ModelConfig(
         family="spatial", image_size=96, widths=(32, 64), blocks=2, latent_channels=4)

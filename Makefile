@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= out
 
-.PHONY: demo test clean-venv
+.PHONY: demo demo-glyphs test clean-venv
 
 # The stamp is written only once the venv works, so a half-made venv is made again.
 $(VENV)/.created:
@@ -30,6 +30,19 @@ demo: $(VENV)/.installed-base
 		--loop --residual --hold 12 --duration 6 -o $(OUT)/demo-walk.mp4 \
 		--sheet $(OUT)/demo-walk-sheet.png
 	@echo "demo output: $(abspath $(OUT)/demo-walk.mp4)"
+
+# A walk on the bundled glyphs model (a vector model) carrying one capital G through five
+# typefaces and back: sans, serif bold, italic, typewriter, bold oblique. Every frame between
+# them is a G of an in-between face, not a crossfade of two. The letters are drawn here once.
+LETTERS := $(OUT)/demo-letters
+GLYPH_FACES := dejavu_sans dejavu_serif_bold stix_general_italic computer_modern_typewriter \
+	dejavu_sans_bold_oblique
+demo-glyphs: $(VENV)/.installed-base
+	@test -f $(LETTERS)/labels.csv || $(BIN)/latentfx glyphs $(LETTERS) --chars G >/dev/null
+	$(BIN)/latentfx walk -m glyphs $(foreach f,$(GLYPH_FACES),$(LETTERS)/$(f)_upper_G_00.png) \
+		--loop --duration 8 -o $(OUT)/demo-glyphs.mp4 --sheet $(OUT)/demo-glyphs-sheet.png \
+		--sheet-frames 15
+	@echo "demo output: $(abspath $(OUT)/demo-glyphs.mp4)"
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q

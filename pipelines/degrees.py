@@ -1,13 +1,13 @@
 """degrees: X Degrees of Separation. A chain of real images from a pool that leads from one
 picture to another in small steps of what the pictures show (`--features`: pooled encoder
-features by default, the latents, or an open_clip embedding), rendered as a video of latent morphs
-between consecutive images (with each real image shown exactly, and held), plus a contact
-sheet of the chain with its step distances.
+features by default, the latents, or an open_clip embedding), rendered as a video of latent
+morphs between consecutive images (with each real image shown exactly, and held), plus a
+contact sheet of the chain with its step distances.
 
 Steps: load the model and the pool (a latent store, or a folder encoded on the fly); place
-the two ends and any waypoints among its points (latentfx/features/space.py); find the chain on a k-nearest-neighbour
-graph (latentfx/graph/); render it as a walk (latentfx/walk/) with the same model; write the
-sheet and the manifest.
+the two ends and any waypoints among its points (latentfx/features/space.py); find the chain
+on a k-nearest-neighbour graph (latentfx/graph/); render it as a walk (latentfx/walk/) with
+the same model; write the sheet and the manifest.
 """
 
 from __future__ import annotations

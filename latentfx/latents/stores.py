@@ -3,10 +3,10 @@
 Tensors: `latents` (N, ...) posterior means, `pooled` (N, F) the encoder's pooled features
 (latentfx/features/pooled.py; stores made before them have none), and `labels` (N, A) when
 the images have attributes. One metadata key, `latentfx`, holds sorted JSON: the format, the
-model id the latents belong to, the size and fit the images were encoded at, each image's path relative
-to the folder (so the store survives moving the folder) with its content hash (so a re-run
-encodes only what changed), the attribute names, the recipe of the pooled features, and what
-was skipped and why.
+model id the latents belong to, the size and fit the images were encoded at, each image's
+path relative to the folder (so the store survives moving the folder) with its content hash
+(so a re-run encodes only what changed), the attribute names, the recipe of the pooled
+features, and what was skipped and why.
 """
 
 from __future__ import annotations

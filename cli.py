@@ -29,8 +29,8 @@ import click
 
 from latentfx import __version__
 from latentfx.errors import Interrupted, LatentfxError
-from latentfx.options import (AUGMENTS, DEVICES, FAMILIES, FIT_POLICIES, FRAME_FITS,
-                              INFERENCE_FITS, PRIORS)
+from latentfx.options import (AUGMENTS, DEFAULT_FEATURES, DEVICES, FAMILIES, FIT_POLICIES,
+                              FRAME_FITS, INFERENCE_FITS, PRIORS)
 
 RUN_SETTINGS = ("family", "size", "latent", "widths", "blocks", "batch", "epochs", "lr", "beta",
                 "kl_warmup", "seed", "fit", "augment", "save_every")
@@ -90,6 +90,24 @@ class NumberList(click.ParamType):
         return numbers
 
 
+class Features(click.ParamType):
+    """A --features choice: pooled, latent, or clip:DIR with DIR an existing folder."""
+
+    name = "pooled|latent|clip:DIR"
+
+    def convert(self, value, param, ctx):
+        from latentfx.options import check_features, features_folder
+
+        try:
+            check_features(value)
+        except LatentfxError as error:
+            self.fail(str(error), param, ctx)
+        folder = features_folder(value)
+        if folder is not None and not Path(folder).is_dir():
+            self.fail(f"{value!r}: no such folder", param, ctx)
+        return value
+
+
 class ProgressBar:
     """Adapts a pipeline's progress(done, total, message) to tqdm bars with ETA; a new bar
     starts whenever a new phase begins (the total changes or the count goes back)."""
@@ -146,6 +164,14 @@ device_option = click.option(
     "--device", type=click.Choice(DEVICES), default="auto", show_default=True,
     help="Where to run: auto picks cuda, then mps, then cpu.")
 model_and_device = options(model_option, device_option)
+features_option = click.option(
+    "--features", type=Features(), default=DEFAULT_FEATURES, show_default=True,
+    help="What pictures are compared by. pooled: the model's encoder features, their mean and "
+         "spread per channel over the whole picture, whitened over the store (what a picture "
+         "shows, wherever in it). latent: the latents, place by place (where things are: a "
+         "pan, a moving object). clip:DIR: an open_clip model kept in a local folder "
+         "(open_clip_config.json and open_clip_model.safetensors; pip install "
+         "\"latentfx[clip]\"), which embeds the store's picture files on every run.")
 
 
 def prior_option(what: str):
@@ -594,6 +620,7 @@ def report_encode(result) -> None:
     click.echo(f"wrote {result.output}: {result.count} latents ({result.encoded} encoded at "
                f"{result.images_per_second:.1f} images/s, {result.reused} unchanged, "
                f"{result.dropped} dropped)")
+    report_notes(result.notes)
     report_skipped(result.skipped)
 
 
@@ -606,12 +633,14 @@ def report_encode(result) -> None:
                    "with their distances.")
 @click.option("-k", type=int, default=8, show_default=True, help="How many neighbours.")
 @click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean",
-              show_default=True, help="Distance between latents.")
+              show_default=True, help="Distance between features.")
 @click.option("--folder", type=click.Path(file_okay=False), default=None,
               help="Where the store's images are now, if the folder moved.")
+@features_option
 @model_and_device
 def neighbors(**options):
-    """Find the images of a latent store nearest to IMAGE in latent space."""
+    """Find the images of a latent store nearest to IMAGE (IMAGE itself left out when it is
+    in the store)."""
     from pipelines import neighbors as pipeline
 
     submit_or_run("neighbors", pipeline, pipeline.NeighborsSpec(**options),
@@ -621,6 +650,8 @@ def neighbors(**options):
 def report_neighbors(result) -> None:
     for n in result.neighbors:
         click.echo(f"{n.distance:10.4f}  {n.path}")
+    if result.itself:
+        click.echo(f"left out the query itself: {', '.join(result.itself)}", err=True)
     click.echo(f"wrote {result.output}")
 
 
@@ -860,7 +891,8 @@ def report_transfer(result) -> None:
               help="Leave out pool images whose path in the pool or file name matches, e.g. "
                    "'drafts/*' or 'IMG_0042.jpg'; repeatable.")
 @click.option("--metric", type=click.Choice(["euclidean", "cosine"]), default="euclidean",
-              show_default=True, help="How latent distances are measured.")
+              show_default=True, help="How distances between features are measured.")
+@features_option
 @click.option("--folder", type=click.Path(file_okay=False), default=None,
               help="Where the store's images are now, if the folder moved.")
 @click.option("--frames", type=int, default=24, show_default=True,
@@ -898,12 +930,17 @@ def report_degrees(result) -> None:
               help="The interactive page (default: OUTPUT with .html); opens without a server.")
 @click.option("--method", type=click.Choice(["pca", "tsne"]), default="pca", show_default=True,
               help="2-D projection: PCA (fast, linear) or t-SNE (keeps neighbourhoods).")
-@click.option("--color-by", default=None, help="Label that colours the points (default: first).")
+@click.option("--color-by", default=None,
+              help="Label that colours the points, or `folder` (each top-level sub-folder its "
+                   "own colour). Default: folder when the labels are the sub-folders "
+                   "(encode --folder-labels), else the first label.")
+@features_option
 @click.option("--thumbs", type=int, default=200, show_default=True,
               help="Thumbnails drawn on the picture (the page shows all).")
 @click.option("--folder", type=click.Path(file_okay=False), default=None,
               help="Where the store's images are now, if the folder moved.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds t-SNE.")
+@device_option
 @farm_options
 def map_command(farm, **options):
     """Lay a latent STORE out in 2-D with thumbnails, as a picture and an HTML page."""

@@ -18,3 +18,27 @@ def default_prior(*, fitted: bool) -> str:
     """The prior used when none is asked for: the fitted one where the model has it (its
     draws land where the training data is), else N(0, I). The one place this is decided."""
     return PRIOR_WHEN_FITTED if fitted else "normal"
+
+# What `neighbors`, `degrees` and `map` compare pictures by (latentfx/features/): statistics
+# of the model's encoder pooled over the picture, the flattened latent (place by place), or
+# `clip:DIR`, an open_clip model kept in a local folder. One default for both families: on
+# the bundled models pooled features agree with the generators' labels more often than the
+# latents do (README, "Similarity").
+FEATURES = ("pooled", "latent")
+CLIP_PREFIX = "clip:"
+DEFAULT_FEATURES = "pooled"
+
+
+def features_folder(features: str) -> str | None:
+    """The folder of `clip:DIR`; None for the model's own features."""
+    return features[len(CLIP_PREFIX):] if features.startswith(CLIP_PREFIX) else None
+
+
+def check_features(features: str) -> str:
+    """`features` if it is one of FEATURES or `clip:DIR`, else an InputError naming it."""
+    from latentfx.errors import InputError
+
+    if features in FEATURES or (features_folder(features) or "").strip():
+        return features
+    raise InputError(f"--features must be {', '.join(FEATURES)} or {CLIP_PREFIX}DIR (a folder "
+                     f"holding an open_clip model), got {features!r}")

@@ -1,12 +1,13 @@
 """degrees: X Degrees of Separation. A chain of real images from a pool that leads from one
-picture to another through latent space in small steps, rendered as a video of latent morphs
-between consecutive images (with each real image shown exactly, and held), plus a contact
-sheet of the chain with its step distances.
+picture to another in small steps of what the pictures show (`--features`: pooled encoder
+features by default, the latents, or an open_clip embedding), rendered as a video of latent
+morphs between consecutive images (with each real image shown exactly, and held), plus a
+contact sheet of the chain with its step distances.
 
 Steps: load the model and the pool (a latent store, or a folder encoded on the fly); place
-the two ends and any waypoints among its latents; find the chain on a k-nearest-neighbour
-graph (latentfx/graph/); render it as a walk (latentfx/walk/) with the same model; write the
-sheet and the manifest.
+the two ends and any waypoints among its points (latentfx/features/space.py); find the chain
+on a k-nearest-neighbour graph (latentfx/graph/); render it as a walk (latentfx/walk/) with
+the same model; write the sheet and the manifest.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import TYPE_CHECKING, Callable
 
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
-from pipelines.specs import Spec, input_path, output_path
+from latentfx.options import DEFAULT_FEATURES, check_features
+from pipelines.specs import FEATURES, Spec, input_path, output_path
 
 if TYPE_CHECKING:  # annotations only: these bring torch, so they are imported where used
     from latentfx.walk.video import VideoOutputs, WalkVideo
@@ -39,6 +41,7 @@ class DegreesSpec(Spec):
     via: list[str] = input_path(default_factory=list)  # waypoints, in order
     exclude: list[str] = field(default_factory=list)  # globs on pool paths or file names
     metric: str = "euclidean"
+    features: str = input_path(DEFAULT_FEATURES, form=FEATURES)  # latentfx/features/space.py
     model: str | None = None
     folder: str | None = input_path(None)  # where a store's images are now, if the folder moved
     frames: int = 24           # frames per morph between two images
@@ -60,6 +63,7 @@ class DegreesSpec(Spec):
             raise InputError(f"-k must be at least 2, got {self.k}")
         if self.metric not in METRICS:
             raise InputError(f"--metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+        check_features(self.features)
         if self.frames < 1 or self.hold < 0:
             raise InputError(f"--frames must be at least 1 and --hold 0 or more, got "
                              f"{self.frames} and {self.hold}")
@@ -85,7 +89,7 @@ class DegreesSpec(Spec):
 @dataclass
 class ChainLink:
     path: str          # the image file
-    step: float        # latent distance from the previous image (0 for the first)
+    step: float        # distance from the previous image (0 for the first), in the features
     in_pool: bool      # False for the ends and waypoints that are not in the pool
 
 
@@ -103,6 +107,7 @@ class DegreesResult:
     sheet: Path | None = None
     notes: list[str] = field(default_factory=list)
     graph_from_cache: bool = False  # the neighbour graph was kept from an earlier run
+    features: str = ""              # what the steps were measured in (FeatureSpace.key)
 
 
 def run(spec: DegreesSpec, *, progress: Callable[[int, int, str], None] | None = None,
@@ -117,7 +122,7 @@ def run(spec: DegreesSpec, *, progress: Callable[[int, int, str], None] | None =
 
     # 2. Place the ends and waypoints among the pool's latents; find the chain.
     searched = time.perf_counter()
-    chain, direct, notes, cached = _search(spec, store, model, progress)
+    chain, direct, notes, cached, features = _search(spec, store, model, folder, progress)
     search_seconds = time.perf_counter() - searched
     links = [ChainLink(_file(node, store, folder, extra), step, extra is None)
              for node, step, extra in chain]
@@ -131,7 +136,7 @@ def run(spec: DegreesSpec, *, progress: Callable[[int, int, str], None] | None =
                            sum(l.step for l in links), direct, video.frames, search_seconds,
                            time.perf_counter() - started, video,
                            Path(spec.sheet) if spec.sheet else None, notes + render_notes,
-                           cached)
+                           cached, features)
     _manifest(spec, result, info.model_id)
     return result
 
@@ -199,7 +204,7 @@ def _sheet(spec: DegreesSpec, links: list[ChainLink], *, store_like) -> None:
     for i, link in enumerate(links):
         step = "start" if i == 0 else f"step {link.step:.3g}"
         cells.append(Cell(fitted_like(store_like, link.path),
-                          f"{i}: {Path(link.path).name}\n{step}"))
+                          f"{i}: {step}\n{Path(link.path).name}"))
     contact_sheet(cells, spec.sheet, columns=min(6, len(cells)))
 
 
@@ -217,16 +222,18 @@ def _manifest(spec: DegreesSpec, result: DegreesResult, model_id: str) -> None:
                    results={"chain": [asdict(link) for link in result.chain],
                             "largest_step": result.largest_step,
                             "total_length": result.total_length, "direct": result.direct,
+                            "features": result.features,
                             **result.video.results(), "notes": result.notes})
 
 
-def _search(spec: DegreesSpec, store, model, progress=None):
+def _search(spec: DegreesSpec, store, model, folder: Path, progress=None):
     """[(node, step from the previous node, the user's file for nodes not in the pool)],
-    the direct distance from start to end, the search's notes, and whether the neighbour
-    graph came from the cache. Nodes are pool indices, then the stops that are not in the
-    pool."""
+    the direct distance from start to end, the search's notes, whether the neighbour graph
+    came from the cache, and what the points were (FeatureSpace.key). Nodes are pool
+    indices, then the stops that are not in the pool."""
     import numpy as np
 
+    from latentfx.features.space import feature_space
     from latentfx.graph.cache import neighbor_graph
     from latentfx.graph.chain_search import find_chain
 
@@ -236,12 +243,14 @@ def _search(spec: DegreesSpec, store, model, progress=None):
     if len(kept) < 2:
         raise InputError(f"--exclude leaves {len(kept)} of the pool's {len(store)} images; "
                          f"a chain needs more")
-    latents = store.latents.reshape(len(store), -1).numpy()
-    stops, extra_points, files = _stops(spec, store, model, kept)
-    points = np.concatenate([latents[kept], *extra_points])
-    # Built once per set of points, k and metric, then read back (latentfx/graph/cache.py).
+    space = feature_space(store, spec.features, model=model, folder=folder,
+                          store_path=spec.pool, device=spec.device, progress=progress)
+    stops, extra_points, files = _stops(spec, store, space, kept)
+    points = np.concatenate([space.points[kept], *extra_points])
+    # Built once per set of points, k, metric and features, then read back
+    # (latentfx/graph/cache.py).
     graph, cached = neighbor_graph(points, k=min(spec.k, len(points) - 1), metric=spec.metric,
-                                   progress=progress)
+                                   features=space.key, progress=progress)
     names = [Path(p).name for p in (spec.start, *spec.via, spec.end)]
     chain = find_chain(graph, stops[0], stops[-1], n=spec.images, via=stops[1:-1],
                        names=names)
@@ -251,14 +260,13 @@ def _search(spec: DegreesSpec, store, model, progress=None):
 
     links = [(pool_node(node), step, files.get(node))
              for node, step in zip(chain.nodes, (0.0, *chain.steps))]
-    return links, chain.direct, list(chain.notes), cached
+    return links, chain.direct, list(chain.notes), cached, space.key
 
 
-def _stops(spec: DegreesSpec, store, model, kept):
+def _stops(spec: DegreesSpec, store, space, kept):
     """Graph nodes of the start, the waypoints and the end: an image that is in the pool
-    (same bytes) is that pool node; any other is encoded as the pool's images were and
+    (same bytes) is that pool node; any other is featurised as the pool's images were and
     becomes a node of its own after the pool's. Returns (nodes, their points, {node: file})."""
-    from latentfx.latents.queries import encode_fitted, fitted_like
     from latentfx.models.checkpoint import file_sha256
 
     position = {int(i): n for n, i in enumerate(kept)}
@@ -273,8 +281,7 @@ def _stops(spec: DegreesSpec, store, model, kept):
         node = by_hash.get(digest)
         if node is None:
             node = len(kept) + len(extra_points)
-            z = encode_fitted(model, fitted_like(store, picture)[None])
-            extra_points.append(z.reshape(1, -1).numpy())
+            extra_points.append(space.query([picture]))
             files[node] = picture
         stops.append(node)
     return stops, extra_points, files

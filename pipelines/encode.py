@@ -1,8 +1,9 @@
 """encode: a folder of images -> a latent store (DESIGN §2, latent stores).
 
-Steps: check the spec; load the model and settle the size; encode the folder, reusing the
-latents of files that did not change since the last run into the same store
-(latentfx/latents/encoding.py); attach labels; save the store atomically, with its manifest.
+Steps: check the spec; load the model and settle the size; encode the folder (posterior means
+and pooled features), reusing those of files that did not change since the last run into the
+same store (latentfx/latents/encoding.py); attach labels; save the store atomically, with its
+manifest.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class EncodeResult:
     dropped: int           # in the old store, gone from the folder
     images_per_second: float
     skipped: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def run(spec: EncodeSpec, *, progress: Callable[[int, int, str], None] | None = None,
@@ -81,12 +83,13 @@ def run(spec: EncodeSpec, *, progress: Callable[[int, int, str], None] | None = 
     seconds = time.perf_counter() - started
     result = EncodeResult(Path(spec.output), info.model_id, len(store), encoded.encoded,
                           encoded.reused, encoded.dropped, encoded.encoded / seconds,
-                          encoded.skipped)
+                          encoded.skipped, encoded.notes)
     write_manifest(spec.output, job="encode", spec=asdict(spec), model_id=info.model_id,
                    inputs=[{"folder": str(Path(spec.folder)), "images": encoded.found}],
                    skipped=encoded.skipped, timings={"seconds": round(seconds, 3)},
                    results={"count": result.count, "encoded": result.encoded,
-                            "reused": result.reused, "dropped": result.dropped})
+                            "reused": result.reused, "dropped": result.dropped,
+                            "notes": result.notes})
     return result
 
 
@@ -106,11 +109,13 @@ def _labels(spec: EncodeSpec, paths: list[str]):
     """(attribute names, (N, A) tensor) from a CSV or from sub-folder names; ([], None)."""
     import torch
 
+    from latentfx.latents.stores import folder_labels
+
     if spec.folder_labels:
-        names = sorted({p.split("/")[0] for p in paths if "/" in p})
+        names, rows = folder_labels(paths)
         if not names:
             raise InputError(f"{spec.folder}: --folder-labels needs images in sub-folders")
-        return names, torch.tensor([[float(p.split("/")[0] == n) for n in names] for p in paths])
+        return names, torch.tensor(rows)
     if not spec.labels:
         return [], None
     with open(spec.labels, newline="") as fh:

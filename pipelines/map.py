@@ -1,6 +1,7 @@
-"""map: a latent store laid out in 2-D (PCA, or t-SNE), drawn with image thumbnails and
-coloured by a label; plus a self-contained HTML page (no server) where hovering a picture
-shows its file name."""
+"""map: a latent store laid out in 2-D (PCA, or t-SNE) by what its pictures show
+(`--features`: pooled encoder features by default, the latents, or an open_clip embedding),
+drawn with image thumbnails and coloured by a label or by sub-folder; plus a self-contained
+HTML page (no server) where hovering a picture shows its file name."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from typing import Callable
 
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
-from pipelines.specs import Spec, input_path, output_path
+from latentfx.options import DEFAULT_FEATURES, check_features
+from pipelines.specs import FEATURES, Spec, input_path, output_path
 
 METHODS = ("pca", "tsne")
 THUMB = 48  # pixels, in both the PNG and the HTML page
+FOLDER = "folder"  # --color-by: each top-level sub-folder its own colour
 
 
 @dataclass
@@ -26,14 +29,17 @@ class MapSpec(Spec):
     output: str = output_path()
     html: str | None = output_path(None)  # default: OUTPUT with .html
     method: str = "pca"
-    color_by: str | None = None   # a label of the store (default: the first, if any)
+    color_by: str | None = None   # a label of the store or FOLDER (default: see _colour_by)
     thumbs: int = 200             # at most this many thumbnails on the PNG (all in HTML)
     folder: str | None = input_path(None)  # where the store's images are now, if moved
     seed: int = 0
+    features: str = input_path(DEFAULT_FEATURES, form=FEATURES)  # latentfx/features/space.py
+    device: str = "auto"          # where clip:DIR runs (the store's own features need no model)
 
     def validate(self) -> None:
         if self.method not in METHODS:
             raise InputError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        check_features(self.features)
         if self.thumbs < 0:
             raise InputError(f"--thumbs must be 0 or more, got {self.thumbs}")
         check_output_file(self.output, suffixes=IMAGE_OUTPUTS)
@@ -50,10 +56,12 @@ class MapResult:
     html: Path
     points: int
     explained: list[float] | None  # PCA: variance explained by the two axes
+    features: str = ""             # what was laid out (FeatureSpace.key)
 
 
 def run(spec: MapSpec, *, progress: Callable[[int, int, str], None] | None = None,
         cancel: Callable[[], bool] | None = None) -> MapResult:
+    from latentfx.features.space import feature_space
     from latentfx.io.manifests import write_manifest
     from latentfx.latents.queries import image_folder
     from latentfx.latents.stores import LatentStore
@@ -63,16 +71,20 @@ def run(spec: MapSpec, *, progress: Callable[[int, int, str], None] | None = Non
     store = LatentStore.load(spec.store)
     if len(store) < 3:
         raise InputError(f"{spec.store}: a map needs at least 3 images, the store has {len(store)}")
-    xy, explained = _project(store.latents.reshape(len(store), -1).numpy(), spec)
-    colours, legend = _colours(store, spec.color_by)
     folder = image_folder(store, spec.store, spec.folder)
+    space = feature_space(store, spec.features, folder=folder, store_path=spec.store,
+                          device=spec.device, progress=progress)
+    xy, explained = _project(space.points, spec)
+    colours, legend = _colours(store, spec.color_by)
     thumbs = [_thumbnail(folder / p) for p in store.paths]
     _draw_png(xy, colours, legend, thumbs, spec)
     _write_html(xy, store.paths, thumbs, colours, spec)
     write_manifest(spec.output, job="map", spec=asdict(spec), model_id=store.model_id, inputs=[],
                    timings={"seconds": round(time.perf_counter() - started, 3)},
-                   results={"points": len(store), "explained_variance": explained})
-    return MapResult(Path(spec.output), Path(spec.html_path), len(store), explained)
+                   results={"points": len(store), "explained_variance": explained,
+                            "features": space.key})
+    return MapResult(Path(spec.output), Path(spec.html_path), len(store), explained,
+                     space.key)
 
 
 def _project(x, spec: MapSpec):
@@ -88,23 +100,45 @@ def _project(x, spec: MapSpec):
 
 
 def _colours(store, color_by: str | None):
-    """A colour per point from one label (first label by default) and the legend entries."""
-    import matplotlib
-
-    if not store.attributes:
+    """A colour per point from one label, or from each point's sub-folder, and the legend
+    entries."""
+    name = _colour_by(store, color_by)
+    if name is None:
         return ["#3b6ea5"] * len(store), []
-    name = color_by or store.attributes[0]
+    if name == FOLDER:
+        values = [p.split("/")[0] if "/" in p else "(top level)" for p in store.paths]
+        return _palette(values, lambda v: v)
     if name not in store.attributes:
         raise InputError(f"--color-by {name!r}: the store's labels are "
-                         f"{', '.join(store.attributes)}")
+                         f"{', '.join(store.attributes) or 'none'}; or colour by {FOLDER}")
     values = store.labels[:, store.attributes.index(name)].tolist()
+    return _palette(values, lambda v: f"{name} = {v:g}")
+
+
+def _colour_by(store, color_by: str | None) -> str | None:
+    """What colours the points when --color-by is not given: the sub-folders when the labels
+    are one per sub-folder (encode --folder-labels: the first label alone would only split
+    the first folder from the rest), else the first label, else nothing."""
+    from latentfx.latents.stores import folder_labels
+
+    if color_by or not store.attributes:
+        return color_by
+    names, rows = folder_labels(store.paths)
+    if names == store.attributes and store.labels.tolist() == rows:
+        return FOLDER
+    return store.attributes[0]
+
+
+def _palette(values: list, label):
+    """(a colour per value, legend entries (label(level), colour) for the first ten)."""
+    import matplotlib
+
     levels = sorted(set(values))
     palette = matplotlib.colormaps["tab10" if len(levels) <= 10 else "viridis"]
     rank = {v: i / max(1, len(levels) - 1) if len(levels) > 10 else i for i, v in
             enumerate(levels)}
     hexes = [matplotlib.colors.to_hex(palette(rank[v])) for v in values]
-    legend = [(f"{name} = {v:g}", matplotlib.colors.to_hex(palette(rank[v])))
-              for v in levels[:10]]
+    legend = [(label(v), matplotlib.colors.to_hex(palette(rank[v]))) for v in levels[:10]]
     return hexes, legend
 
 

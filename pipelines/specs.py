@@ -27,9 +27,11 @@ from latentfx.errors import InputError
 PATHS = "paths"
 # ... [path, number] pairs, of which only the path is a file ...
 PAIRS = "pairs"
-# ... or keyframe texts: an image path, STORE.safetensors:entry (reads the store) or seed:N.
+# ... or keyframe texts: an image path, STORE.safetensors:entry (reads the store) or seed:N ...
 KEYFRAMES = "keyframes"
-FORMS = (PATHS, PAIRS, KEYFRAMES)
+# ... or a `--features` choice: pooled or latent (no file), or clip:DIR (reads the folder).
+FEATURES = "features"
+FORMS = (PATHS, PAIRS, KEYFRAMES, FEATURES)
 
 S = TypeVar("S", bound="Spec")
 

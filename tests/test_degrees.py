@@ -1,4 +1,6 @@
-"""X Degrees of Separation on pictures with one known continuous factor: a disc's position."""
+"""X Degrees of Separation on pictures with one known continuous factor: a disc's position.
+Position is what the latents hold place by place and what pooled features leave out, so the
+chains that must follow it compare latents (--features latent)."""
 
 import json
 
@@ -52,7 +54,8 @@ def test_a_chain_follows_the_factor_in_small_steps(sliding, tiny_spatial_model):
     base, pool, _, start, end = sliding
     out = base / "chain.mp4"
     result = invoke("degrees", start, end, "--pool", pool, "-n", 12, "-o", out,
-                    "--sheet", base / "chain.png", *render_options(tiny_spatial_model))
+                    "--sheet", base / "chain.png", "--features", "latent",
+                    *render_options(tiny_spatial_model))
     assert result.exit_code == 0, result.output
     manifest = json.loads((base / "chain.mp4.latentfx.json").read_text())
     chain = manifest["results"]["chain"]
@@ -66,19 +69,41 @@ def test_a_chain_follows_the_factor_in_small_steps(sliding, tiny_spatial_model):
     # Every real image rests for --hold frames and each morph takes --frames.
     assert len(read_frames(out)) == (len(chain) - 1) * 2 + 1 + len(chain)
     assert (base / "chain.png").exists()
+    assert manifest["results"]["features"] == "latent"
     # The same pool and ends again: the neighbour graph is read back, and the chain is the same.
     again = invoke("degrees", start, end, "--pool", pool, "-n", 12, "-o", base / "again.mp4",
-                   *render_options(tiny_spatial_model))
+                   "--features", "latent", *render_options(tiny_spatial_model))
     assert again.exit_code == 0, again.output
     repeat = json.loads((base / "again.mp4.latentfx.json").read_text())
     assert repeat["timings"]["graph_from_cache"] and repeat["results"]["chain"] == chain
+
+
+def test_switching_features_never_reads_another_feature_s_graph(sliding, tiny_spatial_model):
+    base, pool, store, start, end = sliding
+    runs = {}
+    for n, features in enumerate(["latent", "pooled", "pooled", "latent"]):
+        out = base / f"switch{n}.mp4"
+        result = invoke("degrees", start, end, "--pool", store, "-n", 4, "-o", out,
+                        "--features", features, *render_options(tiny_spatial_model))
+        assert result.exit_code == 0, result.output
+        manifest = json.loads((base / f"switch{n}.mp4.latentfx.json").read_text())
+        cached = manifest["timings"]["graph_from_cache"]
+        # The first run of each features builds its graph; a repeat reads it back unchanged.
+        assert cached == (features in runs), (n, features)
+        assert manifest["results"]["features"] == {"latent": "latent",
+                                                   "pooled": "pooled/1"}[features]
+        if features in runs:
+            assert manifest["results"]["chain"] == runs[features]
+        runs[features] = manifest["results"]["chain"]
+    # Distances in the two spaces are not the same numbers.
+    assert [l["step"] for l in runs["latent"]] != [l["step"] for l in runs["pooled"]]
 
 
 def test_waypoints_are_visited_and_exclusions_avoided(sliding, tiny_spatial_model):
     base, pool, store, start, end = sliding
     via = sorted(pool.glob("*x0.6*.png"))[0]      # a pool image: it is used as it is
     result = invoke("degrees", start, end, "--pool", store, "-n", 8, "--via", via,
-                    "--exclude", "*x0.4*", "-o", base / "via.mp4",
+                    "--exclude", "*x0.4*", "-o", base / "via.mp4", "--features", "latent",
                     *render_options(tiny_spatial_model))
     assert result.exit_code == 0, result.output
     chain = json.loads((base / "via.mp4.latentfx.json").read_text())["results"]["chain"]

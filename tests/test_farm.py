@@ -390,8 +390,10 @@ def test_encode_and_map_run_on_the_farm_from_a_shared_folder(farm, tiny_vector_m
     assert record["state"] == "succeeded", farm.logs()
     store_path = record["spec"]["output"]
     assert len(LatentStore.load(store_path)) == 48
-    job = submit(farm, "map", store_path, "-o", "map.png")
-    assert farm.wait_job(job)["state"] == "succeeded", farm.logs()
+    job = submit(farm, "map", store_path, "-o", "map.png")  # by the store's pooled features
+    record = farm.wait_job(job)
+    assert record["state"] == "succeeded", farm.logs()
+    assert record["spec"]["features"] == "pooled"
     assert invoke(farm, "fetch", job, "-o", tmp_path).exit_code == 0
     assert (tmp_path / "map.png").exists() and (tmp_path / "map.html").exists()
 
@@ -418,10 +420,15 @@ def test_encode_and_map_run_on_the_farm_from_a_shared_folder(farm, tiny_vector_m
     # A degrees chain through the shared store, between two of its own images.
     job = submit(farm, "degrees", shared / "shape_000001.png", shared / "shape_000002.png",
                  "--pool", store_path, "-n", 3, "-k", 20, "--frames", 1, "--hold", 0,
-                 "-o", "chain.mp4", "--sheet", "chain.png", "-m", tiny_vector_model)
-    assert farm.wait_job(job)["state"] == "succeeded", farm.logs()
+                 "-o", "chain.mp4", "--sheet", "chain.png", "-m", tiny_vector_model,
+                 "--features", "latent")
+    record = farm.wait_job(job)
+    assert record["state"] == "succeeded", farm.logs()
+    assert record["spec"]["features"] == "latent"
     assert invoke(farm, "fetch", job, "-o", tmp_path).exit_code == 0
-    chain = json.loads((tmp_path / "chain.mp4.latentfx.json").read_text())["results"]["chain"]
+    results = json.loads((tmp_path / "chain.mp4.latentfx.json").read_text())["results"]
+    chain = results["chain"]
+    assert results["features"] == "latent"
     assert chain[0]["path"].endswith("shape_000001.png") and all(l["in_pool"] for l in chain)
     assert (tmp_path / "chain.png").exists()
 

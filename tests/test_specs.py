@@ -10,7 +10,7 @@ from latentfx.errors import InputError
 from pipelines import walk
 from pipelines.apply import ApplySpec
 from pipelines.registry import JOBS
-from pipelines.specs import KEYFRAMES, PAIRS, PATHS, Spec
+from pipelines.specs import FEATURES, KEYFRAMES, PAIRS, PATHS, Spec
 from test_chunks import render_in_chunks
 
 # What the farm checks, stages and places for each job.
@@ -20,11 +20,11 @@ PATH_FIELDS = {
     "sample": ({}, ("output",)),
     "encode": ({"folder": PATHS, "labels": PATHS}, ("output",)),
     "vector": ({"store": PATHS, "with_dir": PATHS, "without_dir": PATHS}, ("output",)),
-    "map": ({"store": PATHS, "folder": PATHS}, ("output", "html")),
+    "map": ({"store": PATHS, "folder": PATHS, "features": FEATURES}, ("output", "html")),
     "transfer": ({"input": PATHS}, ("output",)),
     "transfer-video": ({"input": PATHS}, ("output",)),
-    "degrees": ({"start": PATHS, "end": PATHS, "via": PATHS, "pool": PATHS, "folder": PATHS},
-                ("output", "sheet")),
+    "degrees": ({"start": PATHS, "end": PATHS, "via": PATHS, "pool": PATHS,
+                 "features": FEATURES, "folder": PATHS}, ("output", "sheet")),
     "apply": ({"image": PATHS, "vectors": PAIRS}, ("output",)),
 }
 SHOWS_STORE_IMAGES = {"map": "store", "degrees": "pool"}

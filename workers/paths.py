@@ -10,8 +10,9 @@ from pathlib import Path
 from latentfx.errors import InputError
 from latentfx.latents.stores import recorded_pictures
 from latentfx.models.bundled import BUNDLED_MODELS
+from latentfx.options import features_folder
 from latentfx.walk.keyframes import parse_keyframe
-from pipelines.specs import KEYFRAMES, PAIRS, Spec
+from pipelines.specs import FEATURES, KEYFRAMES, PAIRS, Spec
 
 
 class PathPolicyError(InputError):
@@ -42,6 +43,10 @@ def input_paths(spec_class: type[Spec], spec: dict) -> list[tuple[str, str]]:
         for value in ([values] if isinstance(values, str) else values):
             if field.form == PAIRS:
                 value = value[0]  # (vector file, strength): only the file is a path
+            if field.form == FEATURES:
+                value = features_folder(value)  # clip:DIR reads DIR; pooled, latent nothing
+                if value is None:
+                    continue
             if field.form == KEYFRAMES:
                 key = parse_keyframe(value)
                 if key.store is not None:

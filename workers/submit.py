@@ -7,9 +7,10 @@ import shutil
 from pathlib import Path
 
 from latentfx.errors import InputError
+from latentfx.options import CLIP_PREFIX, features_folder
 from latentfx.walk.keyframes import parse_keyframe
 from pipelines.registry import JOBS, JobKind
-from pipelines.specs import PAIRS, Spec
+from pipelines.specs import FEATURES, PAIRS, Spec
 
 from .paths import check_spec, contained, input_paths
 from .queueing import enqueue_chunks
@@ -90,6 +91,9 @@ def _stage_inputs(spec_class: type[Spec], fields: dict, root: Path, job_dir: Pat
     def localize(value, field=""):
         if field in inputs and inputs[field].form == PAIRS:  # [file, strength]: the file moves
             return [[localize(path), amount] for path, amount in value]
+        if field in inputs and inputs[field].form == FEATURES:  # clip:DIR: the folder's place
+            folder = features_folder(value or "")
+            return value if folder is None else f"{CLIP_PREFIX}{local.get(folder, folder)}"
         if isinstance(value, list):
             return [localize(v) for v in value]
         if not isinstance(value, str):

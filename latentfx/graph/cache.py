@@ -2,8 +2,9 @@
 
 Building the graph is nearly all of a `degrees` run (11 s for 50,000 images), and an artist
 trying pair after pair from one pool asks for the same graph every time. A graph is filed
-under a key made of everything it depends on (the exact points, k, the metric, build_graph's
-settings and its GRAPH_VERSION), so a changed pool, k or metric simply misses, and a hit is
+under a key made of everything it depends on (the exact points, what they are -- which
+features of the pictures --, k, the metric, build_graph's settings and its GRAPH_VERSION), so a
+changed pool, features, k or metric simply misses, and a hit is
 the very graph a fresh build gives. Files are safetensors (edges and copy groups; the points
 are the caller's) in LATENTFX_CACHE, else $XDG_CACHE_HOME/latentfx, else ~/.cache/latentfx;
 the KEEP most recently used are kept. A cache that cannot be found, read or written is only
@@ -43,32 +44,34 @@ def cache_folder() -> Path | None:
     return base if os.environ.get("LATENTFX_CACHE") else base / "latentfx"
 
 
-def neighbor_graph(points: np.ndarray, *, k: int, metric: str,
+def neighbor_graph(points: np.ndarray, *, k: int, metric: str, features: str = "",
                    progress: Callable[[int, int, str], None] | None = None
                    ) -> tuple[NeighborGraph, bool]:
-    """build_graph(points, k=, metric=), from the cache when it holds it. -> (graph, whether
-    it came from the cache)."""
+    """build_graph(points, k=, metric=), from the cache when it holds it. `features` names
+    what the points are (latentfx.features.space.FeatureSpace.key): two feature spaces never
+    share a graph, even where their points happened to agree. -> (graph, whether it came
+    from the cache)."""
     x = prepare_points(points, metric)
     folder = cache_folder()
-    path = folder / "graphs" / f"{_key(x, k, metric)}.safetensors" if folder else None
-    graph = _read(path, x, k, metric) if path else None
+    path = folder / "graphs" / f"{_key(x, k, metric, features)}.safetensors" if folder else None
+    graph = _read(path, x, k, metric, features) if path else None
     if graph is not None:
         return graph, True
     graph = build_graph(x, k=k, metric=metric, prepared=True, progress=progress)
     if path:
-        _write(path, graph)
+        _write(path, graph, features)
     return graph, False
 
 
-def _key(x: np.ndarray, k: int, metric: str) -> str:
+def _key(x: np.ndarray, k: int, metric: str, features: str) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps({**SETTINGS, "k": k, "metric": metric, "shape": x.shape},
-                             sort_keys=True).encode())
+    digest.update(json.dumps({**SETTINGS, "k": k, "metric": metric, "features": features,
+                              "shape": x.shape}, sort_keys=True).encode())
     digest.update(memoryview(x).cast("B"))
     return digest.hexdigest()[:32]
 
 
-def _read(path: Path, x: np.ndarray, k: int, metric: str) -> NeighborGraph | None:
+def _read(path: Path, x: np.ndarray, k: int, metric: str, features: str) -> NeighborGraph | None:
     from safetensors import safe_open
 
     try:
@@ -78,20 +81,21 @@ def _read(path: Path, x: np.ndarray, k: int, metric: str) -> NeighborGraph | Non
         os.utime(path)  # most recently used
     except Exception:  # noqa: BLE001 - missing, damaged, foreign or not ours to touch
         return None
-    if (meta.get("settings"), meta.get("k"), meta.get("metric")) != \
-            (SETTINGS, min(k, len(x) - 1), metric) or len(arrays["groups"]) != len(x):
+    if (meta.get("settings"), meta.get("k"), meta.get("metric"), meta.get("features", "")) != \
+            (SETTINGS, min(k, len(x) - 1), metric, features) or \
+            len(arrays["groups"]) != len(x):
         return None
     return NeighborGraph(x, arrays["rows"], arrays["cols"], arrays["weights"], metric,
                          meta["k"], arrays["groups"], meta["duplicate_distance"],
                          meta["projected_variance"])
 
 
-def _write(path: Path, graph: NeighborGraph) -> None:
+def _write(path: Path, graph: NeighborGraph, features: str) -> None:
     from safetensors.numpy import save_file
 
     from latentfx.io.atomic import atomic_path
 
-    meta = {"settings": SETTINGS, "k": graph.k, "metric": graph.metric,
+    meta = {"settings": SETTINGS, "k": graph.k, "metric": graph.metric, "features": features,
             "duplicate_distance": graph.duplicate_distance,
             "projected_variance": graph.projected_variance}
     try:

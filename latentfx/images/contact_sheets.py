@@ -38,12 +38,12 @@ def contact_sheet(cells: list[Cell], output: str | os.PathLike, *, columns: int,
     pitch_x, pitch_y = width + GUTTER, height + lines * LINE_HEIGHT + 2 + GUTTER
     sheet = Image.new("RGB", (columns * pitch_x + GUTTER, rows * pitch_y + GUTTER), "white")
     draw = ImageDraw.Draw(sheet)
-    for n, (cell, picture) in enumerate(zip(cells, pictures)):
+    captions = _fitted_captions(draw, [c.caption.split("\n") for c in cells], width)
+    for n, (caption, picture) in enumerate(zip(captions, pictures)):
         x, y = GUTTER + (n % columns) * pitch_x, GUTTER + (n // columns) * pitch_y
         sheet.paste(picture, (x, y))
-        for row, line in enumerate(cell.caption.split("\n")):
-            draw.text((x, y + height + 2 + row * LINE_HEIGHT), _fit_text(draw, line, width),
-                      fill="black")
+        for row, line in enumerate(caption):
+            draw.text((x, y + height + 2 + row * LINE_HEIGHT), line, fill="black")
     output = Path(output)
     with atomic_path(output) as tmp:
         sheet.save(tmp, format=image_format(output))
@@ -60,10 +60,59 @@ def _enlarged(image: torch.Tensor, scale: float):
     return picture
 
 
+def _fitted_captions(draw, captions: list[list[str]], width: int) -> list[list[str]]:
+    """Each caption's lines, fitted to the cell width. Long lines in the same row of several
+    cells (file names, mostly) lose what they all share first, so the part that tells them
+    apart stays in view ("org.gnome.Settings-alarm-symbolic.png" and "...-bell-symbolic.png"
+    become "…alarm…" and "…bell…"); what is still too long loses its middle."""
+    fitted = [list(lines) for lines in captions]
+    for row in range(max(len(lines) for lines in captions)):
+        long = [lines for lines in fitted if row < len(lines) and
+                draw.textlength(lines[row]) > width]
+        if len(long) > 1:
+            for lines, short in zip(long, _distinct_parts([lines[row] for lines in long])):
+                lines[row] = short
+        for lines in fitted:
+            if row < len(lines):
+                lines[row] = _fit_text(draw, lines[row], width)
+    return fitted
+
+
+SEPARATORS = "/\\_-. "  # common parts are cut at these, so that no word is cut in two
+
+
+def _distinct_parts(texts: list[str]) -> list[str]:
+    """The texts without the prefix and suffix they all share, each cut replaced by "…"."""
+    start = _at_separator(len(os.path.commonprefix(texts)), texts[0], after=True)
+    ends = [t[::-1] for t in texts]
+    end = len(texts[0]) - _at_separator(len(texts[0]) - len(os.path.commonprefix(ends)),
+                                        texts[0], after=False)
+    if any(start + end >= len(t) for t in texts):  # nothing would be left of one of them
+        end = 0
+    if any(start >= len(t) for t in texts):
+        start = 0
+    return [("…" if start else "") + t[start: len(t) - end] + ("…" if end else "")
+            for t in texts]
+
+
+def _at_separator(cut: int, text: str, *, after: bool) -> int:
+    """`cut` moved back (a prefix; `after` a separator) or forward (a suffix; onto one) to the
+    nearest separator, or to the text's edge when there is none."""
+    if after:
+        found = max(text.rfind(c, 0, cut) for c in SEPARATORS)
+        return found + 1 if found >= 0 else 0
+    found = [i for i in (text.find(c, cut) for c in SEPARATORS) if i >= 0]
+    return min(found) if found else len(text)
+
+
 def _fit_text(draw, text: str, width: int) -> str:
-    """Shorten from the left (file names differ at their ends) until it fits the cell."""
+    """Shorten from the middle (names differ at their start or their end) until it fits."""
     if draw.textlength(text) <= width:
         return text
-    while text and draw.textlength("…" + text) > width:
-        text = text[1:]
-    return "…" + text
+    head, tail = text[: len(text) // 2], text[len(text) // 2:]
+    while (head or tail) and draw.textlength(head + "…" + tail) > width:
+        if len(head) > len(tail):
+            head = head[:-1]
+        else:
+            tail = tail[1:]
+    return head + "…" + tail

@@ -1,8 +1,10 @@
 """Encoding a folder of images into a latent store with a loaded model (DESIGN §2, latent
 stores): scan the folder and hash every file; keep the latents of files whose content did not
-change since the store this one replaces (same model, size and fit); decode and fit the new or
-changed images in batches kept out of the model's way (latentfx/images/batches.py); skip the
-files that do not decode. Labels and saving are the caller's.
+change since the store this one replaces (same model, size, fit and pooled-feature recipe);
+decode and fit the new or changed images in batches kept out of the model's way
+(latentfx/images/batches.py) and take each one's posterior mean and pooled features
+(latentfx/features/pooled.py) in one pass; skip the files that do not decode. Labels and
+saving are the caller's.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Callable
 import torch
 
 from latentfx.errors import InputError, Interrupted, Skipped
+from latentfx.features.pooled import RECIPE, encode_pooled
 from latentfx.latents.stores import LatentStore
 from latentfx.models import VAE
 
@@ -35,6 +38,7 @@ class FolderEncoding:
     reused: int            # kept from the previous store
     dropped: int           # in the previous store, gone from the folder (or changed)
     skipped: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def store_size(model: VAE, size: tuple[int, int] | None = None) -> tuple[int, int]:
@@ -53,8 +57,10 @@ def encode_folder(model: VAE, folder: str | os.PathLike, *, model_id: str,
                   cancel: Callable[[], bool] | None = None) -> FolderEncoding:
     """Every image under `folder` as a posterior mean, at `size` (width, height) with `fit`.
     The latents of `previous` (the store this one replaces) are reused for files with the
-    same path and content when it was made with the same model, size and fit; it is let go
-    of once used (its latents are dropped), to keep one copy of them in memory."""
+    same path and content when it was made with the same model, size, fit and pooled
+    features; it is let go of once used (its latents are dropped), to keep one copy of them
+    in memory. A previous store without pooled features (an older latentfx's) has every
+    image encoded again, which adds them."""
     from latentfx.images.folders import scan_folder
     from latentfx.models.checkpoint import file_sha256
     from latentfx.runtime.memory import release_free_memory
@@ -71,23 +77,29 @@ def encode_folder(model: VAE, folder: str | os.PathLike, *, model_id: str,
         hashes.append(file_sha256(path))
         if progress:
             progress(i + 1, len(paths), "hashing")
+    notes, reuse = [], previous
     if previous is not None and not _reusable(previous, model_id, size, fit):
-        previous = None
-    known = {(p, h): i for i, (p, h) in enumerate(zip(previous.paths, previous.hashes))} \
-        if previous else {}
+        previous = reuse = None
+    elif previous is not None and previous.pooled_recipe != RECIPE:
+        notes.append("the previous store had no pooled features (or another recipe of them): "
+                     "every image was encoded again to add them")
+        reuse = None
+    known = {(p, h): i for i, (p, h) in enumerate(zip(reuse.paths, reuse.hashes))} \
+        if reuse else {}
     todo = [i for i, key in enumerate(zip(relative, hashes)) if key not in known]
 
     # 2. Encode the new and changed images.
     fresh, failed = _encode(model, [paths[i] for i in todo], size, fit, batch=batch,
                             workers=workers, progress=progress, cancel=cancel)
     skipped += failed
-    latents, kept = [], []
-    fresh_by_index = {todo[j]: z for j, z in fresh.items()}
+    encoded_pairs, kept = [], []  # (latent, pooled features) per kept image
+    fresh_by_index = {todo[j]: pair for j, pair in fresh.items()}
     for i, key in enumerate(zip(relative, hashes)):
         if key in known:
-            latents.append(previous.latents[known[key]])
+            j = known[key]
+            encoded_pairs.append((reuse.latents[j], reuse.pooled[j]))
         elif i in fresh_by_index:
-            latents.append(fresh_by_index[i])
+            encoded_pairs.append(fresh_by_index[i])
         else:
             continue
         kept.append(i)
@@ -96,19 +108,22 @@ def encode_folder(model: VAE, folder: str | os.PathLike, *, model_id: str,
 
     # 3. The store (the per-image latents go once stacked: the store is then the only copy
     # in memory while the caller saves it).
-    stacked = torch.stack(latents)
+    stacked = torch.stack([z for z, _ in encoded_pairs])
+    pooled = torch.stack([f for _, f in encoded_pairs])
     encoded = len(fresh)
-    del latents, fresh, fresh_by_index
+    del encoded_pairs, fresh, fresh_by_index
     if previous is not None:
-        previous.latents = None  # only its paths and hashes are needed from here on
+        previous.latents = previous.pooled = None  # only its paths and hashes are needed now
     release_free_memory()
     store = LatentStore(latents=stacked, paths=[relative[i] for i in kept],
                         hashes=[hashes[i] for i in kept], model_id=model_id, size=size, fit=fit,
                         skipped=[{"path": s.path, "reason": s.reason} for s in skipped],
-                        folder=str(root.resolve()))  # found from anywhere later
+                        folder=str(root.resolve()),  # found from anywhere later
+                        pooled=pooled, pooled_recipe=RECIPE)
     dropped = len(set(zip(previous.paths, previous.hashes)) - set(zip(relative, hashes))) \
         if previous else 0
-    return FolderEncoding(store, len(paths), encoded, len(kept) - encoded, dropped, skipped)
+    return FolderEncoding(store, len(paths), encoded, len(kept) - encoded, dropped, skipped,
+                          notes)
 
 
 def _reusable(previous: LatentStore, model_id: str, size: tuple[int, int], fit: str) -> bool:
@@ -118,7 +133,8 @@ def _reusable(previous: LatentStore, model_id: str, size: tuple[int, int], fit: 
 
 def _encode(model: VAE, paths: list[Path], size: tuple[int, int], fit: str, *, batch: int,
             workers: int | None, progress: Progress | None, cancel: Callable[[], bool] | None):
-    """{position in paths: latent} for the images that decode, and Skipped for the rest."""
+    """{position in paths: (latent, pooled features)} for the images that decode, and
+    Skipped for the rest."""
     from latentfx.images.batches import decoded_batches
     from latentfx.runtime.memory import release_free_memory
 
@@ -134,9 +150,8 @@ def _encode(model: VAE, paths: list[Path], size: tuple[int, int], fit: str, *, b
                                   f"was not changed")
             failed += [Skipped(str(paths[i]), reason) for i, reason in failures]
             if images is not None:
-                # A copy of its own: the mean is a view of (mean, log-variance), twice the size.
-                means = model.encode(images.to(model.device)).mode().float().cpu()
-                fresh.update(zip(positions, means.clone(memory_format=torch.contiguous_format)))
+                means, pooled = encode_pooled(model, images)
+                fresh.update(zip(positions, zip(means, pooled)))
             done += len(positions) + len(failures)
             if done % TRIM_EVERY < len(positions) + len(failures):
                 release_free_memory()

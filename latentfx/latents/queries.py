@@ -1,7 +1,8 @@
 """Asking a latent store about pictures that are not in it, and showing the ones that are.
 
-A query must be encoded exactly as the store's images were (same size, same fit, posterior
-mean), or its distances to them mean nothing."""
+A query must be fitted exactly as the store's images were (same size, same fit) and then
+featurised as they were (latentfx/features/space.py), or its distances to them mean
+nothing."""
 
 from __future__ import annotations
 
@@ -18,13 +19,6 @@ from latentfx.latents.stores import LatentStore
 def fitted_like(store: LatentStore, path: str | os.PathLike) -> torch.Tensor:
     """The picture at `path` as float (3, H, W), decoded and fitted as `encode` does."""
     return fitted_picture(path, tuple(store.size), store.fit)
-
-
-@torch.inference_mode()
-def encode_fitted(model, pictures: torch.Tensor) -> torch.Tensor:
-    """Latents (B, ...) on the CPU of pictures (B, 3, H, W) already fitted like the store's:
-    the posterior mean, as `encode` stores it."""
-    return model.encode(pictures.to(model.device)).mode().float().cpu()
 
 
 def image_folder(store: LatentStore, store_path: str | os.PathLike,
@@ -53,3 +47,19 @@ def stored_picture(store: LatentStore, index: int, model, *,
         with torch.inference_mode():
             z = store.latents[index: index + 1].to(model.device)
             return model.decode(z, size=(height, width))[0].float().cpu()
+
+
+def entries_of(store: LatentStore, picture: str | os.PathLike,
+               folder: str | os.PathLike) -> set[int]:
+    """The store's entries that are `picture` itself: the same file (its path under the
+    store's image `folder`), or a file with the same bytes (a copy kept elsewhere). A picture
+    that merely looks the same is not the same picture, and stays a neighbour."""
+    from latentfx.models.checkpoint import file_sha256
+
+    digest = file_sha256(picture)
+    same = {i for i, h in enumerate(store.hashes) if h == digest}
+    try:
+        inside = Path(picture).resolve().relative_to(Path(folder).resolve()).as_posix()
+    except ValueError:  # not under the store's folder
+        return same
+    return same | {i for i, p in enumerate(store.paths) if p == inside}

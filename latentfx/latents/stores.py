@@ -1,10 +1,12 @@
 """Latent stores: the latents of a folder of images, in one .safetensors file (DESIGN §2).
 
-Tensors: `latents` (N, ...) posterior means, and `labels` (N, A) when the images have
-attributes. One metadata key, `latentfx`, holds sorted JSON: the format, the model id the
-latents belong to, the size and fit the images were encoded at, each image's path relative
-to the folder (so the store survives moving the folder) with its content hash (so a re-run
-encodes only what changed), the attribute names, and what was skipped and why.
+Tensors: `latents` (N, ...) posterior means, `pooled` (N, F) the encoder's pooled features
+(latentfx/features/pooled.py; stores made before them have none), and `labels` (N, A) when
+the images have attributes. One metadata key, `latentfx`, holds sorted JSON: the format, the
+model id the latents belong to, the size and fit the images were encoded at, each image's
+path relative to the folder (so the store survives moving the folder) with its content hash
+(so a re-run encodes only what changed), the attribute names, the recipe of the pooled
+features, and what was skipped and why.
 """
 
 from __future__ import annotations
@@ -34,10 +36,14 @@ class LatentStore:
     labels: torch.Tensor | None = None  # (N, A) float32, 0/1 per attribute
     skipped: list[dict] = field(default_factory=list)
     folder: str = ""
+    pooled: torch.Tensor | None = None        # (N, F) float32
+    pooled_recipe: dict | None = None         # the features.pooled.RECIPE they were made with
 
     def __post_init__(self):
         if len(self.paths) != len(self.latents) or len(self.hashes) != len(self.paths):
             raise ValueError("a store needs one path and one hash per latent")
+        if self.pooled is not None and len(self.pooled) != len(self.paths):
+            raise ValueError("a store needs pooled features for every latent, or none")
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -59,10 +65,13 @@ class LatentStore:
         meta = {"format": STORE_FORMAT, "format_version": STORE_VERSION,
                 "model_id": self.model_id, "size": list(self.size), "fit": self.fit,
                 "paths": self.paths, "hashes": self.hashes, "attributes": self.attributes,
-                "skipped": self.skipped, "folder": self.folder, "count": len(self)}
+                "skipped": self.skipped, "folder": self.folder, "count": len(self),
+                "pooled": self.pooled_recipe}
         tensors = {"latents": self.latents}
         if self.labels is not None:
             tensors["labels"] = self.labels
+        if self.pooled is not None:
+            tensors["pooled"] = self.pooled
         return write_tagged(path, tensors, meta)
 
     @classmethod
@@ -71,7 +80,8 @@ class LatentStore:
         return cls(latents=tensors["latents"], paths=meta["paths"], hashes=meta["hashes"],
                    model_id=meta["model_id"], size=tuple(meta["size"]), fit=meta["fit"],
                    attributes=meta.get("attributes", []), labels=tensors.get("labels"),
-                   skipped=meta.get("skipped", []), folder=meta.get("folder", ""))
+                   skipped=meta.get("skipped", []), folder=meta.get("folder", ""),
+                   pooled=tensors.get("pooled"), pooled_recipe=meta.get("pooled"))
 
 
 def _read(path: str | os.PathLike, *, tensors: bool = True):
@@ -85,3 +95,9 @@ def recorded_pictures(path: str | os.PathLike) -> tuple[str, list[str]]:
     header alone (no latents loaded)."""
     meta = _read(path, tensors=False)[0]
     return meta.get("folder", ""), list(meta.get("paths", []))
+
+
+def folder_labels(paths: list[str]) -> tuple[list[str], list[list[float]]]:
+    """One 0/1 attribute per top-level sub-folder, from store paths: (names, rows)."""
+    names = sorted({p.split("/")[0] for p in paths if "/" in p})
+    return names, [[float(p.split("/")[0] == n) for n in names] for p in paths]

@@ -46,6 +46,11 @@ class VAE(nn.Module, abc.ABC):
     def latent_shape(self, height: int, width: int) -> tuple[int, ...]:
         """Shape of one image's latent (without the batch dimension)."""
 
+    def encoder_stage(self, index: int) -> nn.Module:
+        """The encoder's `index`-th level, shallow first (both families share the trunk):
+        pooled features are taken from its output (latentfx/features/pooled.py)."""
+        return self.encoder.stages[index]
+
     @property
     def native_size(self) -> tuple[int, int] | None:
         """(height, width) of the one size this model works at, or None when it takes any size

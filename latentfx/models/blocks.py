@@ -71,6 +71,11 @@ class EncoderTrunk(nn.Module):
         self.levels = nn.Sequential(*layers)
         self.out_channels = widths[-1]
 
+    @property
+    def stages(self) -> list[nn.Module]:
+        """The levels, shallow first (the downsamplings between them left out)."""
+        return list(self.levels)[::2]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pixel_unshuffle(x, 2)  # (B, 12, H/2, W/2)
         return self.levels(self.stem(x))

@@ -1,5 +1,6 @@
 """Training throughput of `latentfx train` at 64x64 on the CPU, for both families with their
-default settings, measured in one run on the same generated images.
+default settings, and for the vector family's earlier default widths (32, 64, 128, 128),
+measured in one run on the same generated images.
 
     python benchmarks/train_speed.py [--steps 60] [--threads N]
 """
@@ -12,6 +13,11 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+# (name, family, widths): None is the family's default.
+RUNS = (("vector", "vector", None), ("spatial", "spatial", None),
+        ("vector-32-wide", "vector", (32, 64, 128, 128)))
 
 
 def main() -> None:
@@ -31,14 +37,16 @@ def main() -> None:
         folder = Path(tmp) / "images"
         write_dataset(folder, 256, size=64)
         rates = {}
-        for family in ("vector", "spatial"):
-            spec = train.TrainSpec(folder=str(folder), output=str(Path(tmp) / f"{family}.safetensors"),
-                                   family=family, size=64, steps=args.steps,
+        for name, family, widths in RUNS:
+            spec = train.TrainSpec(folder=str(folder), output=str(Path(tmp) / f"{name}.safetensors"),
+                                   family=family, size=64, steps=args.steps, widths=widths,
                                    save_every=args.steps, device="cpu")
-            rates[family] = train.run(spec).images_per_second
-            print(f"{family:<8} default settings, batch {spec.batch}, 64x64: "
-                  f"{rates[family]:.1f} images/s ({torch.get_num_threads()} threads)")
+            rates[name] = train.run(spec).images_per_second
+            print(f"{name:<14} batch {spec.batch}, 64x64: {rates[name]:.1f} images/s "
+                  f"({torch.get_num_threads()} threads)")
         print(f"spatial / vector throughput ratio: {rates['spatial'] / rates['vector']:.2f}")
+        print(f"vector default / earlier widths throughput ratio: "
+              f"{rates['vector'] / rates['vector-32-wide']:.2f}")
 
 
 if __name__ == "__main__":

@@ -40,16 +40,20 @@ def flow(centre: np.ndarray, other: np.ndarray) -> np.ndarray:
                                         flags=0)
 
 
-def warp(image: torch.Tensor, displacement: np.ndarray) -> torch.Tensor:
-    """(1, C, h, w) sampled at (y + dy, x + dx): `image` moved onto the centre frame."""
+def warp(image: torch.Tensor, displacement) -> torch.Tensor:
+    """(B, C, h, w) sampled at (y + dy, x + dx), bilinear, clamped at the border: each
+    picture moved by its displacement, (h, w, 2) for all or (B, h, w, 2) each, in pixels of
+    `image` (a numpy array or a tensor)."""
     h, w = image.shape[-2:]
-    d = torch.from_numpy(displacement)
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32),
-                            torch.arange(w, dtype=torch.float32), indexing="ij")
+    d = torch.as_tensor(displacement).to(image.device, image.dtype)
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=image.dtype, device=image.device),
+                            torch.arange(w, dtype=image.dtype, device=image.device),
+                            indexing="ij")
     # grid_sample wants x, y in [-1, 1] across pixel centres (align_corners=True).
     gx = (xs + d[..., 0]) * 2 / max(w - 1, 1) - 1
     gy = (ys + d[..., 1]) * 2 / max(h - 1, 1) - 1
-    grid = torch.stack([gx, gy], dim=-1)[None].to(image.dtype)
+    grid = torch.stack([gx, gy], dim=-1)
+    grid = (grid if grid.dim() == 4 else grid[None]).expand(len(image), -1, -1, -1)
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border",
                          align_corners=True)
 

@@ -40,10 +40,10 @@ def flow(centre: np.ndarray, other: np.ndarray) -> np.ndarray:
                                         flags=0)
 
 
-def warp(image: torch.Tensor, displacement) -> torch.Tensor:
-    """(B, C, h, w) sampled at (y + dy, x + dx), bilinear, clamped at the border: each
-    picture moved by its displacement, (h, w, 2) for all or (B, h, w, 2) each, in pixels of
-    `image` (a numpy array or a tensor)."""
+def warp(image: torch.Tensor, displacement, *, mode: str = "bilinear") -> torch.Tensor:
+    """(B, C, h, w) sampled at (y + dy, x + dx), clamped at the border: each picture moved by
+    its displacement, (h, w, 2) for all or (B, h, w, 2) each, in pixels of `image` (a numpy
+    array or a tensor); `mode` as torch's grid_sample has it."""
     h, w = image.shape[-2:]
     d = torch.as_tensor(displacement).to(image.device, image.dtype)
     ys, xs = torch.meshgrid(torch.arange(h, dtype=image.dtype, device=image.device),
@@ -54,8 +54,7 @@ def warp(image: torch.Tensor, displacement) -> torch.Tensor:
     gy = (ys + d[..., 1]) * 2 / max(h - 1, 1) - 1
     grid = torch.stack([gx, gy], dim=-1)
     grid = (grid if grid.dim() == 4 else grid[None]).expand(len(image), -1, -1, -1)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border",
-                         align_corners=True)
+    return F.grid_sample(image, grid, mode=mode, padding_mode="border", align_corners=True)
 
 
 def aligned(latent: torch.Tensor, centre: np.ndarray, other: np.ndarray

@@ -29,7 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-FLOW_SIDE = 512          # long side of the pictures the flow is measured on (at most)
+# Long side of the pictures correspondence is measured on, whatever the frame size: smaller
+# pictures hold too few features to fit the global motion to (at 180x120 the zoom of the
+# README's sheet went unfound), larger ones cost time and find nothing more.
+FLOW_SIDE = 512
 ORB_FEATURES = 2000
 RANSAC_PIXELS = 3.0      # reprojection error (at FLOW_SIDE) counted as an inlier
 MIN_INLIERS = 30         # a homography needs this many inlier matches ...
@@ -49,15 +52,21 @@ AGREEMENT = (0.3, 0.5)
 class Correspondence:
     """Where each pixel of picture A is in picture B and back, scaled by the trust in it."""
 
-    forward: torch.Tensor   # (2, h, w): A(p) ~ B(p + forward(p)), (dx, dy) in frame pixels
+    forward: torch.Tensor   # (2, h, w): A(p) ~ B(p + forward(p)), (dx, dy) in pixels
     backward: torch.Tensor  # (2, h, w): B(p) ~ A(p + backward(p))
     agreement: float        # share of the textured picture that corresponds, 0 .. 1
 
 
+def flow_size(height: int, width: int) -> tuple[int, int]:
+    """(height, width) of the pictures to measure the correspondence of (height, width)
+    frames on: their aspect, long side FLOW_SIDE."""
+    scale = FLOW_SIDE / max(height, width)
+    return max(8, round(height * scale)), max(8, round(width * scale))
+
+
 def correspond(a: torch.Tensor, b: torch.Tensor) -> Correspondence:
-    """Correspondence between two float (3, H, W) pictures in [0, 1] of one size, measured at
-    a long side of at most FLOW_SIDE; displacements are in pixels of (H, W)."""
-    height, width = a.shape[-2:]
+    """Correspondence between two float (3, h, w) pictures in [0, 1] of one size (best
+    flow_size of the frames); displacements are in their pixels."""
     ga, gb = _grey(a), _grey(b)
     with _one_thread():
         forward, backward = _flow(ga, gb), _flow(gb, ga)
@@ -65,10 +74,9 @@ def correspond(a: torch.Tensor, b: torch.Tensor) -> Correspondence:
     trust_b, share_b = _trust(gb, ga, backward, forward)
     agreement = min(share_a, share_b)
     gate = _ramp(agreement, *AGREEMENT)
-    scale = np.array([width / ga.shape[1], height / ga.shape[0]], dtype=np.float32)
 
     def field(flow: np.ndarray, trust: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(flow * scale * (gate * trust)[..., None]).permute(2, 0, 1)
+        return torch.from_numpy(flow * (gate * trust)[..., None]).permute(2, 0, 1)
 
     return Correspondence(field(forward, trust_a), field(backward, trust_b), agreement)
 
@@ -88,17 +96,11 @@ def _one_thread():
 
 
 def _grey(picture: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float -> uint8 grey (h, w), long side at most FLOW_SIDE (area-averaged)."""
+    """(3, h, w) float in [0, 1] -> uint8 grey (h, w)."""
     import cv2
 
     rgb = picture.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
-    h, w = grey.shape
-    scale = min(1.0, FLOW_SIDE / max(h, w))
-    if scale < 1.0:
-        grey = cv2.resize(grey, (max(8, round(w * scale)), max(8, round(h * scale))),
-                          interpolation=cv2.INTER_AREA)
-    return grey
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
 
 
 def _flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:

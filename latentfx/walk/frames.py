@@ -128,8 +128,8 @@ def _renderers(model: VAE, keys: list[Keyframe], *, model_id: str, height: int, 
 def _still_segments(morph: Morph, keys: list[Keyframe]) -> list[str]:
     """A note for each segment whose keyframes do not correspond, so it dissolves."""
     notes = []
-    for s, agreement in enumerate(morph.agreement):
-        if morph.still(s):
+    for s, (agreement, moves) in enumerate(zip(morph.agreement, morph.moves.tolist())):
+        if not moves:
             a, b = keys[s].text, keys[(s + 1) % len(keys)].text
             notes.append(f"morph: {a} and {b} do not correspond (they agree over "
                          f"{agreement:.0%} of the picture), so that segment dissolves")

@@ -17,11 +17,12 @@ from typing import Callable
 import torch
 
 from latentfx.errors import InputError
-from latentfx.images.resizing import fit_to
+from latentfx.images.resizing import fit_to, resize
 from latentfx.models import VAE
 from latentfx.walk.easing import ease
 from latentfx.walk.interpolation import KeyframePath
 from latentfx.walk.keyframes import Keyframe, prior_latent
+from latentfx.walk.correspondence import flow_size
 from latentfx.walk.morph import Morph, Motion
 from latentfx.walk.pacing import ArcLength
 
@@ -98,20 +99,23 @@ class WalkRenderer:
         self.residuals, self.morph = None, None
         if residual or morph:
             recon = self.space.decode(anchors)
-            pictures = self._pictures(keys, recon)
             if residual:
-                self.residuals = pictures - recon
+                self.residuals = self._pictures(keys, recon, self.space.size) - recon
             if morph:
-                self.morph = Morph.between(pictures, loop=loop)
+                pictures = self._pictures(keys, recon, flow_size(*self.space.size))
+                self.morph = Morph.between(pictures, frame=self.space.size, loop=loop)
         self.arc: ArcLength | None = None
 
-    def _pictures(self, keys: list[Keyframe], recon: torch.Tensor) -> torch.Tensor:
-        """Per keyframe, what it shows at the output size: the fitted image, or for seeds and
-        store entries, their decoded latent. Residuals (original minus reconstruction, zero
-        for seeds), added back along the path, make every real keyframe appear exactly; a
-        morph finds its correspondences between these."""
-        h, w = self.space.size
-        return torch.stack([fit_to(k.image, h, w, self.space.fit) if k.is_image else recon[i]
+    def _pictures(self, keys: list[Keyframe], recon: torch.Tensor,
+                  size: tuple[int, int]) -> torch.Tensor:
+        """Per keyframe, what it shows at `size` (h, w) with the frames' aspect: the fitted
+        image, or for seeds and store entries, their decoded latent. At the output size,
+        residuals (original minus reconstruction, zero for seeds) added back along the path
+        make every real keyframe appear exactly; a morph finds its correspondences between
+        these at the size it measures them on."""
+        if tuple(recon.shape[-2:]) != tuple(size):
+            recon = resize(recon, *size)
+        return torch.stack([fit_to(k.image, *size, self.space.fit) if k.is_image else recon[i]
                             for i, k in enumerate(keys)])
 
     def pace_uniformly(self, *, samples: int, batch: int,

@@ -25,7 +25,7 @@ guidance has nothing to add.
 
     python benchmarks/morph.py [--rounds 3] [--frames 48]     # about 6 minutes on 2 cores
 
-Photographs: the two bundled samples, plus astronaut, rocket and the left motorcycle view of
+Photographs: the bundled cat and cup, plus astronaut, rocket and the left motorcycle view of
 scikit-image's sample data when it is installed (`pip install scikit-image`; its images ship
 inside the package). All but the motorcycle are in the default model's training set.
 """
@@ -64,7 +64,8 @@ def photographs() -> dict[str, np.ndarray]:
     from latentfx.images.loading import load_image
     from latentfx.models.bundled import sample_images
 
-    photos = {p.stem: np.asarray(load_image(p).convert("RGB")) for p in sample_images()}
+    photos = {p.stem: np.asarray(load_image(p).convert("RGB")) for p in sample_images()
+              if p.stem != "tabby"}  # tabby.jpg is a view cut from chelsea.jpg: no new photo
     try:
         from skimage import data
     except ImportError:

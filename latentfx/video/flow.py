@@ -7,6 +7,9 @@ flow is measured by OpenCV's Farneback method on grey versions of the input fram
 latent's resolution (small, so cheap), and each warped neighbour gets a per-pixel weight
 that falls off where it still disagrees with this frame after warping: occlusions, and scene
 cuts, where a neighbour from the other shot must not be averaged in at all.
+
+`warp` (moving pictures or latents by a displacement field) is shared with morphs
+(latentfx/walk/morph.py).
 """
 
 from __future__ import annotations

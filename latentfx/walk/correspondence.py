@@ -70,8 +70,8 @@ def correspond(a: torch.Tensor, b: torch.Tensor) -> Correspondence:
     ga, gb = _grey(a), _grey(b)
     with _one_thread():
         forward, backward = _flow(ga, gb), _flow(gb, ga)
-    trust_a, share_a = _trust(ga, gb, forward, backward)
-    trust_b, share_b = _trust(gb, ga, backward, forward)
+        trust_a, share_a = _trust(ga, gb, forward, backward)
+        trust_b, share_b = _trust(gb, ga, backward, forward)
     agreement = min(share_a, share_b)
     gate = _ramp(agreement, *AGREEMENT)
 

@@ -98,9 +98,10 @@ class Motion:
         standing for `cell` x `cell` frame pixels, moved onto the frames' geometry."""
         moved_a, seen_a = _moved(a, self.start, cell)
         moved_b, seen_b = _moved(b, self.end, cell)
-        # What one keyframe never saw, the other shows: its moved content stands in.
-        return (moved_b + seen_a * (moved_a - moved_b),
-                moved_a + seen_b * (moved_b - moved_a))
+        # What one keyframe never saw, the other shows: its moved content stands in. (So
+        # written, a point seen for sure, weight 1, stays exactly as it was moved.)
+        return (seen_a * moved_a + (1 - seen_a) * moved_b,
+                seen_b * moved_b + (1 - seen_b) * moved_a)
 
 
 def _fetch(field: torch.Tensor, t: torch.Tensor, frame: tuple[int, int]) -> torch.Tensor:

@@ -127,12 +127,14 @@ def _renderers(model: VAE, keys: list[Keyframe], *, model_id: str, height: int, 
 
 def _still_segments(morph: Morph, keys: list[Keyframe]) -> list[str]:
     """A note for each segment whose keyframes do not correspond, so it dissolves."""
+    # Keyframes by number: a farm job reads copies of the files under other names, and its
+    # manifest must say what a local run's says.
     notes = []
     for s, (agreement, moves) in enumerate(zip(morph.agreement, morph.moves.tolist())):
         if not moves:
-            a, b = keys[s].text, keys[(s + 1) % len(keys)].text
-            notes.append(f"morph: {a} and {b} do not correspond (they agree over "
-                         f"{agreement:.0%} of the picture), so that segment dissolves")
+            notes.append(f"morph: keyframes {s + 1} and {(s + 1) % len(keys) + 1} do not "
+                         f"correspond (they agree over {agreement:.0%} of the picture), so "
+                         f"that segment dissolves")
     return notes
 
 

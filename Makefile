@@ -22,13 +22,15 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/.created
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@ $(VENV)/.installed-base
 
-# A latent walk between the two bundled photos on the bundled default model: 6 s there and
-# back as a seamless loop, resting half a second on each photo (shown exactly: --residual).
+# A walk through three bundled photos on the bundled default model: 9 s round as a seamless
+# loop, resting half a second on each photo (shown exactly: --residual). The cat and a closer,
+# turned view of her correspond, so that segment morphs (the face moves and grows); the cup
+# corresponds to neither, so the walk dissolves to it and back.
 demo: $(VENV)/.installed-base
 	@mkdir -p $(OUT)
-	$(BIN)/latentfx walk latentfx/samples/chelsea.jpg latentfx/samples/coffee.jpg \
-		--loop --residual --hold 12 --duration 6 -o $(OUT)/demo-walk.mp4 \
-		--sheet $(OUT)/demo-walk-sheet.png
+	$(BIN)/latentfx walk latentfx/samples/chelsea.jpg latentfx/samples/tabby.jpg \
+		latentfx/samples/coffee.jpg --loop --residual --hold 12 --duration 9 \
+		-o $(OUT)/demo-walk.mp4 --sheet $(OUT)/demo-walk-sheet.png
 	@echo "demo output: $(abspath $(OUT)/demo-walk.mp4)"
 
 # A walk on the bundled glyphs model (a vector model) carrying one capital G through five

@@ -30,7 +30,7 @@ import click
 from latentfx import __version__
 from latentfx.errors import Interrupted, LatentfxError
 from latentfx.options import (AUGMENTS, DEFAULT_FEATURES, DEVICES, FAMILIES, FIT_POLICIES,
-                              FRAME_FITS, INFERENCE_FITS, PRIORS)
+                              FRAME_FITS, INFERENCE_FITS, MORPHS, PRIORS)
 
 RUN_SETTINGS = ("family", "size", "latent", "widths", "blocks", "batch", "epochs", "lr", "beta",
                 "kl_warmup", "seed", "fit", "augment", "save_every")
@@ -205,6 +205,16 @@ render_options = options(
     encoding_options,
     click.option("--batch", type=int, default=8, show_default=True,
                  help="Frames decoded together (halves by itself on out-of-memory)."))
+
+
+# How a walk gets from one picture to the next: walk, and degrees (whose morphs are walks).
+morph_option = click.option(
+    "--morph", type=click.Choice(MORPHS), default=None,
+    help="flow: move each keyframe's content along the correspondence between neighbouring "
+         "keyframes (optical flow), so related photographs morph instead of dissolving; where "
+         "they do not correspond it blends, as none does. none: blend latents place by place. "
+         "Default: flow for models whose latent is a picture (default), none for vector "
+         "models.")
 
 
 @dataclass(frozen=True)
@@ -532,8 +542,10 @@ def sample(count, farm, **options):
                    "the original photographs while in-between frames stay latent.")
 @click.option("--space", type=click.Choice(["latent", "pixel"]), default="latent",
               show_default=True, help="pixel: a plain crossfade, for comparison.")
+@morph_option
 @click.option("--compare", is_flag=True,
-              help="Render the pixel crossfade (left) beside the latent walk (right).")
+              help="Render the pixel crossfade (left) beside the latent walk (right), and "
+                   "the morph beside both when morphing.")
 @click.option("--frames-dir", default=None,
               help="Also keep every frame as PNGs in this folder (or name_%05d.png pattern).")
 @click.option("--sheet", default=None, help="Also write a contact sheet of evenly spaced frames.")
@@ -899,6 +911,7 @@ def report_transfer(result) -> None:
               help="Frames per morph from one image to the next.")
 @click.option("--hold", type=int, default=12, show_default=True,
               help="Frames each real image rests on screen.")
+@morph_option
 @render_options
 @model_and_device
 @farm_options

@@ -42,3 +42,16 @@ def check_features(features: str) -> str:
         return features
     raise InputError(f"--features must be {', '.join(FEATURES)} or {CLIP_PREFIX}DIR (a folder "
                      f"holding an open_clip model), got {features!r}")
+
+
+# How a walk between two pictures gets from one to the other on a model whose latent is a
+# picture: "flow" moves each keyframe's content along the correspondence between them (a
+# morph, latentfx/walk/morph.py), "none" blends latents place by place (a dissolve).
+MORPHS = ("flow", "none")
+
+
+def default_morph(*, latent_is_picture: bool, space: str) -> str:
+    """The morph used when none is asked for: "flow" for latent walks on a model whose
+    latent is a picture (where it falls back to a blend by itself wherever the keyframes do
+    not correspond), else "none". The one place this is decided."""
+    return "flow" if latent_is_picture and space == "latent" else "none"

@@ -12,6 +12,7 @@ the same model; write the sheet and the manifest.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Callable
 
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
-from latentfx.options import DEFAULT_FEATURES, check_features
+from latentfx.options import DEFAULT_FEATURES, MORPHS, check_features
 from pipelines.specs import FEATURES, Spec, input_path, output_path
 
 if TYPE_CHECKING:  # annotations only: these bring torch, so they are imported where used
@@ -45,6 +46,7 @@ class DegreesSpec(Spec):
     model: str | None = None
     folder: str | None = input_path(None)  # where a store's images are now, if the folder moved
     frames: int = 24           # frames per morph between two images
+    morph: str | None = None   # default: flow for models whose latent is a picture, else none
     hold: int = 12             # frames each real image rests on screen
     fps: float = 24.0
     size: tuple[int, int] | None = None
@@ -64,6 +66,8 @@ class DegreesSpec(Spec):
         if self.metric not in METRICS:
             raise InputError(f"--metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
         check_features(self.features)
+        if self.morph is not None and self.morph not in MORPHS:
+            raise InputError(f"--morph must be one of {', '.join(MORPHS)}, got {self.morph!r}")
         if self.frames < 1 or self.hold < 0:
             raise InputError(f"--frames must be at least 1 and --hold 0 or more, got "
                              f"{self.frames} and {self.hold}")
@@ -77,6 +81,13 @@ class DegreesSpec(Spec):
         self.outputs().check()
         if self.sheet:
             check_output_file(self.sheet, suffixes=IMAGE_OUTPUTS)
+
+    def resolved(self) -> "DegreesSpec":
+        """The spec with the morph settled for the model, as the manifest records it."""
+        from latentfx.walk.morph import resolve_morph
+
+        return dataclasses.replace(self, morph=resolve_morph(self.model, self.morph,
+                                                             space="latent"))
 
     def outputs(self) -> VideoOutputs:
         """Where and how the video is written (the chain's contact sheet is this job's own,
@@ -115,7 +126,7 @@ def run(spec: DegreesSpec, *, progress: Callable[[int, int, str], None] | None =
     from latentfx.models.loading import load_model
 
     # 1. Check inputs, load the model and the pool.
-    spec.validate()
+    spec = spec.checked()
     started = time.perf_counter()
     model, info = load_model(spec.model, device=spec.device)
     store, folder = _pool(spec, model, info.model_id, progress=progress, cancel=cancel)
@@ -180,8 +191,9 @@ def _file(node: int, store, folder: Path, extra: str | None) -> str:
 
 
 def _render(spec: DegreesSpec, model, model_id: str, paths: list[str], *, progress, cancel):
-    """The walk through the chain: slerp morphs with a smooth ease, every real image exact
-    (residuals added back) and held. -> (latentfx.walk.video.WalkVideo, notes)."""
+    """The walk through the chain: slerp with a smooth ease, moving the content of
+    neighbouring images that correspond (--morph), every real image exact (residuals added
+    back, and moved with it) and held. -> (latentfx.walk.video.WalkVideo, notes)."""
     from latentfx.walk.frames import build_walk
     from latentfx.walk.keyframes import load_keyframes
     from latentfx.walk.video import render_walk_video
@@ -190,7 +202,7 @@ def _render(spec: DegreesSpec, model, model_id: str, paths: list[str], *, progre
     frames = build_walk(model, load_keyframes(paths), model_id=model_id, size=spec.size,
                         even=outputs.needs_even_size, fit=spec.fit, interp="slerp",
                         ease="smooth", fps=spec.fps, frames=spec.frames, hold=spec.hold,
-                        residual=True, batch=spec.batch, progress=progress)
+                        residual=True, morph=spec.morph, batch=spec.batch, progress=progress)
     video = render_walk_video(frames, outputs, batch=spec.batch, cancel=cancel,
                               progress=progress)
     return video, frames.notes

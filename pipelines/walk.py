@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from latentfx.errors import InputError
-from latentfx.options import FRAME_FITS
+from latentfx.options import FRAME_FITS, MORPHS
 from latentfx.priors.choice import check_prior_option
 from pipelines.specs import KEYFRAMES, Spec, input_path, output_path
 
@@ -56,6 +56,7 @@ class WalkSpec(Spec):
     residual: bool = False
     space: str = "latent"
     compare: bool = False
+    morph: str | None = None   # default: flow for models whose latent is a picture, else none
     crf: int | None = None
     codec: str | None = None
     frames_dir: str | None = output_path(None)
@@ -69,6 +70,7 @@ class WalkSpec(Spec):
         manifest records exactly what was rendered."""
         from latentfx.priors.choice import resolve_prior
         from latentfx.walk.keyframes import draws_from_prior
+        from latentfx.walk.morph import resolve_morph
 
         keyframes = self.keyframes
         if self.random:
@@ -81,8 +83,9 @@ class WalkSpec(Spec):
         if frames is None and self.duration is None and self.durations is None:
             frames = DEFAULT_FRAMES
         prior = resolve_prior(self.model, self.prior, draws=draws_from_prior(keyframes))
+        morph = resolve_morph(self.model, self.morph, space=self.space)
         return dataclasses.replace(self, keyframes=list(keyframes), interp=interp, ease=ease,
-                                   frames=frames, random=False, prior=prior,
+                                   frames=frames, random=False, prior=prior, morph=morph,
                                    durations=tuple(self.durations) if self.durations else None,
                                    size=tuple(self.size) if self.size else None)
 
@@ -110,6 +113,7 @@ class WalkSpec(Spec):
         _choice("--ease", self.ease, tuple(EASINGS), optional=True)
         _choice("--pacing", self.pacing, PACINGS)
         _choice("--space", self.space, SPACES)
+        _choice("--morph", self.morph, MORPHS, optional=True)
         check_prior_option(self.prior)
         if self.hold < 0:
             raise InputError(f"--hold must be 0 or more, got {self.hold}")
@@ -119,6 +123,9 @@ class WalkSpec(Spec):
         if self.compare and self.space == "pixel":
             raise InputError("--compare already renders the pixel crossfade beside the latent "
                              "walk; drop --space pixel")
+        if self.space == "pixel" and self.morph == "flow":
+            raise InputError("--morph flow moves latents, and --space pixel is the plain "
+                             "crossfade; drop one (--compare shows them side by side)")
         self.outputs().check()
 
 
@@ -179,7 +186,8 @@ def prepare(spec: WalkSpec, *, progress=None) -> Walk:
                         ease=spec.ease, fps=spec.fps, batch=spec.batch, frames=spec.frames,
                         duration=spec.duration, durations=spec.durations, hold=spec.hold,
                         loop=spec.loop, residual=spec.residual, pacing=spec.pacing,
-                        space=spec.space, compare=spec.compare, temperature=spec.temperature,
+                        space=spec.space, compare=spec.compare, morph=spec.morph,
+                        temperature=spec.temperature,
                         prior=spec.prior, progress=progress)
     return Walk(spec, frames, info.model_id)
 

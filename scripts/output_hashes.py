@@ -23,11 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "latentfx" / "samples"
 CAT, CUP = str(SAMPLES / "chelsea.jpg"), str(SAMPLES / "coffee.jpg")
+TABBY = str(SAMPLES / "tabby.jpg")  # the cat closer and turned: the demo's morph
 
 # (name, arguments): the demo walk, then one output of every kind of rendering.
 JOBS = [
-    ("demo", ["walk", CAT, CUP, "--loop", "--residual", "--hold", "12", "--duration", "6",
-              "-o", "{out}/demo.mp4", "--frames-dir", "{out}/demo_frames",
+    ("demo", ["walk", CAT, TABBY, CUP, "--loop", "--residual", "--hold", "12", "--duration",
+              "9", "-o", "{out}/demo.mp4", "--frames-dir", "{out}/demo_frames",
               "--sheet", "{out}/demo-sheet.png"]),
     ("dream", ["walk", "--random", "-m", "shapes", "--loop", "--frames", "6",
                "-o", "{out}/dream_frames/"]),

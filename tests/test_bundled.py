@@ -31,7 +31,7 @@ def test_the_default_model_reconstructs_an_unseen_photograph_at_its_own_size():
 
 def test_the_bundled_sample_images_load():
     samples = sample_images()
-    assert [p.name for p in samples] == ["chelsea.jpg", "coffee.jpg"]
+    assert [p.name for p in samples] == ["chelsea.jpg", "coffee.jpg", "tabby.jpg"]
     assert all(load_image(p).size[0] > 256 for p in samples)
 
 

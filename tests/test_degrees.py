@@ -200,3 +200,20 @@ def test_degrees_loads_the_model_once_and_writes_one_manifest(sliding, tiny_spat
     # Residuals make every real image of the chain appear as it is.
     assert min(results["keyframe_psnr"]) > 30
     assert timings["render_seconds"] > 0 and timings["frames_per_second"] > 0
+
+
+def test_degrees_morphs_between_neighbouring_images(sliding, tiny_spatial_model):
+    base, pool, _, start, end = sliding
+    frames = {}
+    for morph in (None, "none"):
+        out = base / f"morph-{morph}"
+        chosen = [] if morph is None else ["--morph", morph]
+        result = invoke("degrees", start, end, "--pool", pool, "-n", 3, "-o", f"{out}/",
+                        *chosen, *render_options(tiny_spatial_model))
+        assert result.exit_code == 0, result.output
+        manifest = json.loads((base / f"morph-{morph}.latentfx.json").read_text())
+        assert manifest["spec"]["morph"] == (morph or "flow")
+        frames[morph] = read_frames(out / "%05d.png")
+    # Held images are the same; the discs between them move rather than fade.
+    assert np.array_equal(frames[None][0], frames["none"][0])
+    assert not np.array_equal(frames[None], frames["none"])

@@ -45,6 +45,12 @@ class ModelConfig:
         self.validate()
 
     @property
+    def latent_is_picture(self) -> bool:
+        """Whether a latent is a small picture (C, H/f, W/f) whose content can be moved
+        place by place (a morph warps it), rather than D numbers for the whole image."""
+        return self.family == "spatial"
+
+    @property
     def factor(self) -> int:
         """Spatial downsampling factor between image and latent."""
         return 2 ** len(self.widths)

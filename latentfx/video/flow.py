@@ -7,6 +7,9 @@ flow is measured by OpenCV's Farneback method on grey versions of the input fram
 latent's resolution (small, so cheap), and each warped neighbour gets a per-pixel weight
 that falls off where it still disagrees with this frame after warping: occlusions, and scene
 cuts, where a neighbour from the other shot must not be averaged in at all.
+
+`warp` (moving pictures or latents by a displacement field) is shared with morphs
+(latentfx/walk/morph.py).
 """
 
 from __future__ import annotations
@@ -40,18 +43,21 @@ def flow(centre: np.ndarray, other: np.ndarray) -> np.ndarray:
                                         flags=0)
 
 
-def warp(image: torch.Tensor, displacement: np.ndarray) -> torch.Tensor:
-    """(1, C, h, w) sampled at (y + dy, x + dx): `image` moved onto the centre frame."""
+def warp(image: torch.Tensor, displacement, *, mode: str = "bilinear") -> torch.Tensor:
+    """(B, C, h, w) sampled at (y + dy, x + dx), clamped at the border: each picture moved by
+    its displacement, (h, w, 2) for all or (B, h, w, 2) each, in pixels of `image` (a numpy
+    array or a tensor); `mode` as torch's grid_sample has it."""
     h, w = image.shape[-2:]
-    d = torch.from_numpy(displacement)
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32),
-                            torch.arange(w, dtype=torch.float32), indexing="ij")
+    d = torch.as_tensor(displacement).to(image.device, image.dtype)
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=image.dtype, device=image.device),
+                            torch.arange(w, dtype=image.dtype, device=image.device),
+                            indexing="ij")
     # grid_sample wants x, y in [-1, 1] across pixel centres (align_corners=True).
     gx = (xs + d[..., 0]) * 2 / max(w - 1, 1) - 1
     gy = (ys + d[..., 1]) * 2 / max(h - 1, 1) - 1
-    grid = torch.stack([gx, gy], dim=-1)[None].to(image.dtype)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border",
-                         align_corners=True)
+    grid = torch.stack([gx, gy], dim=-1)
+    grid = (grid if grid.dim() == 4 else grid[None]).expand(len(image), -1, -1, -1)
+    return F.grid_sample(image, grid, mode=mode, padding_mode="border", align_corners=True)
 
 
 def aligned(latent: torch.Tensor, centre: np.ndarray, other: np.ndarray

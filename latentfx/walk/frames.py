@@ -17,6 +17,7 @@ from latentfx.errors import InputError, Interrupted
 from latentfx.models import VAE
 from latentfx.runtime.oom import halving_batches
 from latentfx.walk.keyframes import Keyframe
+from latentfx.walk.morph import Morph
 from latentfx.walk.rendering import LatentSpace, PixelSpace, WalkRenderer, frame_size
 from latentfx.walk.timeline import Timeline, allocate, build_timeline, segment_frame_counts
 
@@ -77,19 +78,22 @@ def build_walk(model: VAE, keys: list[Keyframe], *, model_id: str,
                duration: float | None = None, durations: tuple[float, ...] | None = None,
                hold: int = 0, loop: bool = False, residual: bool = False,
                pacing: str = "time", space: str = "latent", compare: bool = False,
-               temperature: float = 1.0, prior: str | None = None,
+               morph: str = "none", temperature: float = 1.0, prior: str | None = None,
                progress: Callable[[int, int, str], None] | None = None) -> WalkFrames:
     """The walk through `keys` with this model: settle the frame size (`size` (width,
     height), or one chosen from the keyframes; `even` for containers that need even sizes),
-    build the renderer(s) in `space` ("latent" or "pixel"; both side by side with `compare`),
-    then the timeline from the timing options (segment_frame_counts). Uniform `pacing`
+    build the renderer(s) in `space` ("latent" or "pixel"; both side by side with `compare`,
+    and the morph beside them when `morph` is "flow"), then the timeline from the timing options (segment_frame_counts). Uniform `pacing`
     renders a pre-pass of PACING_SAMPLES points per segment, `batch` at a time. `seed:N`
     keyframes are drawn from `prior` (None: the model's default) at `temperature`."""
     notes: list[str] = []
     width, height = frame_size(size, model, keys, even=even, notes=notes)
     renderers = _renderers(model, keys, model_id=model_id, height=height, width=width, fit=fit,
                            temperature=temperature, prior=prior, space=space, compare=compare,
-                           interp=interp, ease=ease, loop=loop, residual=residual)
+                           interp=interp, ease=ease, loop=loop, residual=residual,
+                           morph=morph == "flow")
+    if renderers[-1].morph is not None:
+        notes.extend(_still_segments(renderers[-1].morph, keys))
     counts = segment_frame_counts(segments=renderers[0].path.segments, loop=loop,
                                   keyframes=len(keys), fps=fps, frames=frames,
                                   duration=duration, durations=durations, hold=hold)
@@ -106,18 +110,32 @@ def build_walk(model: VAE, keys: list[Keyframe], *, model_id: str,
 
 def _renderers(model: VAE, keys: list[Keyframe], *, model_id: str, height: int, width: int,
                fit: str, temperature: float, prior: str | None, space: str, compare: bool,
-               interp: str, ease: str, loop: bool, residual: bool) -> list[WalkRenderer]:
+               interp: str, ease: str, loop: bool, residual: bool,
+               morph: bool) -> list[WalkRenderer]:
     latent = LatentSpace(model, height=height, width=width, fit=fit, temperature=temperature,
                          model_id=model_id, prior=prior)
-    spaces = {"latent": [latent], "pixel": [PixelSpace(latent)]}[space]
-    if compare:
-        spaces = [PixelSpace(latent), latent]
+    spaces = {"latent": [(latent, morph)], "pixel": [(PixelSpace(latent), False)]}[space]
+    if compare:  # crossfade | plain latent walk | morph
+        spaces = [(PixelSpace(latent), False), (latent, False)] + ([(latent, True)] * morph)
     # A crossfade is a straight line between pictures, whatever path the latent side takes;
     # it shares the timing (easing, holds, loop) so the two stay in step under --compare.
     return [WalkRenderer(s, keys, loop=loop, ease=ease,
                          interp="lerp" if isinstance(s, PixelSpace) else interp,
-                         residual=residual)
-            for s in spaces]
+                         residual=residual, morph=moves)
+            for s, moves in spaces]
+
+
+def _still_segments(morph: Morph, keys: list[Keyframe]) -> list[str]:
+    """A note for each segment whose keyframes do not correspond, so it dissolves."""
+    # Keyframes by number: a farm job reads copies of the files under other names, and its
+    # manifest must say what a local run's says.
+    notes = []
+    for s, (agreement, moves) in enumerate(zip(morph.agreement, morph.moves.tolist())):
+        if not moves:
+            notes.append(f"morph: keyframes {s + 1} and {(s + 1) % len(keys) + 1} do not "
+                         f"correspond (they agree over {agreement:.0%} of the picture), so "
+                         f"that segment dissolves")
+    return notes
 
 
 def check_render_options(*, size: tuple[int, int] | None, batch: int) -> None:

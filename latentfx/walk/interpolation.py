@@ -7,10 +7,13 @@ it is (segment s, local time u in [0, 1]); u = 0 is keyframe s, u = 1 keyframe s
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
 INTERPOLATIONS = ("lerp", "slerp", "spline")
+# (start points, end points) of a batch -> the same moved onto each frame's geometry
+Align = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 PARALLEL_EPS = 1e-4  # below this sin(angle), slerp is lerp to float precision
 
 
@@ -77,14 +80,21 @@ class KeyframePath:
     def segments(self) -> int:
         return len(self.keys) if self.loop else len(self.keys) - 1
 
-    def at(self, segment: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """Points for a batch of (segment, u) pairs: (B,) long, (B,) float -> (B, ...)."""
+    def at(self, segment: torch.Tensor, u: torch.Tensor, *, align: Align | None = None
+           ) -> torch.Tensor:
+        """Points for a batch of (segment, u) pairs: (B,) long, (B,) float -> (B, ...).
+        `align(a, b)` moves the points that lean on each segment's start and end keyframes
+        before they are joined (a morph: latentfx/walk/morph.py); a spline's outer points go
+        with the keyframe beside them."""
         k = self._key
+        align = align or (lambda a, b: (a, b))
         if self.interp == "lerp":
-            return lerp(k(segment), k(segment + 1), u)
+            return lerp(*align(k(segment), k(segment + 1)), u)
         if self.interp == "slerp":
-            return slerp(k(segment), k(segment + 1), u)
-        return catmull_rom(k(segment - 1), k(segment), k(segment + 1), k(segment + 2), u)
+            return slerp(*align(k(segment), k(segment + 1)), u)
+        p1, p2 = align(k(segment), k(segment + 1))
+        p0, p3 = align(k(segment - 1), k(segment + 2))
+        return catmull_rom(p0, p1, p2, p3, u)
 
     def _key(self, index: torch.Tensor) -> torch.Tensor:
         """Keyframes by index: wraps round on a loop; an open path's ends get mirrored

@@ -11,16 +11,19 @@ walk in chunks.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import torch
 
 from latentfx.errors import InputError
-from latentfx.images.resizing import fit_to
+from latentfx.images.resizing import fit_to, resize
 from latentfx.models import VAE
 from latentfx.walk.easing import ease
 from latentfx.walk.interpolation import KeyframePath
 from latentfx.walk.keyframes import Keyframe, prior_latent
+from latentfx.walk.correspondence import flow_size
+from latentfx.walk.morph import Morph, Motion
 from latentfx.walk.pacing import ArcLength
 
 MAX_DEFAULT_SIDE = 512        # spatial models: default size is the first image, at most this
@@ -56,6 +59,12 @@ class LatentSpace:
         z = self.model.fit_latent(key.latent.float(), *self.model_size)
         return z.to(self.model.device)
 
+    @property
+    def cell_size(self) -> float:
+        """Output pixels per latent pixel (spatial models, whose latent is a picture)."""
+        h, w = self.model_size
+        return h / self.model.latent_shape(h, w)[-2]
+
     @torch.inference_mode()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(B, ...) latents -> (B, 3, H, W) at the output size, on the CPU."""
@@ -83,21 +92,31 @@ class PixelSpace:
 
 class WalkRenderer:
     def __init__(self, space, keys: list[Keyframe], *, interp: str, loop: bool, ease: str,
-                 residual: bool):
+                 residual: bool, morph: bool = False):
         self.space, self.ease_name = space, ease
         anchors = torch.cat([space.anchor(k) for k in keys])
         self.path = KeyframePath(anchors, interp=interp, loop=loop)
-        self.residuals = self._residuals(keys, anchors) if residual else None
+        self.residuals, self.morph = None, None
+        if residual or morph:
+            recon = self.space.decode(anchors)
+            if residual:
+                self.residuals = self._pictures(keys, recon, self.space.size) - recon
+            if morph:
+                pictures = self._pictures(keys, recon, flow_size(*self.space.size))
+                self.morph = Morph.between(pictures, frame=self.space.size, loop=loop)
         self.arc: ArcLength | None = None
 
-    def _residuals(self, keys: list[Keyframe], anchors: torch.Tensor) -> torch.Tensor:
-        """Per keyframe, original minus reconstruction at the output size (zero for seeds):
-        added back along the path, it makes every real keyframe appear exactly."""
-        h, w = self.space.size
-        recon = self.space.decode(anchors)
-        originals = torch.stack([fit_to(k.image, h, w, self.space.fit) if k.is_image
-                                 else recon[i] for i, k in enumerate(keys)])
-        return originals - recon
+    def _pictures(self, keys: list[Keyframe], recon: torch.Tensor,
+                  size: tuple[int, int]) -> torch.Tensor:
+        """Per keyframe, what it shows at `size` (h, w) with the frames' aspect: the fitted
+        image, or for seeds and store entries, their decoded latent. At the output size,
+        residuals (original minus reconstruction, zero for seeds) added back along the path
+        make every real keyframe appear exactly; a morph finds its correspondences between
+        these at the size it measures them on."""
+        if tuple(recon.shape[-2:]) != tuple(size):
+            recon = resize(recon, *size)
+        return torch.stack([fit_to(k.image, *size, self.space.fit) if k.is_image else recon[i]
+                            for i, k in enumerate(keys)])
 
     def pace_uniformly(self, *, samples: int, batch: int,
                        progress: Callable[[int, int, str], None] | None = None) -> None:
@@ -124,15 +143,21 @@ class WalkRenderer:
 
     def _frames(self, segment: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Pictures at path parameters u (after easing and pacing)."""
-        images = self.space.decode(self.path.at(segment, u))
+        motion = self.morph.motion(segment, u) if self.morph is not None else None
+        align = None if motion is None else partial(motion.align, cell=self.space.cell_size)
+        images = self.space.decode(self.path.at(segment, u, align=align))
         if self.residuals is not None:
-            images = images + self._residual(segment, u)
+            images = images + self._residual(segment, u, motion)
         return images.clamp(0, 1)
 
-    def _residual(self, segment: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    def _residual(self, segment: torch.Tensor, u: torch.Tensor,
+                  motion: Motion | None) -> torch.Tensor:
         i, j = self.path.ends(segment)
+        start, end = self.residuals[i], self.residuals[j]
+        if motion is not None:  # the details move with the content they belong to
+            start, end = motion.align(start, end, cell=1.0)
         t = u.to(torch.float32).reshape(-1, 1, 1, 1)
-        return (1 - t) * self.residuals[i] + t * self.residuals[j]
+        return (1 - t) * start + t * end
 
 
 def frame_size(size: tuple[int, int] | None, model: VAE, keys: list[Keyframe], *,

@@ -744,6 +744,10 @@ def report_inspect(result) -> None:
 @click.option("--store", type=click.Path(dir_okay=False), default=None,
               help="A labelled latent store (`latentfx encode --labels/--folder-labels`).")
 @click.option("--attr", default=None, help="The store's attribute (label column).")
+@click.option("--against", default=None, metavar="LABEL",
+              help="Another label of the store: the vector goes from the images with it to "
+                   "those with --attr (blue to red), instead of from all the images without "
+                   "--attr. The edit for turning one class into another.")
 @click.option("--with", "with_dir", type=click.Path(file_okay=False), default=None,
               help="Folder of images that have the attribute.")
 @click.option("--without", "without_dir", type=click.Path(file_okay=False), default=None,

@@ -18,6 +18,7 @@ class VectorSpec(Spec):
     output: str = output_path()
     store: str | None = input_path(None)
     attr: str | None = None
+    against: str | None = None  # another store label: from its images to attr's, not from all
     with_dir: str | None = input_path(None)
     without_dir: str | None = input_path(None)
     model: str | None = None
@@ -37,6 +38,10 @@ class VectorSpec(Spec):
             raise InputError("--store and --attr go together")
         if from_folders and not (self.with_dir and self.without_dir):
             raise InputError("--with and --without go together")
+        if self.against is not None and not from_store:
+            raise InputError("--against needs a labelled store (--store and --attr)")
+        if self.against is not None and self.against == self.attr:
+            raise InputError(f"--against {self.against}: give another label than --attr")
         if self.balance and not from_store:
             raise InputError("--balance needs a labelled store (--store and --attr)")
         if not 0 < self.holdout < 0.9:
@@ -89,6 +94,14 @@ def run(spec: VectorSpec, *, progress: Callable[[int, int, str], None] | None = 
     return VectorResult(Path(spec.output), name, score, counts)
 
 
+def _store_label(store, name: str, path: str):
+    """(N,) bool: which of the store's images carry the label `name`."""
+    if name not in store.attributes:
+        raise InputError(f"--against {name}: not a label of {path} "
+                         f"(labels: {', '.join(store.attributes)})")
+    return store.labels[:, store.attributes.index(name)] > 0.5
+
+
 def _other_labels(spec: VectorSpec):
     """(N, B) bool: the store's labels named by --balance."""
     from latentfx.latents.stores import LatentStore
@@ -114,8 +127,12 @@ def _labelled_latents(spec: VectorSpec, progress, cancel):
         if spec.attr not in store.attributes:
             raise InputError(f"{spec.store}: no attribute {spec.attr!r}; it has "
                              f"{', '.join(store.attributes) or 'no labels (encode with --labels)'}")
-        column = store.labels[:, store.attributes.index(spec.attr)]
-        return store.latents, column > 0.5, store.model_id, spec.attr
+        has = store.labels[:, store.attributes.index(spec.attr)] > 0.5
+        if spec.against is None:
+            return store.latents, has, store.model_id, spec.attr
+        # Only the images of the two labels: the "without" centroid is the other label's.
+        keep = has | _store_label(store, spec.against, spec.store)
+        return store.latents[keep], has[keep], store.model_id, spec.attr
     # Both folders encoded by one model, as `latentfx encode` would with its defaults.
     model, info = load_model(spec.model, device=spec.device)
     stores = [encode_folder(model, folder, model_id=info.model_id, size=store_size(model),

@@ -45,21 +45,17 @@ def foreground(path):
 
 
 def test_the_red_vector_makes_blue_shapes_redder(labelled, tmp_path):
-    """From blue to red: the vector from the blue shapes' centroid to the red ones' (--with
-    red --without blue). Red against every other colour is the weaker edit here: colour takes
-    a small share of the model's latent variance, and from a blue shape that vector points as
-    much away from the other colours as towards red (README, attribute vectors)."""
+    """From blue to red: the vector from the blue shapes' centroid to the red ones'
+    (--against colour_blue). Red against every other colour is the weaker edit here: colour
+    takes a small share of the model's latent variance, and from a blue shape that vector
+    points as much away from the other colours as towards red (README, attribute vectors)."""
     base, rows = labelled
-    folders = {}
-    for colour in ("red", "blue"):
-        folders[colour] = tmp_path / colour
-        folders[colour].mkdir()
-        for r in rows:
-            if r["colour"] == colour:
-                shutil.copy(base / "img" / r["path"], folders[colour] / r["path"])
     red = tmp_path / "red.safetensors"
-    vector.run(vector.VectorSpec(output=str(red), with_dir=str(folders["red"]),
-                                 without_dir=str(folders["blue"]), model="shapes", device="cpu"))
+    result = vector.run(vector.VectorSpec(output=str(red), store=str(base / "s.safetensors"),
+                                          attr="colour_red", against="colour_blue"))
+    colours = [r["colour"] for r in rows]
+    assert result.counts["with"] + result.counts["without"] == \
+        colours.count("red") + colours.count("blue")
     blues = [r["path"] for r in rows if r["colour"] == "blue"][:6]
     gain = []
     for name in blues:
@@ -73,6 +69,17 @@ def test_the_red_vector_makes_blue_shapes_redder(labelled, tmp_path):
         (before, _), (after, _) = outs
         gain.append((after[:, 0] - after[:, 2]).mean() - (before[:, 0] - before[:, 2]).mean())
     assert np.mean(gain) > 40  # red minus blue, in 8-bit levels, over the shape
+
+
+def test_against_needs_another_label_of_the_store(labelled, tmp_path):
+    base, _ = labelled
+    spec = lambda **kw: vector.VectorSpec(output=str(tmp_path / "v.safetensors"), **kw)
+    with pytest.raises(InputError, match="another label"):
+        spec(store=str(base / "s.safetensors"), attr="colour_red", against="colour_red").validate()
+    with pytest.raises(InputError, match="needs a labelled store"):
+        spec(with_dir=str(base), without_dir=str(base), against="colour_blue").validate()
+    with pytest.raises(InputError, match="not a label of"):
+        vector.run(spec(store=str(base / "s.safetensors"), attr="colour_red", against="mauve"))
 
 
 def test_vectors_from_two_folders_and_the_model_check(labelled, tmp_path):

@@ -293,6 +293,17 @@ def test_a_job_ends_once(farm):
     assert record["chunk_list"][0]["state"] == "done"
 
 
+def test_a_job_failed_by_its_chunk_says_why_before_it_is_settled(farm):
+    # Between a chunk's failure and the worker's settling of the job, a reader (status, a
+    # test waiting for "failed") sees the job failed: it must also see the chunk's reason.
+    store = farm.store()
+    job = new_job(farm, chunks=1)
+    claim = store.claim(job, 0, worker="w", pid=1, lease_seconds=60, max_attempts=3)
+    store.end_attempt(job, 0, claim.token, "failed", "InputError: outside the root")
+    record = store.job(job)
+    assert (record["state"], record["error"]) == ("failed", "InputError: outside the root")
+
+
 # -- lost messages ----------------------------------------------------------------------------
 
 def test_the_reconciler_sends_again_a_queued_chunk_whose_message_is_lost(farm):

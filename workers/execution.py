@@ -21,7 +21,7 @@ from pipelines.registry import JOBS
 from .liveness import Heartbeat
 from .paths import check_inside, check_job_dir, check_spec
 from .settings import FarmSettings
-from .store import DamagedRecord, UnknownJob, store_for
+from .store import DamagedRecord, UnknownJob, chunk_failure, store_for
 
 TRANSIENT = (OSError, ConnectionError, redis.RedisError)  # redis' own errors are neither
 BACKOFF_BASE, BACKOFF_MAX = 2.0, 120.0
@@ -305,8 +305,7 @@ def settle(store, job: str) -> None:
     """Once no chunk can still run, a job with a failed chunk is failed."""
     record = store.job(job)
     if record["state"] == "failed":
-        errors = [c["error"] for c in record["chunk_list"] if c["state"] == "failed"]
-        store.finish_job(job, "failed", error=errors[0] if errors else "a chunk failed")
+        store.finish_job(job, "failed", error=chunk_failure(record))
 
 
 def _settled(store, job: str, outcome: ChunkOutcome) -> ChunkOutcome:

@@ -260,6 +260,12 @@ class Claim:
     attempt: int
 
 
+def chunk_failure(record: dict) -> str:
+    """Why a job failed, from its chunks: the first failed chunk's error."""
+    errors = [c.get("error") for c in record["chunk_list"] if c["state"] == "failed"]
+    return next((e for e in errors if e), "a chunk failed")
+
+
 class JobStore:
     def __init__(self, client: redis.Redis):
         self._redis = client
@@ -359,6 +365,10 @@ class JobStore:
                                      f"{MAX_CHUNKS} are read)")
         record["chunk_list"] = self._chunks(job, record["chunks"])
         record["state"] = self._overall_state(record)
+        if record["state"] == "failed" and not record.get("error"):
+            # Failed by its chunks, and not yet marked so by the worker that settles it: the
+            # reason is the failed chunk's, as settling will write it.
+            record["error"] = chunk_failure(record)
         return record
 
     def chunk(self, job: str, index: int) -> dict:

@@ -47,6 +47,8 @@ class DegreesSpec(Spec):
     folder: str | None = input_path(None)  # where a store's images are now, if the folder moved
     frames: int = 24           # frames per morph between two images
     morph: str | None = None   # default: flow for models whose latent is a picture, else none
+    # Written before walks could morph: rendered without (a dissolve).
+    LEGACY_VALUES = {"morph": "none"}
     hold: int = 12             # frames each real image rests on screen
     fps: float = 24.0
     size: tuple[int, int] | None = None

@@ -34,9 +34,6 @@ def load(manifest: str | os.PathLike, *, output: str | None = None, device: str 
         spec_fields["output"] = output
     if device is not None:
         spec_fields["device"] = device
-    if "morph" in kind.spec_class.__dataclass_fields__:
-        # Written before walks could morph: it was rendered without (a dissolve).
-        spec_fields.setdefault("morph", "none")
     spec = kind.spec_class.from_dict(spec_fields, source=str(path))
 
     model_file = resolve_model(spec.model)

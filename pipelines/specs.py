@@ -63,6 +63,11 @@ def output_path(default: Any = MISSING) -> Any:
 class Spec:
     """Base of every pipeline Spec (each one a dataclass)."""
 
+    # Fields added after specs were first written down (manifests, farm records), with the
+    # value an object written before them was run with: from_dict fills them in when absent.
+    # (A class attribute without an annotation: not a dataclass field.)
+    LEGACY_VALUES = {}
+
     # -- the fields that name files ---------------------------------------------------------
 
     @classmethod
@@ -87,6 +92,7 @@ class Spec:
             raise InputError(f"{source}: a {cls.__name__} is a JSON object, got "
                              f"{type(data).__name__}")
         fields = {f.name: f for f in dataclasses.fields(cls)}
+        data = {**cls.LEGACY_VALUES, **data}
         unknown = sorted(set(data) - set(fields))
         missing = [name for name, f in fields.items() if name not in data and
                    f.default is MISSING and f.default_factory is MISSING]

@@ -69,14 +69,13 @@ def run(spec: VectorSpec, *, progress: Callable[[int, int, str], None] | None = 
     # 1. Latents and who has the attribute.
     spec.validate()
     started = time.perf_counter()
-    latents, has, model_id, name = _labelled_latents(spec, progress, cancel)
+    latents, has, others, model_id, name = _labelled_latents(spec, progress, cancel)
 
     # 2. Centroids on the training split; score on the held-out one.
     train, held = holdout_split(len(latents), spec.holdout, spec.seed)
     vector = centroid_difference(latents[train], has[train])
     drifts = {}
     if spec.balance:
-        others = _other_labels(spec)
         plain = vector
         vector = balanced_centroid_difference(latents[train], has[train], others[train])
         # How much each balanced-for attribute moves per unit of the vector, before and after.
@@ -94,28 +93,17 @@ def run(spec: VectorSpec, *, progress: Callable[[int, int, str], None] | None = 
     return VectorResult(Path(spec.output), name, score, counts)
 
 
-def _store_label(store, name: str, path: str):
-    """(N,) bool: which of the store's images carry the label `name`."""
+def _store_column(store, name: str, option: str, path: str):
+    """(N,) bool: which of the store's images carry the label `name` (given as `option`)."""
     if name not in store.attributes:
-        raise InputError(f"--against {name}: not a label of {path} "
+        raise InputError(f"{option} {name}: not a label of {path} "
                          f"(labels: {', '.join(store.attributes)})")
     return store.labels[:, store.attributes.index(name)] > 0.5
 
 
-def _other_labels(spec: VectorSpec):
-    """(N, B) bool: the store's labels named by --balance."""
-    from latentfx.latents.stores import LatentStore
-
-    store = LatentStore.load(spec.store)
-    unknown = [b for b in spec.balance if b not in store.attributes or b == spec.attr]
-    if unknown:
-        raise InputError(f"--balance {', '.join(unknown)}: not another label of {spec.store} "
-                         f"(labels: {', '.join(store.attributes)})")
-    return store.labels[:, [store.attributes.index(n) for n in spec.balance]] > 0.5
-
-
 def _labelled_latents(spec: VectorSpec, progress, cancel):
-    """(latents (N, ...), has (N,) bool, model id, attribute name)."""
+    """(latents (N, ...), has (N,) bool, the --balance labels (N, B) bool or None, model id,
+    attribute name)."""
     import torch
 
     from latentfx.latents.encoding import encode_folder, store_size
@@ -127,12 +115,17 @@ def _labelled_latents(spec: VectorSpec, progress, cancel):
         if spec.attr not in store.attributes:
             raise InputError(f"{spec.store}: no attribute {spec.attr!r}; it has "
                              f"{', '.join(store.attributes) or 'no labels (encode with --labels)'}")
-        has = store.labels[:, store.attributes.index(spec.attr)] > 0.5
-        if spec.against is None:
-            return store.latents, has, store.model_id, spec.attr
-        # Only the images of the two labels: the "without" centroid is the other label's.
-        keep = has | _store_label(store, spec.against, spec.store)
-        return store.latents[keep], has[keep], store.model_id, spec.attr
+        has = _store_column(store, spec.attr, "--attr", spec.store)
+        # With --against, only the images of the two labels: "without" is the other label.
+        keep = has | _store_column(store, spec.against, "--against", spec.store) \
+            if spec.against else torch.ones_like(has)
+        others = None
+        if spec.balance:
+            if spec.attr in spec.balance:
+                raise InputError(f"--balance {spec.attr}: not another label of {spec.store}")
+            others = torch.stack([_store_column(store, b, "--balance", spec.store)
+                                  for b in spec.balance], dim=1)[keep]
+        return store.latents[keep], has[keep], others, store.model_id, spec.attr
     # Both folders encoded by one model, as `latentfx encode` would with its defaults.
     model, info = load_model(spec.model, device=spec.device)
     stores = [encode_folder(model, folder, model_id=info.model_id, size=store_size(model),
@@ -141,4 +134,4 @@ def _labelled_latents(spec: VectorSpec, progress, cancel):
     latents = torch.cat([s.latents for s in stores])
     has = torch.cat([torch.ones(len(stores[0]), dtype=torch.bool),
                      torch.zeros(len(stores[1]), dtype=torch.bool)])
-    return latents, has, info.model_id, Path(spec.with_dir).name
+    return latents, has, None, info.model_id, Path(spec.with_dir).name

@@ -57,6 +57,8 @@ class WalkSpec(Spec):
     space: str = "latent"
     compare: bool = False
     morph: str | None = None   # default: flow for models whose latent is a picture, else none
+    # Written before walks could morph: rendered without (a dissolve).
+    LEGACY_VALUES = {"morph": "none"}
     crf: int | None = None
     codec: str | None = None
     frames_dir: str | None = output_path(None)

@@ -82,6 +82,25 @@ def test_against_needs_another_label_of_the_store(labelled, tmp_path):
         vector.run(spec(store=str(base / "s.safetensors"), attr="colour_red", against="mauve"))
 
 
+def test_against_and_balance_hold_the_same_images(labelled, tmp_path):
+    # --balance labels are taken for exactly the images --against keeps (red and blue ones).
+    from latentfx.latents.attribute_vectors import balanced_centroid_difference
+    from latentfx.latents.stores import LatentStore
+
+    base, _ = labelled
+    out = tmp_path / "v.safetensors"
+    vector.run(vector.VectorSpec(output=str(out), store=str(base / "s.safetensors"),
+                                 attr="colour_red", against="colour_blue",
+                                 balance=("background_dark",)))
+    store = LatentStore.load(base / "s.safetensors")
+    column = lambda n: store.labels[:, store.attributes.index(n)] > 0.5
+    keep = column("colour_red") | column("colour_blue")
+    z, has, dark = store.latents[keep], column("colour_red")[keep], column("background_dark")[keep]
+    train, _ = holdout_split(len(z), 0.2, 0)
+    expected = balanced_centroid_difference(z[train], has[train], dark[train, None])
+    assert torch.allclose(AttributeVector.load(out).vector, expected)
+
+
 def test_vectors_from_two_folders_and_the_model_check(labelled, tmp_path):
     base, rows = labelled
     for folder, colour in (("red", "red"), ("other", "green")):

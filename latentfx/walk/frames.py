@@ -82,8 +82,9 @@ def build_walk(model: VAE, keys: list[Keyframe], *, model_id: str,
                progress: Callable[[int, int, str], None] | None = None) -> WalkFrames:
     """The walk through `keys` with this model: settle the frame size (`size` (width,
     height), or one chosen from the keyframes; `even` for containers that need even sizes),
-    build the renderer(s) in `space` ("latent" or "pixel"; both side by side with `compare`,
-    and the morph beside them when `morph` is "flow"), then the timeline from the timing options (segment_frame_counts). Uniform `pacing`
+    build the renderer(s) in `space` ("latent" or "pixel"; both side by side with `compare`;
+    with `morph` "flow" the latent walk morphs, a third panel under `compare`), then the
+    timeline from the timing options (segment_frame_counts). Uniform `pacing`
     renders a pre-pass of PACING_SAMPLES points per segment, `batch` at a time. `seed:N`
     keyframes are drawn from `prior` (None: the model's default) at `temperature`."""
     notes: list[str] = []

@@ -17,6 +17,7 @@ from pipelines.registry import JOBS
 from .app import get_app
 from .broker import waiting_task_ids
 from .execution import frame_file
+from .identity import ensure_farm
 from .queueing import enqueue_assembly, enqueue_chunks
 from .settings import FarmSettings, from_environment
 from .store import CHUNK_STATES, DamagedRecord, JobStore
@@ -206,7 +207,8 @@ def fetch(store: JobStore, job: str, folder: str | Path) -> list[Path]:
 def run_worker(settings: FarmSettings, *, queues: list[str], concurrency: int, name: str,
                loglevel: str) -> None:
     """Run a worker in this process until it is stopped."""
-    settings.storage_root()  # refuse to start without shared storage
+    # Refuse to start without shared storage, or with a folder that is not this farm's.
+    ensure_farm(settings.storage_root(), JobStore.from_url(settings.redis_url))
     app = get_app(settings)
     app.worker_main(["worker", "-Q", ",".join(queues), "-c", str(concurrency), "-P", "prefork",
                      "-n", name, "--loglevel", loglevel, "--without-gossip",

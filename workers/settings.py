@@ -67,6 +67,12 @@ class FarmSettings:
                               f"(and share it with every worker)")
         return root
 
+    def storage_root_path(self) -> Path:
+        """The storage root as configured, whether or not it is there right now."""
+        if self.storage is None:
+            return self.storage_root()  # raises, naming the setting
+        return self.storage.resolve()
+
     def redacted_url(self) -> str:
         parts = urlsplit(self.redis_url)
         if parts.password is None:

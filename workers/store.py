@@ -33,6 +33,7 @@ import redis
 from latentfx.errors import InputError
 
 PREFIX = "lfx"
+FARM_ID = f"{PREFIX}:farm"  # the farm id, also in the storage root's marker
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 CHUNK_STATES = ("queued", "running", "done", "failed", "cancelled")
 MAX_CHUNKS = 10_000  # what a record may claim: 480,000 frames at the default chunk size
@@ -547,6 +548,15 @@ class JobStore:
         """Mark the job failed with `error` (and that chunk too, unless it is done) at once,
         so no reader sees the failure without its reason; unless it has already ended."""
         return self._conclude(job, chunk=chunk, chunk_error=error, state="failed", error=error)
+
+    # -- the farm's identity (workers.identity) -----------------------------------------------
+    def farm_id(self) -> str | None:
+        return self._redis.get(FARM_ID)
+
+    def adopt_farm_id(self, farm: str) -> str:
+        """Record `farm` as this Redis' farm id unless it has one; returns the one it has."""
+        self._redis.set(FARM_ID, farm, nx=True)
+        return self._redis.get(FARM_ID)
 
     # -- coordination between workers ---------------------------------------------------------
     @contextmanager

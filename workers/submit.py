@@ -12,6 +12,7 @@ from latentfx.walk.keyframes import parse_keyframe
 from pipelines.registry import JOBS, JobKind
 from pipelines.specs import FEATURES, PAIRS, Spec
 
+from .identity import ensure_farm
 from .paths import check_spec, contained, input_paths
 from .queueing import enqueue_chunks
 from .settings import FarmSettings
@@ -33,6 +34,7 @@ def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
     if not 0 <= priority <= 9:
         raise InputError(f"--priority must be between 0 and 9, got {priority}")
     store = JobStore.from_url(settings.redis_url)
+    ensure_farm(root, store)  # a new farm gets its id here, or at its first worker's start
     fields = spec.to_dict()
     job = JobStore.new_id()
     staging = _job_folder(root / "jobs" / job)

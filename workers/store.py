@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 import time
 import uuid
@@ -29,9 +30,12 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import redis
+from redis.backoff import EqualJitterBackoff
+from redis.retry import Retry
 
 from latentfx.errors import InputError
 
+log = logging.getLogger(__name__)
 PREFIX = "lfx"
 FARM_ID = f"{PREFIX}:farm"  # the farm id, also in the storage root's marker
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -223,8 +227,32 @@ return 0
 
 @functools.lru_cache(maxsize=4)
 def store_for(url: str) -> "JobStore":
-    """One job store (and connection pool) per Redis URL in a process."""
-    return JobStore.from_url(url)
+    """One job store (and connection pool) per Redis URL in a worker process: patient, since
+    a worker waits out Redis' trouble rather than fail its chunk for it."""
+    return JobStore.from_url(url, patient=True)
+
+
+# What a worker waits out: Redis away, loading, or refusing writes (out of memory under
+# noeviction, a read-only replica). A refused command wrote nothing (a Lua script is refused
+# at its first write), so it can be sent again.
+WAITED_OUT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+              redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+PATIENT_BACKOFF = dict(cap=30.0, base=0.5)  # seconds: doubling from half a second to 30
+
+
+class PatientRetry(Retry):
+    """redis-py's retry, forever, with exponential backoff and jitter, logging each wait."""
+
+    def __init__(self):
+        super().__init__(EqualJitterBackoff(**PATIENT_BACKOFF), retries=-1,
+                         supported_errors=WAITED_OUT)
+
+    def call_with_retry(self, do, fail, *args, **kwargs):
+        def logged(error, *count):
+            log.warning("Redis: %s: %s; waiting and trying again", type(error).__name__, error)
+            return fail(error, *count)
+
+        return super().call_with_retry(do, logged, *args, **kwargs)
 
 
 class UnknownJob(InputError):
@@ -286,9 +314,12 @@ class JobStore:
         self._redo = client.register_script(_REDO)
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float = 30) -> "JobStore":
+    def from_url(cls, url: str, *, timeout: float = 30, patient: bool = False) -> "JobStore":
+        """`patient`: every command waits out WAITED_OUT errors (a worker); otherwise they
+        are raised (the CLI says what is wrong at once)."""
+        extra = dict(retry=PatientRetry(), retry_on_error=list(WAITED_OUT)) if patient else {}
         return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout,
-                                        health_check_interval=30))
+                                        health_check_interval=30, **extra))
 
     @property
     def client(self) -> redis.Redis:

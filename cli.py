@@ -1153,6 +1153,26 @@ def retry(job):
 
 
 @cli.command()
+@click.option("--older-than", "days", type=click.FloatRange(min=0), required=True,
+              help="Days since the job ended (0: every ended job).")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+def purge(days, dry_run):
+    """Remove finished farm jobs: their records, frames and staged inputs (outputs stay);
+    queued and running jobs are never touched."""
+    from workers.lifecycle import purge as remove_finished
+
+    settings, store = farm_store()
+    done = remove_finished(store, settings.storage_root(), older_than_days=days,
+                           dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for job in done.jobs:
+        click.echo(f"{verb} job {job}")
+    for path in done.paths:
+        click.echo(f"{verb} {path}")
+    click.echo(f"{verb} {len(done.jobs)} job(s) and {len(done.paths)} folder(s) or model(s)")
+
+
+@cli.command()
 @click.argument("job")
 @click.option("-o", "--output", "folder", required=True, type=click.Path(file_okay=False),
               help="Folder to copy the job's outputs and manifests into (created if needed).")

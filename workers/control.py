@@ -20,9 +20,8 @@ from .execution import frame_file
 from .identity import ensure_farm
 from .queueing import enqueue_assembly, enqueue_chunks
 from .settings import FarmSettings, from_environment
-from .store import CHUNK_STATES, DamagedRecord, JobStore
+from .store import CHUNK_STATES, ENDED, DamagedRecord, JobStore
 
-ENDED = ("succeeded", "failed", "cancelled")
 DAMAGED = "damaged"  # the state shown for a record that cannot be read: it will not change
 
 

@@ -11,6 +11,9 @@ LATENTFX_VISIBILITY      seconds before Redis hands an unacknowledged message to
                          worker (default 2 x hard limit)
 LATENTFX_MAX_ATTEMPTS    deliveries of one chunk before it is marked failed (default 3)
 LATENTFX_CHUNK_FRAMES    frames per chunk of a walk (default 48)
+LATENTFX_RECORD_DAYS     days a finished job (succeeded, failed, cancelled) is kept: then its
+                         record, frames and staged inputs are removed, as `latentfx purge`
+                         does (default 30; its outputs stay)
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class FarmSettings:
     max_attempts: int = 3
     chunk_frames: int = 48
     lease: float = field(default=0.0)  # 0: derived from the hard limit
+    record_days: float = 30.0
 
     def __post_init__(self):
         # Ordering that keeps one chunk from running twice by accident (research §1.2):
@@ -48,6 +52,9 @@ class FarmSettings:
                               f"chunks that are still running")
         if self.max_attempts < 1:
             raise ConfigError(f"LATENTFX_MAX_ATTEMPTS must be at least 1, got {self.max_attempts}")
+        if self.record_days <= 0:
+            raise ConfigError(f"LATENTFX_RECORD_DAYS must be more than 0, got "
+                              f"{self.record_days:g} (finished jobs would vanish at once)")
         if self.chunk_frames < 1:
             raise ConfigError(f"LATENTFX_CHUNK_FRAMES must be at least 1, got {self.chunk_frames}")
 
@@ -101,6 +108,7 @@ def from_environment(env: dict | None = None) -> FarmSettings:
         max_attempts=int(_number(env, "LATENTFX_MAX_ATTEMPTS", FarmSettings.max_attempts)),
         chunk_frames=int(_number(env, "LATENTFX_CHUNK_FRAMES", FarmSettings.chunk_frames)),
         lease=_number(env, "LATENTFX_LEASE", 0.0),
+        record_days=_number(env, "LATENTFX_RECORD_DAYS", FarmSettings.record_days),
     )
 
 

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 PREFIX = "lfx"
 FARM_ID = f"{PREFIX}:farm"  # the farm id, also in the storage root's marker
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+ENDED = ("succeeded", "failed", "cancelled")  # a job in one of these states will not change
 CHUNK_STATES = ("queued", "running", "done", "failed", "cancelled")
 MAX_CHUNKS = 10_000  # what a record may claim: 480,000 frames at the default chunk size
 JOB_ID = re.compile(r"[0-9a-f]{12}")  # what new_id makes: nothing else names a job
@@ -178,6 +179,19 @@ redis.call('SREM', KEYS[2], ARGV[1])
 return 1
 """
 
+# Remove an ended job's keys (purge, expiry), unless it was reopened since it was read.
+_REMOVE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'succeeded' and state ~= 'failed' and state ~= 'cancelled' then return 0 end
+for i = 0, tonumber(redis.call('HGET', KEYS[1], 'chunks') or '0') - 1 do
+  redis.call('DEL', KEYS[1] .. ':chunk:' .. i)
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('ZREM', KEYS[6], ARGV[1])
+redis.call('SREM', KEYS[7], ARGV[1])
+return 1
+"""
+
 # Cancel: flag the job, end it, and mark its queued chunks cancelled, unless it has ended;
 # returns {'cancelled', task ids of those chunks...} or {the state it had ended in}.
 _CANCEL = """
@@ -312,6 +326,7 @@ class JobStore:
         self._cancel = client.register_script(_CANCEL)
         self._resend = client.register_script(_RESEND)
         self._redo = client.register_script(_REDO)
+        self._remove = client.register_script(_REMOVE)
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 30, patient: bool = False) -> "JobStore":
@@ -579,6 +594,17 @@ class JobStore:
         """Mark the job failed with `error` (and that chunk too, unless it is done) at once,
         so no reader sees the failure without its reason; unless it has already ended."""
         return self._conclude(job, chunk=chunk, chunk_error=error, state="failed", error=error)
+
+    def remove(self, job: str) -> bool:
+        """Delete an ended job's record (its chunks, frames, attempts); False, and nothing
+        deleted, when it is not ended (a retry reopened it)."""
+        keys = [self.job_key(job, *part) for part in ((), ("frames",), ("finished",),
+                                                       ("assemble",), ("attempts",))]
+        return bool(self._remove(keys=[*keys, f"{PREFIX}:jobs", f"{PREFIX}:active"],
+                                 args=[job]))
+
+    def all_job_ids(self) -> list[str]:
+        return self._redis.zrange(f"{PREFIX}:jobs", 0, -1)
 
     # -- the farm's identity (workers.identity) -----------------------------------------------
     def farm_id(self) -> str | None:

@@ -1212,7 +1212,8 @@ def worker(queues, concurrency, name, loglevel):
 @cli.command()
 def doctor():
     """Show the farm settings found in the environment and check Redis, storage and workers."""
-    from workers.control import answering_workers, redis_problem, refused_items
+    from workers.control import (answering_workers, marker_problem, redis_problem,
+                                 redis_safety, refused_items)
     from workers.settings import ConfigError, from_environment
 
     try:
@@ -1234,6 +1235,10 @@ def doctor():
                f"visibility {settings.visibility_timeout:g} s; {settings.max_attempts} "
                f"deliveries per chunk; {settings.chunk_frames} frames per chunk")
     if not problems:
+        checks = {**redis_safety(settings), "marker": marker_problem(settings)}
+        for name, (ok, what) in checks.items():
+            click.echo(f"{name + ':':<11} {'' if ok else 'PROBLEM: '}{what}")
+            problems += not ok
         count, newest = refused_items(settings)
         click.echo(f"refused:    {count} malformed message(s) or record(s) kept in lfx:dead"
                    + (f"; newest: {newest[0]['reason']}" if newest else ""))

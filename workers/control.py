@@ -17,7 +17,7 @@ from pipelines.registry import JOBS
 from .app import get_app
 from .broker import waiting_task_ids
 from .execution import frame_file
-from .identity import ensure_farm
+from .identity import check_farm, ensure_farm, marker_of
 from .queueing import enqueue_assembly, enqueue_chunks
 from .settings import FarmSettings, from_environment
 from .store import CHUNK_STATES, ENDED, DamagedRecord, JobStore
@@ -221,6 +221,45 @@ def redis_problem(settings: FarmSettings) -> str | None:
     except Exception as exc:  # any failure to reach Redis is the finding itself
         return f"{type(exc).__name__}: {exc}"
     return None
+
+
+def redis_safety(settings: FarmSettings) -> dict[str, tuple[bool, str]]:
+    """{'persistence': (ok, what), 'eviction': (ok, what)}: whether a Redis restart keeps
+    the jobs (AOF or RDB saving on) and whether Redis may evict job records under memory
+    pressure (any policy but noeviction)."""
+    client = JobStore.from_url(settings.redis_url, timeout=3).client
+    try:
+        config = {**client.config_get("appendonly"), **client.config_get("save"),
+                  **client.config_get("maxmemory-policy")}
+    except Exception as exc:  # CONFIG renamed away or denied to this user: say so
+        reason = f"cannot read Redis' configuration ({type(exc).__name__}: {exc})"
+        return {"persistence": (False, reason), "eviction": (False, reason)}
+    kinds = [k for k, on in (("append-only file", config.get("appendonly") == "yes"),
+                             (f"RDB snapshots (save {config.get('save')})",
+                              bool(config.get("save", "").strip()))) if on]
+    persistence = ((True, " and ".join(kinds)) if kinds else
+                   (False, "neither AOF nor RDB saving is configured: a Redis restart loses "
+                           "every job; set appendonly yes (or a save rule)"))
+    policy = config.get("maxmemory-policy", "?")
+    eviction = ((True, policy) if policy == "noeviction" else
+                (False, f"{policy}: Redis may evict job records when memory runs short; set "
+                        f"maxmemory-policy noeviction"))
+    return {"persistence": persistence, "eviction": eviction}
+
+
+def marker_problem(settings: FarmSettings) -> tuple[bool, str]:
+    """(ok, what) for the storage root's farm marker against the id Redis holds."""
+    root, store = settings.storage_root(), JobStore.from_url(settings.redis_url, timeout=3)
+    known = store.farm_id()
+    if known is None:
+        marked = marker_of(root)
+        return True, (f"farm {marked} (Redis has lost its id: the next start gives it back)"
+                      if marked else "none yet (made at the first submit or worker start)")
+    try:
+        check_farm(root, store, known=known)
+    except LatentfxError as exc:
+        return False, str(exc)
+    return True, f"farm {known}"
 
 
 def refused_items(settings: FarmSettings, limit: int = 3) -> tuple[int, list[dict]]:

@@ -58,8 +58,24 @@ if redis.call('HGET', job, 'cancel') == '1' then
 end
 local attempts = redis.call('HINCRBY', chunk, 'attempts', 1)
 if attempts > tonumber(ARGV[5]) then
+  -- Say why by what the last delivery left: a live claim (a duplicate of a delivery still
+  -- running), an error it ended with, or an expired claim (its worker vanished mid-chunk).
+  -- A live claim of this same worker by another process: that process died (killed).
+  local why = 'its worker was lost every time'
+  local last = redis.call('HGET', chunk, 'error') or ''
+  local live = state == 'running' and
+    tonumber(redis.call('HGET', chunk, 'lease') or '0') > tonumber(ARGV[6])
+  local replaced = redis.call('HGET', chunk, 'worker') == ARGV[2] and
+    redis.call('HGET', chunk, 'pid') ~= ARGV[3]
+  if live and not replaced then
+    why = 'the message was delivered again while another delivery still held the chunk (duplicate deliveries)'
+  elseif live then
+    why = 'its worker process died every time (killed, or crashed) while rendering it'
+  elseif last ~= '' then
+    why = 'the last one ended with ' .. (string.gsub(last, '^retrying after ', ''))
+  end
   redis.call('HSET', chunk, 'state', 'failed', 'error',
-    'gave up after ' .. ARGV[5] .. ' deliveries: its worker was lost every time')
+    'gave up after ' .. ARGV[5] .. ' deliveries: ' .. why)
   return {'exhausted', attempts}
 end
 redis.call('HSET', chunk, 'state', 'running', 'owner', ARGV[1], 'worker', ARGV[2],
@@ -129,7 +145,7 @@ return added
 _FINISH = """
 local chunk, finished, job, assemble = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('HGET', chunk, 'owner') ~= ARGV[1] then return 'superseded' end
-redis.call('HSET', chunk, 'state', 'done', 'finished', ARGV[3], 'lease', '0')
+redis.call('HSET', chunk, 'state', 'done', 'finished', ARGV[3], 'lease', '0', 'error', '')
 redis.call('SADD', finished, ARGV[2])
 if redis.call('SCARD', finished) == tonumber(redis.call('HGET', job, 'chunks'))
    and redis.call('SET', assemble, ARGV[1], 'NX') then

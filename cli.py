@@ -1132,7 +1132,7 @@ def cancel(job):
     if done.already_ended:
         click.echo(f"job {job} has already ended ({done.already_ended}); nothing to cancel")
     else:
-        click.echo(f"cancelled {job}: {done.revoked} queued chunk(s) revoked; running chunks "
+        click.echo(f"cancelled {job}: {done.revoked} queued chunk(s) will not start; running chunks "
                    f"stop at their next frame")
 
 

@@ -101,21 +101,18 @@ def follow(store: JobStore, job: str, *, every: float = 0.5) -> Iterator[dict]:
 class Cancelled:
     job: str
     already_ended: str | None  # the state it had ended in: then nothing was done
-    revoked: int = 0           # queued chunks whose messages were revoked
+    revoked: int = 0           # queued chunks marked cancelled (never started)
 
 
 def cancel(settings: FarmSettings, store: JobStore, job: str) -> Cancelled:
-    """Queued chunks never start (their messages are revoked); running ones stop at their
-    next frame (they check the job's cancel flag)."""
+    """Queued chunks never start (they are marked cancelled, and a delivery of one skips
+    it); running ones stop at their next frame (they check the job's cancel flag)."""
     state = store.job(job)["state"]  # also ended when its chunks failed, not yet settled
     if state in ENDED:
         return Cancelled(job, already_ended=state)
     ended, stopped = store.cancel(job)  # at once: a job that ends meanwhile stays as it ended
     if ended:
         return Cancelled(job, already_ended=ended)
-    ids = [task_id for task_id in stopped if task_id]
-    if ids:
-        get_app(settings).control.revoke(ids)
     return Cancelled(job, already_ended=None, revoked=len(stopped))
 
 
@@ -269,7 +266,7 @@ def refused_items(settings: FarmSettings, limit: int = 3) -> tuple[int, list[dic
     return store.dead_letter_count(), store.dead_letters(limit)
 
 
-def answering_workers(settings: FarmSettings, *, timeout: float = 1.0) -> list[str]:
-    """The names of the workers that answer a ping within `timeout` seconds."""
-    replies = get_app(settings).control.ping(timeout=timeout) or []
-    return sorted(name for reply in replies for name in reply)
+def answering_workers(settings: FarmSettings) -> list[str]:
+    """The names of the workers running now: each renews a key in Redis every few seconds
+    (Celery's remote control, which `ping` needs, is off: workers.app)."""
+    return JobStore.from_url(settings.redis_url, timeout=3).live_workers()

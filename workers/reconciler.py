@@ -16,20 +16,28 @@ from .store import JobStore
 
 
 class Reconciler:
-    def __init__(self, app, settings: FarmSettings):
+    def __init__(self, app, settings: FarmSettings, *, worker: str = ""):
         self.app = app  # only sends messages
         self.settings = settings
+        self.worker = worker  # announced in Redis each round, for `latentfx doctor`
         self.store = JobStore.from_url(self.settings.redis_url)
         self._stop = threading.Event()
         self._expired_at = 0.0  # when finished jobs were last expired (at most hourly)
 
     def run_forever(self) -> None:
         interval = max(1.0, self.settings.lease_seconds / 2)
+        self._round(interval, sweep=False)
         while not self._stop.wait(interval):
-            try:
+            self._round(interval)
+
+    def _round(self, interval: float, *, sweep: bool = True) -> None:
+        try:
+            if self.worker:
+                self.store.announce_worker(self.worker, seconds=3 * interval)
+            if sweep:
                 self.sweep()
-            except Exception:  # a broker hiccup must not kill the thread; try next round
-                continue
+        except Exception:  # a broker hiccup must not kill the thread; try next round
+            pass
 
     def stop(self) -> None:
         self._stop.set()

@@ -2,7 +2,9 @@
 
 LATENTFX_REDIS_URL       redis://[:password@]host:port/db (default redis://127.0.0.1:6379/0);
                          the broker and our job store. A password may also come from
-                         LATENTFX_REDIS_PASSWORD, so it need not appear in the URL.
+                         LATENTFX_REDIS_PASSWORD, or from the file LATENTFX_REDIS_PASSWORD_FILE
+                         names (a Docker secret), so it need not appear in the URL. The
+                         example passwords of farm.env.example are refused.
 LATENTFX_STORAGE         the shared storage root every worker and the CLI see (required to
                          submit or run a worker).
 LATENTFX_SOFT_LIMIT      seconds a chunk may run before it is asked to stop (default 1800)
@@ -21,13 +23,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from latentfx.errors import LatentfxError
 
 
 class ConfigError(LatentfxError):
     """The farm's settings are inconsistent or missing; the message says which and why."""
+
+
+# farm.env.example's values (tests/test_farm_policy.py keeps the two equal): a farm started
+# with them as they are has passwords that anyone who read the repository knows.
+EXAMPLE_PASSWORDS = frozenset({"change-me-admin-password", "change-me-worker-password",
+                               "change-me-submit-password", "change-me-flower-password"})
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,11 @@ class FarmSettings:
 def from_environment(env: dict | None = None) -> FarmSettings:
     env = os.environ if env is None else env
     url = env.get("LATENTFX_REDIS_URL", FarmSettings.redis_url)
-    password = env.get("LATENTFX_REDIS_PASSWORD")
+    password = env.get("LATENTFX_REDIS_PASSWORD") or _password_file(env)
+    if password in EXAMPLE_PASSWORDS or unquote(urlsplit(url).password or "") in EXAMPLE_PASSWORDS:
+        raise ConfigError("the Redis password is farm.env.example's example value; set a "
+                          "long random one of your own in .env (REDIS_*_PASSWORD) and "
+                          "restart Redis and the farm")
     if password and urlsplit(url).password is None:
         parts = urlsplit(url)
         host = parts.hostname + (f":{parts.port}" if parts.port else "")
@@ -110,6 +122,17 @@ def from_environment(env: dict | None = None) -> FarmSettings:
         lease=_number(env, "LATENTFX_LEASE", 0.0),
         record_days=_number(env, "LATENTFX_RECORD_DAYS", FarmSettings.record_days),
     )
+
+
+def _password_file(env) -> str | None:
+    name = env.get("LATENTFX_REDIS_PASSWORD_FILE")
+    if not name:
+        return None
+    try:
+        return Path(name).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"LATENTFX_REDIS_PASSWORD_FILE={name}: cannot read it "
+                          f"({exc.strerror}); point it at the file holding the password") from None
 
 
 def _number(env, name: str, default: float) -> float:

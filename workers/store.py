@@ -37,6 +37,7 @@ from latentfx.errors import InputError
 
 log = logging.getLogger(__name__)
 PREFIX = "lfx"
+WORKERS = f"{PREFIX}:worker:"  # + a worker's name: it is running (a key with a short TTL)
 FARM_ID = f"{PREFIX}:farm"  # the farm id, also in the storage root's marker
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 ENDED = ("succeeded", "failed", "cancelled")  # a job in one of these states will not change
@@ -621,6 +622,13 @@ class JobStore:
 
     def all_job_ids(self) -> list[str]:
         return self._redis.zrange(f"{PREFIX}:jobs", 0, -1)
+
+    def announce_worker(self, name: str, *, seconds: float) -> None:
+        """`name` is running, for the next `seconds` (each worker renews it)."""
+        self._redis.set(f"{WORKERS}{name}", time.time(), ex=max(1, int(seconds)))
+
+    def live_workers(self) -> list[str]:
+        return sorted(key[len(WORKERS):] for key in self._redis.scan_iter(f"{WORKERS}*"))
 
     # -- the farm's identity (workers.identity) -----------------------------------------------
     def farm_id(self) -> str | None:

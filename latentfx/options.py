@@ -2,6 +2,11 @@
 `latentfx --help` never loads torch."""
 
 FAMILIES = ("vector", "spatial")
+# --vae-kind: the diffusion models whose autoencoders latentfx reads (latentfx/models/foreign/).
+VAE_KINDS = ("sd", "sdxl", "sd3", "flux")
+# A progress message starting with this is a notice said once (an estimate of the time a
+# job will take), not a status: the CLI prints it above the bar.
+NOTE = "note: "
 FIT_POLICIES = ("center-crop", "pad", "random-crop")
 INFERENCE_FITS = ("center-crop", "pad")  # random crops make sense for training only
 FRAME_FITS = ("crop", "pad", "stretch")  # walks, mixes, stores: any frame size and aspect

@@ -12,13 +12,13 @@ from typing import Callable
 
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
-from pipelines.specs import PAIRS, Spec, input_path, output_path
+from pipelines.specs import PAIRS, ModelSpec, input_path, output_path
 
 STRIP_CELL = 48  # the narrowest picture of a swept strip, in pixels
 
 
 @dataclass
-class ApplySpec(Spec):
+class ApplySpec(ModelSpec):
     image: str = input_path()
     output: str = output_path()
     # (file, strength)
@@ -62,13 +62,12 @@ def run(spec: ApplySpec, *, progress: Callable[[int, int, str], None] | None = N
     from latentfx.images.resizing import fit_to
     from latentfx.io.manifests import input_record, write_manifest
     from latentfx.latents.attribute_vectors import AttributeVector
-    from latentfx.models.loading import load_model
     from latentfx.walk.keyframes import load_keyframe
     from latentfx.walk.rendering import LatentSpace, frame_size
 
     spec.validate()
     started = time.perf_counter()
-    model, info = load_model(spec.model, device=spec.device)
+    model, info = spec.load_model()
     key = load_keyframe(spec.image)
     width, height = frame_size(spec.size, model, [key])
     space = LatentSpace(model, height=height, width=width, fit=spec.fit, temperature=1.0,

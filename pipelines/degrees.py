@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 from latentfx.options import DEFAULT_FEATURES, MORPHS, check_features
-from pipelines.specs import FEATURES, Spec, input_path, output_path
+from pipelines.specs import FEATURES, ModelSpec, input_path, output_path
 
 if TYPE_CHECKING:  # annotations only: these bring torch, so they are imported where used
     from latentfx.walk.video import VideoOutputs, WalkVideo
@@ -31,7 +31,7 @@ METRICS = ("euclidean", "cosine")
 
 
 @dataclass
-class DegreesSpec(Spec):
+class DegreesSpec(ModelSpec):
     start: str = input_path()
     end: str = input_path()
     pool: str = input_path(store_images=True)  # a latent store or a folder of images
@@ -125,12 +125,11 @@ class DegreesResult:
 
 def run(spec: DegreesSpec, *, progress: Callable[[int, int, str], None] | None = None,
         cancel: Callable[[], bool] | None = None) -> DegreesResult:
-    from latentfx.models.loading import load_model
 
     # 1. Check inputs, load the model and the pool.
     spec = spec.checked()
     started = time.perf_counter()
-    model, info = load_model(spec.model, device=spec.device)
+    model, info = spec.load_model()
     store, folder = _pool(spec, model, info.model_id, progress=progress, cancel=cancel)
 
     # 2. Place the ends and waypoints among the pool's latents; find the chain.

@@ -16,11 +16,11 @@ from typing import Callable
 
 from latentfx.errors import InputError, Skipped
 from latentfx.options import FRAME_FITS
-from pipelines.specs import Spec, input_path, output_path
+from pipelines.specs import ModelSpec, input_path, output_path
 
 
 @dataclass
-class EncodeSpec(Spec):
+class EncodeSpec(ModelSpec):
     folder: str = input_path()
     output: str = output_path()
     model: str | None = None
@@ -63,12 +63,11 @@ def run(spec: EncodeSpec, *, progress: Callable[[int, int, str], None] | None = 
         cancel: Callable[[], bool] | None = None) -> EncodeResult:
     from latentfx.io.manifests import write_manifest
     from latentfx.latents.encoding import encode_folder, store_size
-    from latentfx.models.loading import load_model
 
     # 1. Check inputs, load the model, settle the size.
     spec.validate()
     started = time.perf_counter()
-    model, info = load_model(spec.model, device=spec.device)
+    model, info = spec.load_model()
     size = store_size(model, spec.size)
 
     # 2. Encode what is new or changed; reuse the rest of the store this run replaces.

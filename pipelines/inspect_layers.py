@@ -11,7 +11,7 @@ from typing import Callable
 
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
-from pipelines.specs import Spec, input_path, output_path
+from pipelines.specs import ModelSpec, input_path, output_path
 
 TILE = 64          # each feature map is drawn this tall
 MAX_CHANNELS = 8   # channels shown per layer (the ones with the largest spread)
@@ -19,7 +19,7 @@ MAX_SIDE = 512     # spatial models: larger images are downscaled first
 
 
 @dataclass
-class InspectSpec(Spec):
+class InspectSpec(ModelSpec):
     image: str = input_path()
     output: str = output_path()
     model: str | None = None
@@ -57,11 +57,10 @@ def run(spec: InspectSpec, *, progress: Callable[[int, int, str], None] | None =
     from latentfx.images.loading import image_to_tensor, load_image
     from latentfx.images.resizing import for_model
     from latentfx.io.manifests import input_record, write_manifest
-    from latentfx.models.loading import load_model
 
     spec.validate()
     started = time.perf_counter()
-    model, info = load_model(spec.model, device=spec.device)
+    model, info = spec.load_model()
     x = for_model(image_to_tensor(load_image(spec.image)), model, max_side=MAX_SIDE)
 
     # 1. Record every layer's output in the order the layers run.

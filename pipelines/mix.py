@@ -18,14 +18,14 @@ from typing import Callable
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 from latentfx.priors.choice import check_prior_option
-from pipelines.specs import Spec, output_path
+from pipelines.specs import ModelSpec, output_path
 
 SUM_TOLERANCE = 1e-3
 _BARE_SEED = re.compile(r"seed:-?\d+\Z")
 
 
 @dataclass
-class MixSpec(Spec):
+class MixSpec(ModelSpec):
     inputs: list[str]            # "KEYFRAME:WEIGHT", or plain keyframes with --triangle
     output: str = output_path()
     model: str | None = None
@@ -117,7 +117,6 @@ def run(spec: MixSpec, *, progress: Callable[[int, int, str], None] | None = Non
 
     from latentfx.images.grids import make_grid, save_image
     from latentfx.io.manifests import input_record, write_manifest
-    from latentfx.models.loading import load_model
     from latentfx.walk.keyframes import load_keyframes
     from latentfx.walk.rendering import LatentSpace, frame_size
 
@@ -125,7 +124,7 @@ def run(spec: MixSpec, *, progress: Callable[[int, int, str], None] | None = Non
     spec = spec.checked()
     keys_text, weights = spec.parsed()
     started = time.perf_counter()
-    model, info = load_model(spec.model, device=spec.device)
+    model, info = spec.load_model()
     keys = load_keyframes(keys_text)
     width, height = frame_size(spec.size, model, keys)
     space = LatentSpace(model, height=height, width=width, fit=spec.fit, temperature=1.0,

@@ -13,13 +13,13 @@ from typing import Callable
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 from latentfx.options import DEFAULT_FEATURES, check_features
-from pipelines.specs import FEATURES, Spec, input_path, output_path
+from pipelines.specs import FEATURES, ModelSpec, input_path, output_path
 
 METRICS = ("euclidean", "cosine")
 
 
 @dataclass
-class NeighborsSpec(Spec):
+class NeighborsSpec(ModelSpec):
     image: str = input_path()
     store: str = input_path(store_images=True)
     output: str = output_path()
@@ -60,13 +60,12 @@ def run(spec: NeighborsSpec, *, progress: Callable[[int, int, str], None] | None
     from latentfx.io.manifests import input_record, write_manifest
     from latentfx.latents.queries import entries_of, fitted_like, image_folder, stored_picture
     from latentfx.latents.stores import LatentStore
-    from latentfx.models.loading import load_model
 
     # 1. Check inputs; the store must belong to the model.
     spec.validate()
     started = time.perf_counter()
     store = LatentStore.load(spec.store)
-    model, info = load_model(spec.model, device=spec.device)
+    model, info = spec.load_model()
     store.require_model(info.model_id, store_path=spec.store)
     folder = image_folder(store, spec.store, spec.folder)
 

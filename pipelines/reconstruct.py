@@ -10,13 +10,13 @@ from typing import Callable
 from latentfx.errors import InputError, Interrupted, Skipped
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 from latentfx.options import INFERENCE_FITS
-from pipelines.specs import Spec, input_path, output_path
+from pipelines.specs import ModelSpec, input_path, output_path
 
 DISPLAY_MAX_SIDE = 512  # grid cells are at most this big; metrics use full resolution
 
 
 @dataclass
-class ReconstructSpec(Spec):
+class ReconstructSpec(ModelSpec):
     images: list[str] = input_path()
     output: str = output_path()
     model: str | None = None
@@ -59,12 +59,11 @@ def run(spec: ReconstructSpec, *, progress: Callable[[int, int, str], None] | No
     from latentfx.images.metrics import psnr, ssim
     from latentfx.images.resizing import for_model
     from latentfx.io.manifests import input_record, write_manifest
-    from latentfx.models.loading import load_model
 
     # 1. Check inputs and load the model.
     spec.validate()
     started = time.perf_counter()
-    model, info = load_model(spec.model, device=spec.device)
+    model, info = spec.load_model()
 
     # 2. Reconstruct each image; a bad file is skipped, not fatal.
     pairs, scores, skipped, inputs = [], [], [], []

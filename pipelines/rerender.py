@@ -15,8 +15,8 @@ from pipelines.registry import JOBS
 
 def load(manifest: str | os.PathLike, *, output: str | None = None, device: str | None = None):
     """(pipeline module, spec) that reproduce the output described by `manifest`."""
-    from latentfx.models.bundled import resolve_model
     from latentfx.models.checkpoint import file_sha256
+    from latentfx.models.sources import model_id
 
     path = Path(manifest)
     try:
@@ -36,10 +36,12 @@ def load(manifest: str | os.PathLike, *, output: str | None = None, device: str 
         spec_fields["device"] = device
     spec = kind.spec_class.from_dict(spec_fields, source=str(path))
 
-    model_file = resolve_model(spec.model)
-    if record.get("model_id") and file_sha256(model_file) != record["model_id"]:
-        raise InputError(f"{path}: made with model {record['model_id'][:16]}, but {model_file} "
-                         f"is now a different model; give the original checkpoint")
+    for field, recorded in (("model", record.get("model_id")),
+                            ("decoder", record.get("decoder_id"))):
+        if recorded and model_id(getattr(spec, field)) != recorded:
+            raise InputError(f"{path}: made with {field} {recorded[:16]}, but "
+                             f"{getattr(spec, field) or 'default'} is now a different one; give "
+                             f"the original file")
     for item in record.get("inputs", []):
         if not Path(item["path"]).is_file():
             raise InputError(f"{item['path']}: input of {path} is missing (paths are relative "

@@ -16,11 +16,11 @@ from typing import Callable
 from latentfx.errors import InputError
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
 from latentfx.priors.choice import check_prior_option
-from pipelines.specs import Spec, output_path
+from pipelines.specs import ModelSpec, output_path
 
 
 @dataclass
-class SampleSpec(Spec):
+class SampleSpec(ModelSpec):
     output: str = output_path()
     n: int = 16
     seed: int = 0
@@ -72,14 +72,13 @@ def run(spec: SampleSpec, *, progress: Callable[[int, int, str], None] | None = 
     from latentfx.images.contact_sheets import Cell, contact_sheet
     from latentfx.images.grids import make_grid, save_image
     from latentfx.io.manifests import write_manifest
-    from latentfx.models.loading import load_model
     from latentfx.runtime.oom import map_batches
     from latentfx.walk.keyframes import prior_latent
 
     # 1. Check inputs and settle the prior, load the model, settle the size.
     spec = spec.checked()
     started = time.perf_counter()
-    model, info = load_model(spec.model, device=spec.device)
+    model, info = spec.load_model()
     if model.native_size is not None and spec.size is not None:
         native_height, native_width = model.native_size
         raise InputError(f"--size applies to spatial models only; this {model.config.family} "

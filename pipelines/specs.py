@@ -120,6 +120,33 @@ class Spec:
         return self.resolved()
 
 
+@dataclass(kw_only=True)
+class ModelSpec(Spec):
+    """A spec that loads a model by its `model` field: also `vae_kind` and `decoder`, which a
+    foreign autoencoder may need (latentfx/models/foreign/). Keyword-only, so each Spec keeps
+    its own field order."""
+
+    # sd, sdxl, sd3 or flux: for an autoencoder file that cannot tell (SD and SDXL files
+    # have the same shapes, as do SD3's and FLUX's).
+    vae_kind: str | None = None
+    # Another decoder for the same latents (a TAESD decoder for previews): staged and
+    # path-checked on the farm like every input file.
+    decoder: str | None = input_path(None)
+
+    def check_model(self) -> None:
+        """CheckpointError for a model file loading would refuse (torch-free: headers only)."""
+        from latentfx.models.sources import check_model
+
+        check_model(self.model, vae_kind=self.vae_kind, decoder=self.decoder)
+
+    def load_model(self):
+        """(model, checkpoint info) on the spec's device."""
+        from latentfx.models.loading import load_model
+
+        return load_model(self.model, device=self.device, vae_kind=self.vae_kind,
+                          decoder=self.decoder)
+
+
 @cache
 def _path_fields(cls: type, role: str) -> tuple[PathField, ...]:
     return tuple(PathField(f.name, f.metadata.get("form", PATHS),

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from latentfx.errors import InputError, Skipped
 from latentfx.io.outputs import IMAGE_OUTPUTS, check_output_file
-from pipelines.specs import Spec, input_path, output_path
+from pipelines.specs import ModelSpec, input_path, output_path
 
 KINDS = ("image", "folder", "video")
 
 
 @dataclass
-class TransferSpec(Spec):
+class TransferSpec(ModelSpec):
     input: str = input_path()
     output: str = output_path()
     model: str | None = None
@@ -101,8 +101,7 @@ class TransferResult:
 def reinterpreter(spec: TransferSpec):
     """(Reinterpreter, checkpoint info) for a spec: loads the model."""
     from latentfx.latents.transfer import Reinterpreter
-    from latentfx.models.loading import load_model
 
-    model, info = load_model(spec.model, device=spec.device)
+    model, info = spec.load_model()
     return Reinterpreter(model, strength=spec.strength, tile=spec.tile,
                          overlap=spec.overlap), info

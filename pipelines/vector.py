@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Callable
 
 from latentfx.errors import InputError
-from pipelines.specs import Spec, input_path, output_path
+from pipelines.specs import ModelSpec, input_path, output_path
 
 
 @dataclass
-class VectorSpec(Spec):
+class VectorSpec(ModelSpec):
     output: str = output_path()
     store: str | None = input_path(None)
     attr: str | None = None
@@ -108,7 +108,6 @@ def _labelled_latents(spec: VectorSpec, progress, cancel):
 
     from latentfx.latents.encoding import encode_folder, store_size
     from latentfx.latents.stores import LatentStore
-    from latentfx.models.loading import load_model
 
     if spec.store:
         store = LatentStore.load(spec.store)
@@ -127,7 +126,7 @@ def _labelled_latents(spec: VectorSpec, progress, cancel):
                                   for b in spec.balance], dim=1)[keep]
         return store.latents[keep], has[keep], others, store.model_id, spec.attr
     # Both folders encoded by one model, as `latentfx encode` would with its defaults.
-    model, info = load_model(spec.model, device=spec.device)
+    model, info = spec.load_model()
     stores = [encode_folder(model, folder, model_id=info.model_id, size=store_size(model),
                             progress=progress, cancel=cancel).store
               for folder in (spec.with_dir, spec.without_dir)]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from latentfx.errors import InputError
 from latentfx.options import FRAME_FITS, MORPHS
 from latentfx.priors.choice import check_prior_option
-from pipelines.specs import KEYFRAMES, Spec, input_path, output_path
+from pipelines.specs import KEYFRAMES, ModelSpec, input_path, output_path
 
 if TYPE_CHECKING:  # annotations only: these bring torch, so they are imported where used
     from latentfx.walk.frames import WalkFrames
@@ -33,7 +33,7 @@ DEFAULT_FRAMES = 48           # per segment: 2 s at 24 fps
 
 
 @dataclass
-class WalkSpec(Spec):
+class WalkSpec(ModelSpec):
     keyframes: list[str] = input_path(form=KEYFRAMES)
     output: str = output_path()
     model: str | None = None
@@ -174,13 +174,12 @@ class Walk:
 
 def prepare(spec: WalkSpec, *, progress=None) -> Walk:
     """Steps 2-3 (for a checked spec): everything up to the first frame."""
-    from latentfx.models.loading import load_model
     from latentfx.walk.frames import build_walk
     from latentfx.walk.keyframes import load_keyframes
 
     # 2. Load the model and keyframes.
     keys = load_keyframes(spec.keyframes)
-    model, info = load_model(spec.model, device=spec.device)
+    model, info = spec.load_model()
 
     # 3. Settle the output size; build the renderer(s) and the timeline.
     frames = build_walk(model, keys, model_id=info.model_id, size=spec.size,

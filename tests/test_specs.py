@@ -13,19 +13,22 @@ from pipelines.registry import JOBS
 from pipelines.specs import FEATURES, KEYFRAMES, PAIRS, PATHS, Spec
 from test_chunks import render_in_chunks
 
-# What the farm checks, stages and places for each job.
+# What the farm checks, stages and places for each job. Every job that loads a model (all
+# but map, which takes the store's) also reads a separate decoder file when given one.
+DECODER = {"decoder": PATHS}
 PATH_FIELDS = {
-    "walk": ({"keyframes": KEYFRAMES}, ("output", "frames_dir", "sheet")),
-    "reconstruct": ({"images": PATHS}, ("output",)),
-    "sample": ({}, ("output",)),
-    "encode": ({"folder": PATHS, "labels": PATHS}, ("output",)),
-    "vector": ({"store": PATHS, "with_dir": PATHS, "without_dir": PATHS}, ("output",)),
+    "walk": ({"keyframes": KEYFRAMES, **DECODER}, ("output", "frames_dir", "sheet")),
+    "reconstruct": ({"images": PATHS, **DECODER}, ("output",)),
+    "sample": (DECODER, ("output",)),
+    "encode": ({"folder": PATHS, "labels": PATHS, **DECODER}, ("output",)),
+    "vector": ({"store": PATHS, "with_dir": PATHS, "without_dir": PATHS, **DECODER},
+               ("output",)),
     "map": ({"store": PATHS, "folder": PATHS, "features": FEATURES}, ("output", "html")),
-    "transfer": ({"input": PATHS}, ("output",)),
-    "transfer-video": ({"input": PATHS}, ("output",)),
+    "transfer": ({"input": PATHS, **DECODER}, ("output",)),
+    "transfer-video": ({"input": PATHS, **DECODER}, ("output",)),
     "degrees": ({"start": PATHS, "end": PATHS, "via": PATHS, "pool": PATHS,
-                 "features": FEATURES, "folder": PATHS}, ("output", "sheet")),
-    "apply": ({"image": PATHS, "vectors": PAIRS}, ("output",)),
+                 "features": FEATURES, "folder": PATHS, **DECODER}, ("output", "sheet")),
+    "apply": ({"image": PATHS, "vectors": PAIRS, **DECODER}, ("output",)),
 }
 SHOWS_STORE_IMAGES = {"map": "store", "degrees": "pool"}
 

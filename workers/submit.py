@@ -27,8 +27,7 @@ def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
            priority: int = 5) -> str:
     """Queue `spec` (a pipeline Spec) as a farm job; returns the job id. The job store
     records the spec checked and resolved, with its paths staged: what every chunk renders."""
-    from latentfx.models.bundled import resolve_model
-    from latentfx.models.checkpoint import file_sha256
+    from latentfx.models.sources import model_id as model_file_id
 
     from .app import get_app
     from .store import MAX_CHUNKS, JobStore
@@ -54,7 +53,7 @@ def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
                              f"{settings.chunk_frames}; a farm job has at most {MAX_CHUNKS}: "
                              f"raise LATENTFX_CHUNK_FRAMES")
         # Jobs that read a store (map) take their model from it.
-        model_id = file_sha256(resolve_model(spec.model)) if hasattr(spec, "model") else None
+        model_id = model_file_id(spec.model) if hasattr(spec, "model") else None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -24,6 +24,14 @@ def input_record(path: str | os.PathLike) -> dict:
     return {"path": str(path), "sha256": file_sha256(path)}
 
 
+def _decoder_id(spec: dict) -> dict:
+    """A separate decoder's id (`--decoder`, foreign autoencoders), recorded beside the
+    model's: the pictures depend on it, the latents (and the model id) do not."""
+    from latentfx.models.sources import model_id
+
+    return {"decoder_id": model_id(spec["decoder"])} if spec.get("decoder") else {}
+
+
 def write_manifest(output: str | os.PathLike, *, job: str, spec: dict, model_id: str | None,
                    inputs: list[dict], skipped: list | None = None, seeds: dict | None = None,
                    timings: dict | None = None, results: dict | None = None) -> Path:
@@ -34,6 +42,7 @@ def write_manifest(output: str | os.PathLike, *, job: str, spec: dict, model_id:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "host": {"python": platform.python_version(), "platform": platform.platform()},
         "model_id": model_id,
+        **_decoder_id(spec),
         "spec": spec,
         "seeds": seeds or {},
         "inputs": inputs,

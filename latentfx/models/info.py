@@ -9,7 +9,13 @@ from latentfx.models.checkpoint import model_from_checkpoint, read_checkpoint
 ANY_SIZE_DEFAULT = 512  # side of the square a model that takes any size is described at
 
 
-def describe(name_or_path: str | None, *, size: tuple[int, int] | None = None) -> dict:
+def describe(name_or_path: str | None, *, size: tuple[int, int] | None = None,
+             vae_kind: str | None = None, decoder: str | None = None) -> dict:
+    from latentfx.models.sources import check_model, foreign_path
+
+    check_model(name_or_path, vae_kind=vae_kind, decoder=decoder)
+    if foreign_path(name_or_path) is not None:
+        return _describe_foreign(name_or_path, size, vae_kind=vae_kind, decoder=decoder)
     path = resolve_model(name_or_path)
     info = read_checkpoint(path)
     model = model_from_checkpoint(info)
@@ -38,6 +44,27 @@ def describe(name_or_path: str | None, *, size: tuple[int, int] | None = None) -
         "prior": info.metadata.get("prior"),
         "latentfx_version": info.metadata.get("latentfx_version"),
         "format_version": info.metadata.get("format_version"),
+    }
+
+
+def _describe_foreign(name_or_path: str, size: tuple[int, int] | None, *,
+                      vae_kind: str | None, decoder: str | None) -> dict:
+    """A foreign autoencoder (latentfx/models/foreign/): its layout, kind and latent space."""
+    from latentfx.models.foreign import load_foreign
+
+    model, info = load_foreign(name_or_path, kind=vae_kind, decoder=decoder)
+    width, height = size or _default_size(model)
+    latent = model.latent_shape(height, width)
+    parts = {k: v for k, v in info.metadata["foreign"].items() if not k.endswith("_file")}
+    return {
+        "model": str(name_or_path),
+        "model_id": info.model_id,
+        "family": "spatial (a foreign autoencoder, read through diffusers)",
+        **parts,
+        "parameters": f"{model.num_parameters():,}",
+        "latent_shape": f"{' x '.join(map(str, latent))} for {width}x{height} "
+                        f"(compression {model.compression(height, width):.2f}x)",
+        "foreign": True,
     }
 
 

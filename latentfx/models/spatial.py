@@ -12,15 +12,12 @@ from latentfx.models.config import ModelConfig
 from latentfx.models.posterior import DiagonalGaussian
 
 
-class SpatialVAE(VAE):
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.config = config
-        c = config.latent_channels
-        self.encoder = EncoderTrunk(config.widths, config.blocks)
-        self.to_moments = conv3x3(self.encoder.out_channels, 2 * c)  # mean and logvar
-        self.from_latent = conv3x3(c, config.dec_widths[-1])
-        self.decoder = DecoderTrunk(config.dec_widths, config.dec_blocks)
+class SpatialLatents:
+    """What every model whose latent is a picture (C, H/f, W/f) shares, latentfx's own or a
+    foreign autoencoder (latentfx/models/foreign/): sizes, padding and resampling, from
+    `config.factor` and `config.latent_channels`."""
+
+    config: ModelConfig
 
     def padded_size(self, height: int, width: int) -> tuple[int, int]:
         f = self.config.factor
@@ -56,6 +53,18 @@ class SpatialVAE(VAE):
             return x
         mode = "reflect" if ph - h < h and pw - w < w else "replicate"
         return F.pad(x, (0, pw - w, 0, ph - h), mode=mode)
+
+
+
+class SpatialVAE(SpatialLatents, VAE):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c = config.latent_channels
+        self.encoder = EncoderTrunk(config.widths, config.blocks)
+        self.to_moments = conv3x3(self.encoder.out_channels, 2 * c)  # mean and logvar
+        self.from_latent = conv3x3(c, config.dec_widths[-1])
+        self.decoder = DecoderTrunk(config.dec_widths, config.dec_blocks)
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         x = self.pad(x)

@@ -20,12 +20,11 @@ def resolve_prior(model: str | None, requested: str | None, *,
     (latentfx.options.default_prior): InputError naming the model when it has no fitted
     prior to draw from. A job that `draws` nothing from a prior keeps `requested` as it is
     (the model file is not read)."""
-    from latentfx.models.bundled import resolve_model
-    from latentfx.models.checkpoint import read_metadata
+    from latentfx.models.sources import model_metadata
 
     if not draws:
         return requested
-    fitted = "prior" in read_metadata(resolve_model(model))
+    fitted = "prior" in model_metadata(model)
     if requested is None:
         return default_prior(fitted=fitted)
     if requested == "data" and not fitted:

@@ -158,13 +158,12 @@ def resolve_morph(model: str | None, requested: str | None, *, space: str) -> st
     """`requested` ("flow", "none" or None) checked against the model and the walk's space, or the
     default for them (latentfx.options.default_morph), read from the model file's config
     before the job loads it: InputError naming the model when it cannot morph."""
-    from latentfx.models.bundled import resolve_model
-    from latentfx.models.checkpoint import read_metadata
     from latentfx.models.config import ModelConfig
+    from latentfx.models.sources import model_metadata
 
     if requested == "none" or space != "latent":  # a crossfade has no latents to move
         return "none"
-    config = ModelConfig.from_dict(read_metadata(resolve_model(model))["config"])
+    config = ModelConfig.from_dict(model_metadata(model)["config"])
     if requested is None:
         return default_morph(latent_is_picture=config.latent_is_picture, space=space)
     if not config.latent_is_picture:

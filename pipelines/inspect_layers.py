@@ -46,7 +46,11 @@ class InspectResult:
     layers: list[Layer] = field(default_factory=list)
 
 
-LAYER_TYPES = ("Conv2d", "Linear", "ResBlock", "Downsample", "Upsample", "PixelUnshuffle")
+# diffusers' blocks too (foreign autoencoders, latentfx/models/foreign/), shown as blocks.
+DIFFUSERS_BLOCKS = ("ResnetBlock2D", "Downsample2D", "Upsample2D", "Attention",
+                    "AutoencoderTinyBlock")
+LAYER_TYPES = ("Conv2d", "Linear", "ResBlock", "Downsample", "Upsample", "PixelUnshuffle",
+               *DIFFUSERS_BLOCKS)
 
 
 def run(spec: InspectSpec, *, progress: Callable[[int, int, str], None] | None = None,
@@ -95,7 +99,7 @@ def run(spec: InspectSpec, *, progress: Callable[[int, int, str], None] | None =
     return InspectResult(Path(spec.output), layers)
 
 
-BLOCKS = ("ResBlock", "Downsample", "Upsample")
+BLOCKS = ("ResBlock", "Downsample", "Upsample", *DIFFUSERS_BLOCKS)
 
 
 def _inside_block(name: str, model) -> bool:

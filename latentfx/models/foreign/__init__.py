@@ -88,8 +88,10 @@ def model_file(model: str | os.PathLike) -> Path:
 
 def metadata(model: str | os.PathLike) -> dict:
     """What a job settles its defaults from, as a latentfx checkpoint's metadata says it
-    (read_metadata): the family and the config, from the header alone."""
-    return _metadata(plan(model, need_kind=False))
+    (read_metadata): the family and the config, from the header alone (the halves a job
+    needs are checked where it loads them)."""
+    part = describe(Path(model), need_kind=False)
+    return _metadata(Plan(part, part))
 
 
 def _metadata(found: Plan) -> dict:

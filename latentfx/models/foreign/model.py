@@ -43,9 +43,10 @@ class Side:
     cls: str
     half_safe: bool = True
 
-    @property
-    def tile(self) -> int:
-        return TILE_PIXELS[self.cls]
+    def tiles(self, factor: int) -> tuple[int, int]:
+        """(tile, overlap) in latent pixels: whole latent pixels, so pixel tiles line up."""
+        tile = max(1, TILE_PIXELS[self.cls] // factor)
+        return tile, min(tile // 2, TILE_OVERLAP // factor)
 
 
 class ForeignVAE(SpatialLatents, VAE):
@@ -65,18 +66,17 @@ class ForeignVAE(SpatialLatents, VAE):
     # -- the interface ----------------------------------------------------------------------
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
-        side = self.sides["encoder"]
         x = self.pad(x)  # (B, 3, H, W) to whole latent pixels
         f = self.config.factor
-        tile = side.tile
-        moments = tiled(self._moments, x, tile=tile, overlap=TILE_OVERLAP, scale=1 / f)
+        tile, overlap = self.sides["encoder"].tiles(f)
+        moments = tiled(self._moments, x, tile=tile * f, overlap=overlap * f, scale=1 / f)
         mean, logvar = moments.chunk(2, dim=1)  # (B, C, H/f, W/f) x2, normalised
         return DiagonalGaussian(mean, logvar)
 
     def decode_raw(self, z: torch.Tensor) -> torch.Tensor:
         f = self.config.factor
-        side = self.sides["decoder"]
-        return tiled(self._pixels, z, tile=side.tile // f, overlap=TILE_OVERLAP // f, scale=f)
+        tile, overlap = self.sides["decoder"].tiles(f)
+        return tiled(self._pixels, z, tile=tile, overlap=overlap, scale=f)
 
     def encoder_stage(self, index: int) -> nn.Module:
         """The encoder's first level at half resolution (pooled features)."""

@@ -1,0 +1,317 @@
+"""Foreign autoencoders (latentfx/models/foreign/) against diffusers itself: tiny randomly
+initialised AutoencoderKL and AutoencoderTiny models written in each layout users have on
+disk load through latentfx and give diffusers' own latents and pixels; kinds are told from
+the files or asked for; pickles are refused; every verb runs through them."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+pytest.importorskip("diffusers")
+
+import cli  # noqa: E402
+from foreign_models import (tiny_kl, tiny_taesd, write_folder, write_ldm,  # noqa: E402
+                            write_taesd, write_taesd_combined)
+from latentfx.errors import CheckpointError  # noqa: E402
+from latentfx.models.checkpoint import file_sha256  # noqa: E402
+from latentfx.models.foreign import load_foreign  # noqa: E402
+
+TOLERANCE = 1e-5  # fp32, same weights, same input: the only difference is summation order
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    base = tmp_path_factory.mktemp("foreign")
+    kl, kl16, tiny = tiny_kl(4, seed=1), tiny_kl(16, seed=2, quant=False), tiny_taesd(4, seed=3)
+    encoder, decoder = write_taesd(tiny, base / "taesd")
+    return {
+        "kl": kl, "kl16": kl16, "tiny": tiny,
+        "ldm": write_ldm(kl, base / "sd_vae.safetensors"),
+        # A whole SDXL checkpoint: the autoencoder under first_stage_model., beside the rest.
+        "sdxl_checkpoint": write_ldm(kl, base / "sdxl_base.safetensors",
+                                     prefix="first_stage_model.",
+                                     extra={"conditioner.embedders.1.proj": torch.zeros(2)}),
+        "ldm16": write_ldm(kl16, base / "ae.safetensors"),
+        "folder": write_folder(kl, base / "vae_folder"),
+        "taesd_encoder": encoder, "taesd_decoder": decoder,
+        "taesd_combined": write_taesd_combined(tiny, base / "taesd.safetensors"),
+        "taesd_folder": write_folder(tiny, base / "taesd_folder"),
+    }
+
+
+def diffusers_kl(vae, x, z, scale, shift=0.0):
+    """What a diffusers pipeline gets: normalised latent means, and [0, 1] pictures."""
+    with torch.no_grad():
+        mean = (vae.encode(x * 2 - 1).latent_dist.mean - shift) * scale
+        pixels = ((vae.decode(z / scale + shift).sample + 1) / 2).clamp(0, 1)
+    return mean, pixels
+
+
+def diffusers_tiny(vae, x, z):
+    with torch.no_grad():
+        return vae.encode(x * 2 - 1).latents, ((vae.decode(z).sample + 1) / 2).clamp(0, 1)
+
+
+def through_latentfx(model, x, z):
+    with torch.no_grad():
+        return model.encode(x).mean, model.decode(z)
+
+
+CASES = {  # name: (-m, --vae-kind, --decoder, reference, scale, shift)
+    "ldm as sd": ("ldm", "sd", None, "kl", 0.18215, 0.0),
+    "ldm as sdxl": ("ldm", "sdxl", None, "kl", 0.13025, 0.0),
+    "whole sdxl checkpoint": ("sdxl_checkpoint", None, None, "kl", 0.13025, 0.0),
+    "16 channels as flux": ("ldm16", "flux", None, "kl16", 0.3611, 0.1159),
+    "16 channels as sd3": ("ldm16", "sd3", None, "kl16", 1.5305, 0.0609),
+    "diffusers folder": ("folder", None, None, "kl", 0.18215, 0.0),
+    "taesd halves": ("taesd_encoder", None, "taesd_decoder", "tiny", None, None),
+    "taesd combined": ("taesd_combined", None, None, "tiny", None, None),
+    "taesd folder": ("taesd_folder", None, None, "tiny", None, None),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_latents_and_pixels_are_diffusers_own(files, case):
+    name, kind, decoder, reference, scale, shift = CASES[case]
+    model, info = load_foreign(files[name], kind=kind,
+                               decoder=files[decoder] if decoder else None)
+    x = torch.rand(2, 3, 40, 56, generator=torch.Generator().manual_seed(0))
+    z = torch.randn(2, model.config.latent_channels, 10, 14,
+                    generator=torch.Generator().manual_seed(1))
+    vae = files[reference]
+    expected = (diffusers_tiny(vae, x, z) if scale is None
+                else diffusers_kl(vae, x, z, scale, shift))
+    for got, want in zip(through_latentfx(model, x, z), expected):
+        assert got.shape == want.shape
+        assert (got - want).abs().max() <= TOLERANCE
+    weights = files[name] / "diffusion_pytorch_model.safetensors" if files[name].is_dir() \
+        else files[name]
+    assert info.model_id == file_sha256(weights)
+
+
+def test_a_taesd_decoder_decodes_a_full_encoders_latents(files):
+    """--decoder: the latents come from the AutoencoderKL's encoder, the pixels from TAESD."""
+    model, _ = load_foreign(files["ldm"], kind="sd", decoder=files["taesd_decoder"])
+    x = torch.rand(1, 3, 32, 32)
+    mean, _ = diffusers_kl(files["kl"], x, torch.zeros(1, 4, 8, 8), 0.18215)
+    with torch.no_grad():
+        assert (model.encode(x).mean - mean).abs().max() <= TOLERANCE
+        _, pixels = diffusers_tiny(files["tiny"], x, mean)
+        assert (model.decode(mean) - pixels).abs().max() <= TOLERANCE
+    assert model.decoder_part is not None and model.encoder_part.decoder is None
+
+
+def test_sd_and_sdxl_files_cannot_be_told_apart_so_the_kind_is_asked_for(files):
+    with pytest.raises(CheckpointError) as error:
+        load_foreign(files["ldm"])
+    message = str(error.value)
+    assert "--vae-kind sd " in message and "--vae-kind sdxl " in message
+    assert "0.18215" in message and "0.13025" in message
+    with pytest.raises(CheckpointError, match="--vae-kind sd3 .*--vae-kind flux "):
+        load_foreign(files["ldm16"])
+    with pytest.raises(CheckpointError, match="16-channel latents and sd has 4"):
+        load_foreign(files["ldm16"], kind="sd")
+
+
+def test_the_cli_asks_for_the_kind_and_exits_3(files, tmp_path):
+    done = invoke("walk", "seed:1", "seed:2", "-m", files["ldm"], "-o", tmp_path / "w.mp4")
+    assert done.exit_code == 3
+    assert "--vae-kind sd " in done.output and "identical shapes" in done.output
+    assert not (tmp_path / "w.mp4").exists()
+
+
+def test_a_decoder_of_other_latents_is_refused(files):
+    with pytest.raises(CheckpointError, match="4-channel latents"):
+        load_foreign(files["ldm16"], kind="flux", decoder=files["taesd_decoder"])
+    with pytest.raises(CheckpointError, match="a decoder only"):
+        load_foreign(files["taesd_decoder"])
+    with pytest.raises(CheckpointError, match="an encoder only; give its decoder"):
+        load_foreign(files["taesd_encoder"])
+
+
+@pytest.mark.parametrize("suffix", [".ckpt", ".pt", ".pth"])
+def test_pickled_checkpoints_are_refused_with_how_to_convert(tmp_path, suffix):
+    path = tmp_path / f"vae{suffix}"
+    torch.save({"state_dict": {"encoder.conv_in.weight": torch.zeros(1)}}, path)
+    done = invoke("reconstruct", cli_sample(), "-m", path, "-o", tmp_path / "r.png")
+    assert done.exit_code == 3
+    assert "never unpickles" in done.output
+    assert "weights_only=True" in done.output and "st.save_file" in done.output
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_a_folder_holding_only_pickled_weights_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"_class_name": "AutoencoderKL"}))
+    (tmp_path / "diffusion_pytorch_model.bin").write_bytes(b"\x80\x04not read")
+    with pytest.raises(CheckpointError, match="never unpickles"):
+        load_foreign(tmp_path)
+
+
+def test_large_frames_decode_in_blended_tiles(files, monkeypatch):
+    from latentfx.models.foreign import model as foreign_model
+
+    model, _ = load_foreign(files["ldm"], kind="sd")
+    z = torch.randn(1, 4, 24, 32, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        whole = model.decode(z)
+        calls = []
+        real = model._pixels
+        monkeypatch.setattr(model, "_pixels", lambda t: calls.append(t.shape) or real(t))
+        monkeypatch.setitem(foreign_model.TILE_PIXELS, "AutoencoderKL", 64)
+        tiles = model.decode(z)
+    assert len(calls) > 1 and all(s[-1] <= 64 // 4 for s in calls)
+    assert tiles.shape == whole.shape
+    # Group norms see each tile's own statistics, so tiles differ a little, not wholesale.
+    assert (tiles - whole).abs().mean() < 0.05
+
+
+# -- every verb, through the CLI ----------------------------------------------------------------
+
+def invoke(*args):
+    return CliRunner().invoke(cli.cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def cli_sample() -> Path:
+    from latentfx.models.bundled import sample_images
+
+    return sample_images()[0]
+
+
+MODELS = {  # how each layout is named on the command line
+    "ldm": lambda f: ["-m", f["ldm"], "--vae-kind", "sd"],
+    "folder": lambda f: ["-m", f["folder"]],
+    "taesd": lambda f: ["-m", f["taesd_encoder"], "--decoder", f["taesd_decoder"]],
+}
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    from PIL import Image
+
+    from latentfx.models.bundled import sample_images
+
+    folder = tmp_path_factory.mktemp("pictures")
+    for i, path in enumerate(sample_images()):
+        for flip in (False, True):
+            image = Image.open(path).convert("RGB").resize((48, 40))
+            if flip:
+                image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            sub = folder / ("a" if i % 2 == 0 else "b")
+            sub.mkdir(exist_ok=True)
+            image.save(sub / f"{path.stem}{'_flip' if flip else ''}.png")
+    return folder
+
+
+def manifest(output: Path) -> dict:
+    return json.loads(output.with_name(output.name + ".latentfx.json").read_text())
+
+
+@pytest.mark.parametrize("layout", MODELS)
+def test_walk_encode_and_transfer_run_through_each_layout(files, pictures, tmp_path, layout):
+    model = MODELS[layout](files)
+    a, b = sorted(pictures.rglob("*.png"))[:2]
+    walk = tmp_path / "walk.mp4"
+    done = invoke("walk", a, b, *model, "--frames", "3", "--size", "48x40", "-o", walk,
+                  "--device", "cpu")
+    assert done.exit_code == 0, done.output
+    from latentfx.video.reader import read_frames  # the real file, decoded by ffmpeg
+
+    assert read_frames(walk).shape[:3] == (4, 40, 48)
+    recorded = manifest(walk)
+    assert recorded["model_id"] == file_sha256(_weights(model[1]))
+    if "--decoder" in model:
+        assert recorded["decoder_id"] == file_sha256(files["taesd_decoder"])
+
+    store = tmp_path / "store.safetensors"
+    done = invoke("encode", pictures, *model, "--size", "48x40", "-o", store, "--workers", "0")
+    assert done.exit_code == 0, done.output
+    assert "6 latents" in done.output
+
+    out = tmp_path / "transferred.png"
+    done = invoke("transfer", a, *model, "-o", out)
+    assert done.exit_code == 0, done.output
+    from PIL import Image
+
+    assert Image.open(out).size == Image.open(a).size
+
+
+def _weights(path) -> Path:
+    path = Path(path)
+    return path / "diffusion_pytorch_model.safetensors" if path.is_dir() else path
+
+
+def test_every_verb_runs_on_a_foreign_model(files, pictures, tmp_path):
+    model = MODELS["taesd"](files)
+    a, b = sorted(pictures.rglob("*.png"))[:2]
+    store = tmp_path / "store.safetensors"
+    steps = [
+        ["reconstruct", a, b, *model, "-o", tmp_path / "recon.png"],
+        ["encode", pictures, *model, "--size", "48x40", "--folder-labels", "-o", store,
+         "--workers", "0"],
+        ["neighbors", a, "--store", store, *model, "-k", "2", "-o", tmp_path / "nn.png"],
+        ["degrees", a, b, "--pool", store, *model, "-n", "1", "-k", "3", "--frames", "2",
+         "--hold", "0", "--size", "48x40", "-o", tmp_path / "chain.mp4"],
+        ["map", store, "-o", tmp_path / "map.png"],
+        ["vector", "--store", store, "--attr", "a", *model, "-o", tmp_path / "a.safetensors"],
+        ["apply", tmp_path / "a.safetensors", a, *model, "-o", tmp_path / "applied.png"],
+        ["mix", f"{a}:0.5", f"{b}:0.5", *model, "-o", tmp_path / "mix.png"],
+        ["sample", "-n", "2", "--size", "32x32", *model, "-o", tmp_path / "sample.png"],
+        ["inspect", a, *model, "--channels", "2", "-o", tmp_path / "layers.png"],
+        ["info", *model],
+    ]
+    for step in steps:
+        done = invoke(*step)
+        assert done.exit_code == 0, (step[0], done.output)
+    for name in ("recon.png", "nn.png", "chain.mp4", "map.png", "a.safetensors",
+                 "applied.png", "mix.png", "sample.png", "layers.png"):
+        assert (tmp_path / name).is_file(), name
+    assert "TAESD-family AutoencoderTiny" in done.output
+    assert manifest(tmp_path / "mix.png")["model_id"] == file_sha256(files["taesd_encoder"])
+
+
+def test_inspect_shows_diffusers_blocks_as_blocks(files, pictures, tmp_path):
+    out = tmp_path / "layers.png"
+    done = invoke("inspect", sorted(pictures.rglob("*.png"))[0], *MODELS["ldm"](files),
+                  "-o", out)
+    assert done.exit_code == 0, done.output
+    layers = [row["name"] for row in manifest(out)["results"]["layers"]]
+    assert any(name.endswith("resnets.0") for name in layers)
+    assert not any(".resnets.0.conv1" in name for name in layers)
+
+
+def test_a_slow_decoder_on_the_cpu_says_what_the_walk_costs_up_front(files, tmp_path,
+                                                                     monkeypatch, capsys):
+    from latentfx.models.foreign import cost
+
+    monkeypatch.setattr(cost, "SLOW_SECONDS", 0.0)  # the tiny model is fast; the rule is not
+    walk = tmp_path / "walk.mp4"
+    done = invoke("walk", "seed:1", "seed:2", *MODELS["ldm"](files), "--frames", "2",
+                  "--size", "32x32", "-o", walk, "--device", "cpu")
+    assert done.exit_code == 0, done.output
+    assert "TFLOP" in done.output and "for 3 frames" in done.output
+    assert "--decoder taesd_decoder.safetensors" in done.output and "--submit" in done.output
+    done = invoke("walk", "seed:1", "seed:2", *MODELS["taesd"](files), "--frames", "2",
+                  "--size", "32x32", "-o", walk, "--device", "cpu")
+    assert "TFLOP" in done.output and "--decoder" not in done.output.split("TFLOP")[1]
+
+
+def test_farm_submit_stages_the_model_and_decoder_files_by_content(files, tmp_path):
+    from pipelines.walk import WalkSpec
+    from workers.submit import _stage_inputs
+
+    root, job = tmp_path / "root", tmp_path / "root" / "jobs" / "j1"
+    (job / "inputs").mkdir(parents=True)
+    spec = WalkSpec(keyframes=["seed:1", "seed:2"], output="w.mp4", model=str(files["ldm"]),
+                    vae_kind="sd", decoder=str(files["taesd_decoder"]))
+    staged = _stage_inputs(WalkSpec, spec.to_dict(), root, job)
+    for field in ("model", "decoder"):
+        path = Path(staged[field])
+        assert path.parent == root / "models"
+        assert path.name == f"{file_sha256(getattr(spec, field))}.safetensors"
+    assert staged["vae_kind"] == "sd"
+    # What the worker loads: the staged copies, whose names say nothing of their layout.
+    model, _ = load_foreign(staged["model"], kind="sd", decoder=staged["decoder"])
+    assert model.sides["decoder"].cls == "AutoencoderTiny"

@@ -315,3 +315,29 @@ def test_farm_submit_stages_the_model_and_decoder_files_by_content(files, tmp_pa
     # What the worker loads: the staged copies, whose names say nothing of their layout.
     model, _ = load_foreign(staged["model"], kind="sd", decoder=staged["decoder"])
     assert model.sides["decoder"].cls == "AutoencoderTiny"
+
+
+def test_rerender_refuses_a_decoder_that_changed(files, tmp_path):
+    import shutil
+
+    from foreign_models import write_taesd
+
+    encoder, decoder = (shutil.copy(f, tmp_path / f.name)
+                        for f in (files["taesd_encoder"], files["taesd_decoder"]))
+    walk = tmp_path / "walk.gif"
+    args = ["seed:1", "seed:2", "-m", encoder, "--decoder", decoder, "--frames", "2",
+            "--size", "32x32", "--device", "cpu"]
+    assert invoke("walk", *args, "-o", walk).exit_code == 0
+    again = invoke("rerender", walk.with_name("walk.gif.latentfx.json"), "-o", tmp_path / "r.gif")
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "r.gif").read_bytes() == walk.read_bytes()
+    write_taesd(tiny_taesd(4, seed=9), tmp_path / "other")  # another decoder, same name
+    shutil.copy(tmp_path / "other" / "taesd_decoder.safetensors", decoder)
+    again = invoke("rerender", walk.with_name("walk.gif.latentfx.json"), "-o", tmp_path / "s.gif")
+    assert again.exit_code == 3 and "made with decoder" in again.output
+
+
+def test_foreign_options_on_a_latentfx_model_are_refused_by_name(tmp_path):
+    done = invoke("reconstruct", cli_sample(), "-m", "shapes", "--vae-kind", "sd",
+                  "-o", tmp_path / "r.png")
+    assert done.exit_code == 3 and "drop --vae-kind" in done.output

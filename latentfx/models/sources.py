@@ -32,9 +32,10 @@ def check_model(name_or_path: str | os.PathLike | None, *, vae_kind: str | None 
     if path is None:
         if decoder is not None or vae_kind is not None:
             option = "--decoder" if decoder is not None else "--vae-kind"
-            raise CheckpointError(f"{option}: for Stable Diffusion-family and TAESD "
-                                  f"autoencoders; model {name_or_path or 'default'} is a "
-                                  f"latentfx model, which has its own decoder")
+            raise CheckpointError(f"{option} applies to the autoencoders of diffusion "
+                                  f"models (SD, SDXL, SD3, FLUX, TAESD); model "
+                                  f"{name_or_path or 'default'} is a latentfx model: drop "
+                                  f"{option}")
         return
     plan(path, kind=vae_kind, decoder=decoder)
 

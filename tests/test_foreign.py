@@ -268,7 +268,7 @@ def test_every_verb_runs_on_a_foreign_model(files, pictures, tmp_path):
     for name in ("recon.png", "nn.png", "chain.mp4", "map.png", "a.safetensors",
                  "applied.png", "mix.png", "sample.png", "layers.png"):
         assert (tmp_path / name).is_file(), name
-    assert "TAESD-family AutoencoderTiny" in done.output
+    assert "TAESD-family AutoencoderTiny" in done.output and "GFLOP per" in done.output
     assert manifest(tmp_path / "mix.png")["model_id"] == file_sha256(files["taesd_encoder"])
 
 
@@ -341,3 +341,29 @@ def test_foreign_options_on_a_latentfx_model_are_refused_by_name(tmp_path):
     done = invoke("reconstruct", cli_sample(), "-m", "shapes", "--vae-kind", "sd",
                   "-o", tmp_path / "r.png")
     assert done.exit_code == 3 and "drop --vae-kind" in done.output
+
+
+def test_a_float16_overflow_falls_back_to_the_files_float32_weights(tmp_path):
+    """The SDXL VAE's black frames: in float16 a value overflows. Here a decoder whose last
+    layer only float32 can hold; the fallback decodes again with the file's own weights."""
+    vae = tiny_taesd(4, seed=5)
+    with torch.no_grad():
+        vae.decoder.layers[-1].weight.mul_(1e6)  # beyond float16's 65504
+    encoder, decoder = write_taesd(vae, tmp_path)
+    model, _ = load_foreign(encoder, decoder=decoder)
+    z = torch.randn(1, 4, 4, 4, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        expected = model.decode_raw(z)
+        model.use_dtype(torch.float16)
+        got = model.decode_raw(z)
+    assert torch.isfinite(expected).all() and model.dtype == torch.float32
+    assert torch.equal(got, expected)
+
+
+def test_a_diffusers_weights_file_without_its_config_says_to_give_the_folder(files, tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "diffusion_pytorch_model.safetensors"
+    save_file({k: v.contiguous() for k, v in files["kl"].state_dict().items()}, str(path))
+    with pytest.raises(CheckpointError, match="pass the diffusers folder"):
+        load_foreign(path)

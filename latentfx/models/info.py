@@ -55,6 +55,8 @@ def _describe_foreign(name_or_path: str, size: tuple[int, int] | None, *,
     model, info = load_foreign(name_or_path, kind=vae_kind, decoder=decoder)
     width, height = size or _default_size(model)
     latent = model.latent_shape(height, width)
+    from latentfx.models.foreign.cost import decode_flops
+
     parts = {k: v for k, v in info.metadata["foreign"].items() if not k.endswith("_file")}
     return {
         "model": str(name_or_path),
@@ -64,6 +66,8 @@ def _describe_foreign(name_or_path: str, size: tuple[int, int] | None, *,
         "parameters": f"{model.num_parameters():,}",
         "latent_shape": f"{' x '.join(map(str, latent))} for {width}x{height} "
                         f"(compression {model.compression(height, width):.2f}x)",
+        "decode_cost": f"{decode_flops(model, height, width) / 1e9:,.0f} GFLOP per "
+                       f"{width}x{height} frame",
         "foreign": True,
     }
 

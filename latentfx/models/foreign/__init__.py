@@ -120,7 +120,8 @@ def load_foreign(model: str | os.PathLike, *, kind: str | None = None,
 
     def side(part: Part, keep: tuple[str, ...]) -> Side:
         return Side(build(part, keep=keep), *scale_and_shift(part.config), part.cls,
-                    half_safe=part.kind.half_safe if part.kind else True)
+                    half_safe=part.kind.half_safe if part.kind else True,
+                    weights=lambda: build(part, keep=keep).state_dict())
 
     if found.decoder is found.encoder:
         encoder = decoder = side(found.encoder, ("encoder", "decoder"))

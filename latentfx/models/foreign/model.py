@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -42,6 +43,9 @@ class Side:
     shift: float
     cls: str
     half_safe: bool = True
+    # The module's float32 weights as the file holds them: a cast to float16 and back
+    # rounds them (or makes infinities of the largest), so going back reads them again.
+    weights: Callable[[], dict] | None = None
 
     def tiles(self, factor: int) -> tuple[int, int]:
         """(tile, overlap) in latent pixels: whole latent pixels, so pixel tiles line up."""
@@ -124,6 +128,9 @@ class ForeignVAE(SpatialLatents, VAE):
         return all(side.half_safe for side in self.sides.values())
 
     def use_dtype(self, dtype: torch.dtype) -> None:
+        back = dtype == torch.float32 and self.dtype != torch.float32
         for side in self.sides.values():
-            side.module.to(dtype)
+            nn.Module.to(side.module, dtype)  # (diffusers' own .to warns about upcasting)
+            if back and side.weights is not None:
+                side.module.load_state_dict(side.weights())
         self.dtype = dtype

@@ -367,3 +367,17 @@ def test_a_diffusers_weights_file_without_its_config_says_to_give_the_folder(fil
     save_file({k: v.contiguous() for k, v in files["kl"].state_dict().items()}, str(path))
     with pytest.raises(CheckpointError, match="pass the diffusers folder"):
         load_foreign(path)
+
+
+def test_pooled_features_of_a_tiled_picture_take_every_tile(files, monkeypatch):
+    from latentfx.features.pooled import encode_pooled
+    from latentfx.models.foreign import model as foreign_model
+
+    model, _ = load_foreign(files["taesd_combined"])
+    # Left half dark, right half bright: the first tile alone would see only the dark.
+    x = torch.cat([torch.full((1, 3, 64, 64), 0.1), torch.full((1, 3, 64, 64), 0.9)], dim=3)
+    _, whole = encode_pooled(model, x)
+    monkeypatch.setitem(foreign_model.TILE_PIXELS, "AutoencoderTiny", 64)
+    _, tiled = encode_pooled(model, x)
+    _, left = encode_pooled(model, x[..., :64])
+    assert (tiled - whole).abs().max() < 0.25 * (left - whole).abs().max()

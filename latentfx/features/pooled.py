@@ -33,8 +33,10 @@ def encode_pooled(model, pictures: torch.Tensor) -> tuple[torch.Tensor, torch.Te
         means = model.encode(pictures.to(model.device)).mode()
     finally:
         hook.remove()
-    stage = captured[0].float()                                       # (B, C, h, w)
-    pooled = torch.cat([stage.mean(dim=(2, 3)), stage.std(dim=(2, 3), correction=0)], dim=1)
+    # One capture per pass through the stage: a model that encodes big pictures in tiles
+    # (latentfx/models/foreign/) passes once per tile, and the statistics take them all.
+    stage = torch.cat([c.float().flatten(2) for c in captured], dim=2)  # (B, C, h*w)
+    pooled = torch.cat([stage.mean(dim=2), stage.std(dim=2, correction=0)], dim=1)
     # Copies of their own: the mean is a view of (mean, log-variance), twice the size.
     return (means.float().cpu().clone(memory_format=torch.contiguous_format),
             pooled.cpu())

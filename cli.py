@@ -263,9 +263,9 @@ def submit_or_run(name: str, pipeline, spec, *, report, farm: FarmRequest | None
                   unit: str = "it", kind: str | None = None) -> None:
     """How every job command ends. With --submit (`farm`), hand the spec to the farm as a
     `kind` job (default: `name`) and print its id; otherwise run `pipeline` here behind a
-    progress bar called `name` and print its result with `report`."""
-    if hasattr(spec, "check_model"):
-        spec.check_model()  # the model files' headers, before any heavy import
+    progress bar called `name` and print its result with `report`. The spec is checked
+    first, before the pipeline imports torch, so a wrong argument is reported at once."""
+    spec = spec.checked()
     if farm is not None:
         from workers.settings import from_environment
         from workers.submit import submit

@@ -60,3 +60,13 @@ def default_morph(*, latent_is_picture: bool, space: str) -> str:
     latent is a picture (where it falls back to a blend by itself wherever the keyframes do
     not correspond), else "none". The one place this is decided."""
     return "flow" if latent_is_picture and space == "latent" else "none"
+
+
+def check_render_options(*, size: tuple[int, int] | None, batch: int) -> None:
+    """InputError naming the option when a walk cannot be rendered with these."""
+    from latentfx.errors import InputError
+
+    if batch < 1:
+        raise InputError(f"--batch must be at least 1, got {batch}")
+    if size is not None and min(size) < 8:
+        raise InputError(f"--size must be at least 8x8, got {size[0]}x{size[1]}")

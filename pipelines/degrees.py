@@ -25,7 +25,8 @@ from latentfx.options import DEFAULT_FEATURES, MORPHS, check_features
 from pipelines.specs import FEATURES, ModelSpec, input_path, output_path
 
 if TYPE_CHECKING:  # annotations only: these bring torch, so they are imported where used
-    from latentfx.walk.video import VideoOutputs, WalkVideo
+    from latentfx.walk.outputs import VideoOutputs
+    from latentfx.walk.video import WalkVideo
 
 METRICS = ("euclidean", "cosine")
 
@@ -59,7 +60,7 @@ class DegreesSpec(ModelSpec):
     device: str = "auto"
 
     def validate(self) -> None:
-        from latentfx.walk.frames import check_render_options
+        from latentfx.options import check_render_options
 
         if self.images < 0:
             raise InputError(f"-n must be 0 or more, got {self.images}")
@@ -94,7 +95,7 @@ class DegreesSpec(ModelSpec):
     def outputs(self) -> VideoOutputs:
         """Where and how the video is written (the chain's contact sheet is this job's own,
         not a sheet of frames)."""
-        from latentfx.walk.video import VideoOutputs
+        from latentfx.walk.outputs import VideoOutputs
 
         return VideoOutputs(output=self.output, fps=self.fps, crf=self.crf, codec=self.codec)
 
@@ -280,7 +281,7 @@ def _stops(spec: DegreesSpec, store, space, kept):
     """Graph nodes of the start, the waypoints and the end: an image that is in the pool
     (same bytes) is that pool node; any other is featurised as the pool's images were and
     becomes a node of its own after the pool's. Returns (nodes, their points, {node: file})."""
-    from latentfx.models.checkpoint import file_sha256
+    from latentfx.io.safetensors_files import file_sha256
 
     position = {int(i): n for n, i in enumerate(kept)}
     by_hash = {h: position[i] for i, h in enumerate(store.hashes) if i in position}

@@ -66,7 +66,14 @@ class MixSpec(ModelSpec):
         return keys, weights
 
     def validate(self) -> None:
-        self.parsed()
+        from latentfx.walk.keyframes import parse_keyframe
+
+        keys, _ = self.parsed()
+        for text in keys:
+            key = parse_keyframe(text)
+            missing = key.store if key.store is not None else key.path
+            if missing is not None and not missing.exists():
+                raise InputError(f"{missing}: no such file (mix input {text!r})")
         check_prior_option(self.prior)
         check_output_file(self.output, suffixes=IMAGE_OUTPUTS)
 

@@ -18,8 +18,9 @@ import dataclasses
 import typing
 from dataclasses import MISSING, dataclass
 from functools import cache
+from pathlib import Path
 from types import UnionType
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 from latentfx.errors import InputError
 
@@ -78,6 +79,60 @@ class Spec:
     def output_fields(cls) -> tuple[str, ...]:
         return tuple(f.name for f in _path_fields(cls, "output"))
 
+    @classmethod
+    def map_inputs(cls, fields: dict, change: Callable[[str, str], str]) -> dict:
+        """`fields` (a spec as a JSON object) with every path it reads, the model's included
+        (a bundled model's name is not a path), replaced by change(field, path). The one walk
+        over input forms: the farm stages with it, rerender anchors with it, and a job checks
+        its inputs exist with it. A store's image folder is not here: finding it means
+        reading the store (workers.paths does)."""
+        from latentfx.models.bundled import BUNDLED_MODELS
+        from latentfx.options import CLIP_PREFIX, features_folder
+        from latentfx.walk.keyframes import parse_keyframe
+
+        def one(name: str, form: str, value):
+            if form == PAIRS:  # [file, strength]: only the file is a path
+                return [change(name, value[0]), *value[1:]]
+            if form == FEATURES:  # clip:DIR reads DIR; pooled and latent read nothing
+                folder = features_folder(value)
+                return value if folder is None else CLIP_PREFIX + change(name, folder)
+            if form == KEYFRAMES:
+                key = parse_keyframe(value)
+                if key.store is not None:  # STORE:entry reads the store
+                    return f"{change(name, str(key.store))}:{key.entry}"
+                if not key.is_image:
+                    return value  # seed:N
+            return change(name, value)
+
+        result = dict(fields)
+        for field in cls.input_fields():
+            value = fields.get(field.name)
+            if isinstance(value, str):
+                result[field.name] = one(field.name, field.form, value)
+            elif value is not None:
+                result[field.name] = [one(field.name, field.form, v) for v in value]
+        model = fields.get("model")
+        if model and not (model in BUNDLED_MODELS and not Path(model).exists()):
+            result["model"] = change("model", model)
+        return result
+
+    @classmethod
+    def named_inputs(cls, fields: dict) -> list[tuple[str, str]]:
+        """(field, path) for every path the spec `fields` read (see map_inputs)."""
+        found: list[tuple[str, str]] = []
+        cls.map_inputs(fields, lambda name, path: found.append((name, path)) or path)
+        return found
+
+    def check_inputs_exist(self) -> None:
+        """InputError naming the first input that is not there, before any heavy import."""
+        from latentfx.models.bundled import resolve_model
+
+        for field, value in self.named_inputs(self.to_dict()):
+            if field == "model":
+                resolve_model(value)  # its message names the bundled models
+            elif not Path(value).exists():
+                raise InputError(f"{value}: no such file or folder ({field.replace('_', '-')})")
+
     # -- JSON round trip --------------------------------------------------------------------
 
     def to_dict(self) -> dict:
@@ -115,9 +170,16 @@ class Spec:
 
     def checked(self: S) -> S:
         """Validated and resolved: the spec a job renders and its manifest records. Entry
-        points that take a checked spec (pipelines.chunks) do not check it again."""
-        self.validate()
-        return self.resolved()
+        points that take a checked spec (pipelines.chunks) do not check it again; checking a
+        checked spec returns it as it is (the CLI checks before a job's heavy imports, and
+        the job's run() checks again for callers that did not)."""
+        if getattr(self, "_is_checked", False):
+            return self
+        self.validate()  # conflicting options first: they are what to fix before any file
+        self.check_inputs_exist()
+        result = self.resolved()
+        object.__setattr__(result, "_is_checked", True)  # not a field: no manifest sees it
+        return result
 
 
 @dataclass(kw_only=True)
@@ -133,10 +195,13 @@ class ModelSpec(Spec):
     # path-checked on the farm like every input file.
     decoder: str | None = input_path(None)
 
-    def check_model(self) -> None:
-        """CheckpointError for a model file loading would refuse (torch-free: headers only)."""
+    def check_inputs_exist(self) -> None:
+        """Also CheckpointError for model files loading would refuse (a pickle, a layout
+        latentfx cannot read, a kind the file needs and lacks, a decoder of other latents),
+        from their headers, before any heavy import."""
         from latentfx.models.sources import check_model
 
+        super().check_inputs_exist()
         check_model(self.model, vae_kind=self.vae_kind, decoder=self.decoder)
 
     def load_model(self):

@@ -11,6 +11,7 @@ smoothed frames are exactly those of a local run.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -166,7 +167,8 @@ def run(spec: TransferSpec, *, progress: Callable[[int, int, str], None] | None 
 
 def as_video(spec: TransferSpec) -> VideoTransferSpec:
     """The same transfer, as the spec of a video (which checks that the input is one)."""
-    return spec if isinstance(spec, VideoTransferSpec) else VideoTransferSpec(**vars(spec))
+    return spec if isinstance(spec, VideoTransferSpec) else VideoTransferSpec(
+        **{f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)})
 
 
 def render_frames(job: VideoTransfer, start: int, stop: int, *,

@@ -24,7 +24,8 @@ from pipelines.specs import KEYFRAMES, ModelSpec, input_path, output_path
 
 if TYPE_CHECKING:  # annotations only: these bring torch, so they are imported where used
     from latentfx.walk.frames import WalkFrames
-    from latentfx.walk.video import VideoOutputs, WalkVideo
+    from latentfx.walk.outputs import VideoOutputs
+    from latentfx.walk.video import WalkVideo
 
 INTERPOLATIONS = ("lerp", "slerp", "spline")
 PACINGS = ("time", "uniform")
@@ -93,7 +94,7 @@ class WalkSpec(ModelSpec):
 
     def outputs(self) -> VideoOutputs:
         """Where and how the frames are written."""
-        from latentfx.walk.video import VideoOutputs
+        from latentfx.walk.outputs import VideoOutputs
 
         return VideoOutputs(output=self.output, fps=self.fps, crf=self.crf, codec=self.codec,
                             frames_dir=self.frames_dir, sheet=self.sheet,
@@ -101,7 +102,7 @@ class WalkSpec(ModelSpec):
 
     def validate(self) -> None:
         from latentfx.walk.easing import EASINGS
-        from latentfx.walk.frames import check_render_options
+        from latentfx.options import check_render_options
 
         if self.random and self.keyframes:
             raise InputError("--random draws its own keyframes; drop the keyframe arguments")

@@ -76,7 +76,7 @@ def test_a_store_survives_moving_its_folder_and_refuses_another_model(folder, ti
     folder.rename(moved)
     again = run(moved, out, tiny_vector_model)
     assert again.encoded == 0 and again.reused == 48  # relative paths, same hashes
-    from latentfx.models.checkpoint import file_sha256
+    from latentfx.io.safetensors_files import file_sha256
 
     with pytest.raises(InputError, match="made with model"):
         LatentStore.load(out).require_model(file_sha256(tiny_spatial_model), store_path=out)

@@ -27,7 +27,7 @@ def test_only_images_videos_and_safetensors_are_staged(farm, tmp_path):
 
 
 def test_a_model_sent_twice_is_staged_once_by_its_hash(farm, tiny_spatial_model, tmp_path):
-    from latentfx.models.checkpoint import file_sha256
+    from latentfx.io.safetensors_files import file_sha256
 
     args = ["walk", "seed:1", "seed:2", "--frames", 4, "--size", "32x32", "-m",
             tiny_spatial_model, "--device", "cpu"]

@@ -13,10 +13,11 @@ from click.testing import CliRunner
 pytest.importorskip("diffusers")
 
 import cli  # noqa: E402
+from test_cli_fast_failures import ROOT, torchless_path  # noqa: E402,F401 (a fixture)
 from foreign_models import (tiny_kl, tiny_taesd, write_folder, write_ldm,  # noqa: E402
                             write_taesd, write_taesd_combined)
 from latentfx.errors import CheckpointError  # noqa: E402
-from latentfx.models.checkpoint import file_sha256  # noqa: E402
+from latentfx.io.safetensors_files import file_sha256  # noqa: E402
 from latentfx.models.foreign import load_foreign  # noqa: E402
 
 TOLERANCE = 1e-5  # fp32, same weights, same input: the only difference is summation order
@@ -381,3 +382,35 @@ def test_pooled_features_of_a_tiled_picture_take_every_tile(files, monkeypatch):
     _, tiled = encode_pooled(model, x)
     _, left = encode_pooled(model, x[..., :64])
     assert (tiled - whole).abs().max() < 0.25 * (left - whole).abs().max()
+
+
+FAST_FAILURES = {  # (arguments given the fixture's files, what the message says)
+    "kind asked for": (lambda f: ["walk", "seed:1", "seed:2", "-m", f["ldm"], "-o", "w.mp4"],
+                       "--vae-kind sd "),
+    "decoder of other latents": (lambda f: ["walk", "seed:1", "seed:2", "-m", f["ldm16"],
+                                            "--vae-kind", "flux", "--decoder",
+                                            f["taesd_decoder"], "-o", "w.mp4"],
+                                 "4-channel latents"),
+    "decoder only": (lambda f: ["reconstruct", cli_sample(), "-m", f["taesd_decoder"],
+                                "-o", "r.png"], "a decoder only"),
+    "pickle": (lambda f: ["encode", cli_sample().parent, "-m", f["pickle"], "-o", "s.safetensors"],
+               "never unpickles"),
+    "info": (lambda f: ["info", "-m", f["ldm"]], "--vae-kind sd "),
+}
+
+
+@pytest.mark.parametrize("case", FAST_FAILURES)
+def test_model_file_errors_come_before_torch_loads(files, torchless_path, tmp_path, case):
+    import subprocess
+    import sys
+
+    pickle = tmp_path.parent / "vae.ckpt"
+    pickle.write_bytes(b"PK\x03\x04 a zip of pickles, never read")
+    arguments, message = FAST_FAILURES[case]
+    args = [str(a) for a in arguments({**files, "pickle": pickle})]
+    done = subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], cwd=tmp_path,
+                          env={"PYTHONPATH": str(torchless_path), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=60)
+    assert "torch was imported" not in done.stderr, done.stderr
+    assert message in done.stderr and done.returncode == 3, done.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -171,6 +171,33 @@ def test_rerender_from_the_manifest_gives_the_same_frames(tiny_spatial_model, ke
     assert np.array_equal(frames_of(f"{tmp_path}/first/"), frames_of(f"{tmp_path}/again/"))
 
 
+def test_rerender_works_from_another_folder_and_keeps_the_original_files(
+        tiny_spatial_model, keyframes, tmp_path, monkeypatch):
+    """Relative paths in a manifest are the folder the job ran in's; a new -o moves the
+    other outputs (the contact sheet) beside it rather than overwriting the original's."""
+    ran_in, elsewhere = tmp_path / "ran_in", tmp_path / "elsewhere"
+    ran_in.mkdir(), elsewhere.mkdir()
+    for n, key in enumerate(keyframes[:2]):
+        (ran_in / f"k{n}.png").write_bytes(open(key, "rb").read())
+    monkeypatch.chdir(ran_in)
+    result = invoke("walk", "k0.png", "k1.png", "-o", "w.gif", "--sheet", "w-sheet.png",
+                    "--frames", 2, "-m", tiny_spatial_model, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    sheet_written = (ran_in / "w-sheet.png").stat().st_mtime_ns
+
+    monkeypatch.chdir(elsewhere)
+    result = invoke("rerender", "../ran_in/w.gif.latentfx.json", "-o", "take2.gif")
+    assert result.exit_code == 0, result.output
+    assert (elsewhere / "take2.gif").is_file() and (elsewhere / "take2-sheet.png").is_file()
+    assert (ran_in / "w-sheet.png").stat().st_mtime_ns == sheet_written
+    assert np.array_equal(frames_of(ran_in / "w.gif"), frames_of(elsewhere / "take2.gif"))
+
+    result = invoke("rerender", "../ran_in/w.gif.latentfx.json")  # in place: where it ran
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in elsewhere.iterdir()) == \
+        ["take2-sheet.png", "take2.gif", "take2.gif.latentfx.json"]
+
+
 def test_rerender_refuses_a_changed_input(tiny_spatial_model, keyframes, tmp_path):
     key = tmp_path / "key.png"
     key.write_bytes(open(keyframes[1], "rb").read())

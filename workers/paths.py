@@ -9,10 +9,7 @@ from pathlib import Path
 
 from latentfx.errors import InputError
 from latentfx.latents.stores import recorded_pictures
-from latentfx.models.bundled import BUNDLED_MODELS
-from latentfx.options import features_folder
-from latentfx.walk.keyframes import parse_keyframe
-from pipelines.specs import FEATURES, KEYFRAMES, PAIRS, Spec
+from pipelines.specs import Spec
 
 
 class PathPolicyError(InputError):
@@ -38,28 +35,8 @@ def contained(path: str | os.PathLike, root: Path, *, what: str) -> Path:
 
 
 def input_paths(spec_class: type[Spec], spec: dict) -> list[tuple[str, str]]:
-    """(field, path) for every file a spec reads, model included (bundled names excluded)."""
-    found = []
-    for field in spec_class.input_fields():
-        values = spec.get(field.name) or []
-        for value in ([values] if isinstance(values, str) else values):
-            if field.form == PAIRS:
-                value = value[0]  # (vector file, strength): only the file is a path
-            if field.form == FEATURES:
-                value = features_folder(value)  # clip:DIR reads DIR; pooled, latent nothing
-                if value is None:
-                    continue
-            if field.form == KEYFRAMES:
-                key = parse_keyframe(value)
-                if key.store is not None:
-                    found.append((field.name, str(key.store)))  # STORE:entry reads the store
-                if not key.is_image:
-                    continue  # seed:N, or the store entry just added
-            found.append((field.name, value))
-    model = spec.get("model")
-    if model and not (model in BUNDLED_MODELS and not Path(model).exists()):
-        found.append(("model", model))
-    return found + _store_image_folders(spec_class, spec)
+    """(field, path) for every file a spec reads, model and store image folders included."""
+    return spec_class.named_inputs(spec) + _store_image_folders(spec_class, spec)
 
 
 def _store_image_folders(spec_class: type[Spec], spec: dict) -> list[tuple[str, str]]:

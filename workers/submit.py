@@ -9,11 +9,9 @@ from pathlib import Path
 from latentfx.errors import InputError
 from latentfx.images.loading import IMAGE_EXTENSIONS
 from latentfx.io.atomic import atomic_path
-from latentfx.options import CLIP_PREFIX, features_folder
 from latentfx.video.reader import VIDEO_EXTENSIONS
-from latentfx.walk.keyframes import parse_keyframe
 from pipelines.registry import JOBS, JobKind
-from pipelines.specs import FEATURES, PAIRS, Spec
+from pipelines.specs import Spec
 
 from .identity import ensure_farm
 from .paths import MODELS, check_spec, contained, input_paths
@@ -90,25 +88,7 @@ def _stage_inputs(spec_class: type[Spec], fields: dict, root: Path, job_dir: Pat
         except InputError:
             local[value] = str(_staged(source, root, job_dir, len(local)))
 
-    inputs = {field.name: field for field in spec_class.input_fields()}
-
-    def localize(value, field=""):
-        if field in inputs and inputs[field].form == PAIRS:  # [file, strength]: the file moves
-            return [[localize(path), amount] for path, amount in value]
-        if field in inputs and inputs[field].form == FEATURES:  # clip:DIR: the folder's place
-            folder = features_folder(value or "")
-            return value if folder is None else f"{CLIP_PREFIX}{local.get(folder, folder)}"
-        if isinstance(value, list):
-            return [localize(v) for v in value]
-        if not isinstance(value, str):
-            return value  # no model given: the bundled default
-        key = parse_keyframe(value)
-        if key.store is not None:  # STORE:entry -> staged STORE:entry
-            return f"{local.get(str(key.store), str(key.store))}:{key.entry}"
-        return local.get(value, value)  # seed:N and bundled model names pass through
-
-    return {name: localize(value, name) if name in inputs or name == "model" else value
-            for name, value in fields.items()}
+    return spec_class.map_inputs(fields, lambda _, path: local.get(path, path))
 
 
 def _staged(source: Path, root: Path, job_dir: Path, n: int) -> Path:
@@ -132,7 +112,7 @@ def _shared_copy(source: Path, folder: Path) -> Path:
     """<folder>/<sha256>.safetensors (or .vec.safetensors), written once, atomically: jobs
     that send the same model share one copy; `latentfx purge` removes it when no job is
     left that refers to it."""
-    from latentfx.models.checkpoint import file_sha256
+    from latentfx.io.safetensors_files import file_sha256
 
     suffix = VECTOR_SUFFIX if source.name.lower().endswith(VECTOR_SUFFIX) else SAFETENSORS
     target = folder / f"{file_sha256(source)}{suffix}"

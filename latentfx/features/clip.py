@@ -30,7 +30,7 @@ BATCH = 32
 def check_clip_folder(folder: str | os.PathLike) -> Path:
     """The folder, if it holds an open_clip model latentfx will load; else an InputError that
     says what is wrong and what to do. Reads only the config (no open_clip, no torch)."""
-    from latentfx.models.checkpoint import check_safetensors
+    from latentfx.io.safetensors_files import check_safetensors
 
     root = Path(folder)
     layout = f"an open_clip model folder holds {CONFIG} and {WEIGHTS}"
@@ -69,7 +69,7 @@ class ClipEmbedder:
     """The image tower of the open_clip model in `folder`, on `device`."""
 
     def __init__(self, folder: str | os.PathLike, *, device: str = "auto"):
-        from latentfx.models.checkpoint import file_sha256
+        from latentfx.io.safetensors_files import file_sha256
         from latentfx.runtime.devices import pick_device
 
         root = check_clip_folder(folder)

@@ -31,19 +31,25 @@ def contact_sheet(cells: list[Cell], output: str | os.PathLike, *, columns: int,
 
     scale = max(1.0, min_cell_width / max(c.image.shape[-1] for c in cells))
     pictures = [_enlarged(c.image.clamp(0, 1), scale) for c in cells]
-    height = max(p.height for p in pictures)
     width = max(p.width for p in pictures)
     lines = max(c.caption.count("\n") + 1 for c in cells)
-    rows = -(-len(cells) // columns)
-    pitch_x, pitch_y = width + GUTTER, height + lines * LINE_HEIGHT + 2 + GUTTER
-    sheet = Image.new("RGB", (columns * pitch_x + GUTTER, rows * pitch_y + GUTTER), "white")
+    # Each row is as tall as its own tallest picture: a sheet of one tall input and many
+    # thin strips (inspect) does not space every strip by the input's height.
+    row_heights = [max(p.height for p in pictures[i:i + columns])
+                   for i in range(0, len(pictures), columns)]
+    caption_height = lines * LINE_HEIGHT + 2 + GUTTER
+    tops = [GUTTER + sum(row_heights[:r]) + r * caption_height for r in range(len(row_heights))]
+    pitch_x = width + GUTTER
+    sheet = Image.new("RGB", (columns * pitch_x + GUTTER,
+                              tops[-1] + row_heights[-1] + caption_height), "white")
     draw = ImageDraw.Draw(sheet)
     captions = _fitted_captions(draw, [c.caption.split("\n") for c in cells], width)
     for n, (caption, picture) in enumerate(zip(captions, pictures)):
-        x, y = GUTTER + (n % columns) * pitch_x, GUTTER + (n // columns) * pitch_y
+        x, y = GUTTER + (n % columns) * pitch_x, tops[n // columns]
         sheet.paste(picture, (x, y))
         for row, line in enumerate(caption):
-            draw.text((x, y + height + 2 + row * LINE_HEIGHT), line, fill="black")
+            draw.text((x, y + row_heights[n // columns] + 2 + row * LINE_HEIGHT), line,
+                      fill="black")
     output = Path(output)
     with atomic_path(output) as tmp:
         sheet.save(tmp, format=image_format(output))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from latentfx import __version__
 from latentfx.io.atomic import atomic_path
-from latentfx.models.checkpoint import file_sha256
+from latentfx.io.safetensors_files import file_sha256
 
 MANIFEST_VERSION = 1
 
@@ -41,6 +41,8 @@ def write_manifest(output: str | os.PathLike, *, job: str, spec: dict, model_id:
         "job": job,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "host": {"python": platform.python_version(), "platform": platform.platform()},
+        # Relative paths in the spec and inputs are relative to this: rerender anchors them.
+        "working_dir": os.getcwd(),
         "model_id": model_id,
         **_decoder_id(spec),
         "spec": spec,

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from latentfx.errors import InputError
 from latentfx.io.atomic import atomic_path
-from latentfx.models.checkpoint import check_safetensors
+from latentfx.io.safetensors_files import check_safetensors
+
+if TYPE_CHECKING:
+    import torch
 
 METADATA_KEY = "latentfx"
 

@@ -62,7 +62,7 @@ def encode_folder(model: VAE, folder: str | os.PathLike, *, model_id: str,
     in memory. A previous store without pooled features (an older latentfx's) has every
     image encoded again, which adds them."""
     from latentfx.images.folders import scan_folder
-    from latentfx.models.checkpoint import file_sha256
+    from latentfx.io.safetensors_files import file_sha256
     from latentfx.runtime.memory import release_free_memory
 
     root = Path(folder)

@@ -54,7 +54,7 @@ def entries_of(store: LatentStore, picture: str | os.PathLike,
     """The store's entries that are `picture` itself: the same file (its path under the
     store's image `folder`), or a file with the same bytes (a copy kept elsewhere). A picture
     that merely looks the same is not the same picture, and stays a neighbour."""
-    from latentfx.models.checkpoint import file_sha256
+    from latentfx.io.safetensors_files import file_sha256
 
     digest = file_sha256(picture)
     same = {i for i, h in enumerate(store.hashes) if h == digest}

@@ -7,24 +7,26 @@ building a model from it, and name the reason.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from latentfx import __version__
-from latentfx.errors import CheckpointError, InputError
+from latentfx.errors import CheckpointError
 from latentfx.io.atomic import atomic_path
-from latentfx.models import VAE, ModelConfig, build_model
-from latentfx.priors.mixture import GaussianMixturePrior
+from latentfx.io.safetensors_files import check_safetensors, file_sha256, header_metadata
+from latentfx.models.config import ModelConfig
+
+if TYPE_CHECKING:  # torch and the networks load only where weights are read or written,
+    import torch   # so reading a model's config stays quick (commands check it first)
+
+    from latentfx.models import VAE
+    from latentfx.priors.mixture import GaussianMixturePrior
 
 FORMAT_NAME = "latentfx-checkpoint"
 FORMAT_VERSION = 1
-MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
 MODEL_PREFIX = "model."
 METADATA_KEY = "latentfx"
 
@@ -36,14 +38,6 @@ class CheckpointInfo:
     config: ModelConfig
     metadata: dict  # every metadata field, JSON fields decoded
     tensors: dict[str, torch.Tensor]  # everything that is not model weights (training state)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def save_checkpoint(path: str | os.PathLike, model: VAE, *, training: dict | None = None,
@@ -81,30 +75,6 @@ def save_checkpoint(path: str | os.PathLike, model: VAE, *, training: dict | Non
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
     return file_sha256(path)
-
-
-def check_safetensors(path: Path, *, what: str = "model file") -> None:
-    """Reject files that are not safetensors before handing them to any parser."""
-    error = CheckpointError if what == "model file" else InputError
-    if not path.exists():
-        raise error(f"{path}: no such {what}")
-    if path.is_dir():
-        raise error(f"{path}: is a folder, expected a .safetensors {what}")
-    with open(path, "rb") as fh:
-        head = fh.read(9)
-    if len(head) == 9 and head[8:9] == b"{":
-        (header_len,) = struct.unpack("<Q", head[:8])
-        if header_len <= MAX_HEADER_BYTES and 8 + header_len <= path.stat().st_size:
-            return
-        raise error(f"{path}: damaged or truncated safetensors file "
-                    f"(header of {header_len} bytes does not fit in the file)")
-    if head[:2] == b"PK" or (head[:1] == b"\x80" and head[1:2] in b"\x02\x03\x04\x05"):
-        raise error(
-            f"{path}: this is a pickled PyTorch checkpoint; latentfx never unpickles files "
-            f"(it can run arbitrary code). Use a .safetensors {what} written by latentfx."
-        )
-    raise error(f"{path}: not a safetensors file; a latentfx {what} is a .safetensors file "
-                f"written by latentfx")
 
 
 def read_checkpoint(path: str | os.PathLike, *, with_tensors: bool = True) -> CheckpointInfo:
@@ -149,19 +119,14 @@ def _parse_metadata(path: Path, raw: dict) -> dict:
 
 def read_metadata(path: str | os.PathLike) -> dict:
     """A checkpoint's metadata alone: no tensors read, no hash taken (cheap, for settling a
-    spec's defaults before a job loads the model)."""
-    from safetensors import SafetensorError, safe_open
-
+    spec's defaults before a job loads the model; torch is not imported)."""
     path = Path(path)
-    check_safetensors(path)
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            return _parse_metadata(path, fh.metadata() or {})
-    except SafetensorError as exc:
-        raise CheckpointError(f"{path}: damaged or truncated safetensors file ({exc})") from None
+    return _parse_metadata(path, header_metadata(path))
 
 
 def model_from_checkpoint(info: CheckpointInfo) -> VAE:
+    from latentfx.models import build_model
+
     model = build_model(info.config)
     weights = {k[len(MODEL_PREFIX):]: v for k, v in info.tensors.items()
                if k.startswith(MODEL_PREFIX)}
@@ -174,6 +139,8 @@ def model_from_checkpoint(info: CheckpointInfo) -> VAE:
 
 
 def _fitted_prior(info: CheckpointInfo, model: VAE) -> GaussianMixturePrior | None:
+    from latentfx.priors.mixture import GaussianMixturePrior
+
     if "prior" not in info.metadata:
         return None
     try:

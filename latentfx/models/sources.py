@@ -51,7 +51,7 @@ def model_metadata(name_or_path: str | os.PathLike | None) -> dict:
 
 def model_id(name_or_path: str | os.PathLike | None) -> str:
     """The id every output records: the sha256 of the model's file."""
-    from latentfx.models.checkpoint import file_sha256
+    from latentfx.io.safetensors_files import file_sha256
     from latentfx.models.foreign import model_file
 
     path = foreign_path(name_or_path)

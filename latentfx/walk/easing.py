@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 
-import torch
+# Curves work on any tensor through its own methods, so this module (and the CLI's list of
+# easing names) does not import torch.
 
 
 def _smooth(t):  # smoothstep: zero velocity at both ends
@@ -20,12 +21,12 @@ def _smoother(t):  # Perlin's smootherstep: zero velocity and acceleration at bo
 
 
 def _cosine(t):
-    return 0.5 - 0.5 * torch.cos(math.pi * t)
+    return 0.5 - 0.5 * (math.pi * t).cos()
 
 
 def _in_out_power(power: int):
     def ease(t):
-        return torch.where(t < 0.5, (2 * t) ** power / 2, 1 - (2 - 2 * t) ** power / 2)
+        return ((2 * t) ** power / 2).where(t < 0.5, 1 - (2 - 2 * t) ** power / 2)
     return ease
 
 
@@ -40,7 +41,7 @@ EASINGS = {
 }
 
 
-def ease(name: str, t: torch.Tensor) -> torch.Tensor:
+def ease(name: str, t: torch.Tensor) -> torch.Tensor:  # noqa: F821 (annotation only)
     """Apply the named easing to a float tensor of times in [0, 1]."""
     try:
         curve = EASINGS[name]

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from latentfx.errors import InputError, Interrupted
+from latentfx.errors import Interrupted
 from latentfx.models import VAE
 from latentfx.runtime.oom import halving_batches
 from latentfx.walk.keyframes import Keyframe
@@ -137,11 +137,3 @@ def _still_segments(morph: Morph, keys: list[Keyframe]) -> list[str]:
                          f"correspond (they agree over {agreement:.0%} of the picture), so "
                          f"that segment dissolves")
     return notes
-
-
-def check_render_options(*, size: tuple[int, int] | None, batch: int) -> None:
-    """InputError naming the option when a walk cannot be rendered with these."""
-    if batch < 1:
-        raise InputError(f"--batch must be at least 1, got {batch}")
-    if size is not None and min(size) < 8:
-        raise InputError(f"--size must be at least 8x8, got {size[0]}x{size[1]}")

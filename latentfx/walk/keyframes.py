@@ -8,11 +8,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
 from latentfx.errors import BadFile, InputError
-from latentfx.images.loading import image_to_tensor, load_image
-from latentfx.latents.stores import LatentStore
+
+# Parsing keyframe texts is torch-free, so the CLI checks them before heavy imports; loading
+# them imports what it needs.
+if TYPE_CHECKING:
+    import torch
 
 _SEED = re.compile(r"seed:(-?\d+)\Z")
 _STORE_ENTRY = re.compile(r"(.+\.safetensors):(.+)\Z")
@@ -66,6 +69,9 @@ def load_keyframe(text: str, *, stores: dict | None = None) -> Keyframe:
     """Parse and load one keyframe. A job cannot leave one out, so a bad image stops it with
     a message that names it (unlike folder jobs, which skip bad files). `stores` caches the
     latent stores already read."""
+    from latentfx.images.loading import image_to_tensor, load_image
+    from latentfx.latents.stores import LatentStore
+
     stores = {} if stores is None else stores
     key = parse_keyframe(text)
     if key.is_image:
@@ -87,6 +93,8 @@ def prior_latent(model, seed: int, *, height: int, width: int, temperature: floa
     """The latent `seed:N` stands for: a draw from `prior` ("normal": N(0, T^2 I); "data":
     the model's fitted mixture; None: the model's default) made on the CPU, so the same on
     every device. (1, ...)."""
+    import torch
+
     generator = torch.Generator().manual_seed(seed)
     return model.sample_prior(1, height=height, width=width, generator=generator,
                               temperature=temperature, prior=prior)

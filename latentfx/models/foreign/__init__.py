@@ -112,7 +112,8 @@ def load_foreign(model: str | os.PathLike, *, kind: str | None = None,
                  decoder: str | os.PathLike | None = None):
     """(ForeignVAE in eval mode on the CPU, CheckpointInfo): its model id is the sha256 of
     the file -m names (the latents are its encoder's; the decoder is recorded in the spec)."""
-    from latentfx.models.checkpoint import CheckpointInfo, file_sha256
+    from latentfx.io.safetensors_files import file_sha256
+    from latentfx.models.checkpoint import CheckpointInfo
     from latentfx.models.foreign.model import ForeignVAE, Side
     from latentfx.models.foreign.weights import build
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,29 +91,21 @@ def pickle_refusal(path: Path) -> CheckpointError:
 
 def read_header(path: Path) -> tuple[dict, dict]:
     """(tensor name -> {dtype, shape, ...}, metadata) of a safetensors file, from its
-    header alone."""
-    from latentfx.models.checkpoint import check_safetensors
+    header alone; a pickle is refused with how to convert it."""
+    from latentfx.io.safetensors_files import read_header as header_of
 
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise pickle_refusal(path)
     try:
-        check_safetensors(path)
+        return header_of(path)
     except CheckpointError as error:
         if "pickled" in str(error):
             raise pickle_refusal(path) from None
         raise
-    with open(path, "rb") as fh:
-        (length,) = struct.unpack("<Q", fh.read(8))
-        try:
-            header = json.loads(fh.read(length))
-        except ValueError:
-            raise CheckpointError(f"{path}: damaged safetensors header") from None
-    metadata = header.pop("__metadata__", None) or {}
-    return header, metadata
 
 
 def is_latentfx_checkpoint(path: Path) -> bool:
-    from latentfx.models.checkpoint import METADATA_KEY
+    from latentfx.models.checkpoint import METADATA_KEY  # (torch-free at import)
 
     return path.is_file() and METADATA_KEY in read_header(path)[1]
 

@@ -196,6 +196,7 @@ def _render(spec: DegreesSpec, model, model_id: str, paths: list[str], *, progre
     """The walk through the chain: slerp with a smooth ease, moving the content of
     neighbouring images that correspond (--morph), every real image exact (residuals added
     back, and moved with it) and held. -> (latentfx.walk.video.WalkVideo, notes)."""
+    from latentfx.models.foreign.cost import say_cost
     from latentfx.walk.frames import build_walk
     from latentfx.walk.keyframes import load_keyframes
     from latentfx.walk.video import render_walk_video
@@ -205,6 +206,7 @@ def _render(spec: DegreesSpec, model, model_id: str, paths: list[str], *, progre
                         even=outputs.needs_even_size, fit=spec.fit, interp="slerp",
                         ease="smooth", fps=spec.fps, frames=spec.frames, hold=spec.hold,
                         residual=True, morph=spec.morph, batch=spec.batch, progress=progress)
+    say_cost(model, frames.size, len(frames), progress)
     video = render_walk_video(frames, outputs, batch=spec.batch, cancel=cancel,
                               progress=progress)
     return video, frames.notes

@@ -175,6 +175,7 @@ class Walk:
 
 def prepare(spec: WalkSpec, *, progress=None) -> Walk:
     """Steps 2-3 (for a checked spec): everything up to the first frame."""
+    from latentfx.models.foreign.cost import say_cost
     from latentfx.walk.frames import build_walk
     from latentfx.walk.keyframes import load_keyframes
 
@@ -191,19 +192,8 @@ def prepare(spec: WalkSpec, *, progress=None) -> Walk:
                         space=spec.space, compare=spec.compare, morph=spec.morph,
                         temperature=spec.temperature,
                         prior=spec.prior, progress=progress)
-    _say_cost(model, frames.size, frame_count(spec), progress)
+    say_cost(model, frames.size, frame_count(spec), progress)
     return Walk(spec, frames, info.model_id)
-
-
-def _say_cost(model, size: tuple[int, int], count: int, progress) -> None:
-    """A slow decoder on the CPU (an SD-class VAE: about 35 s a frame) says up front what the
-    walk will take, and what is faster."""
-    from latentfx.models.foreign.cost import cpu_notice
-    from latentfx.options import NOTE
-
-    notice = cpu_notice(model, height=size[1], width=size[0], frames=count) if progress else None
-    if notice:
-        progress(0, count, NOTE + notice)
 
 
 def frame_batches(walk: Walk, *, start: int = 0, stop: int | None = None,

@@ -283,8 +283,8 @@ def test_inspect_shows_diffusers_blocks_as_blocks(files, pictures, tmp_path):
     assert not any(".resnets.0.conv1" in name for name in layers)
 
 
-def test_a_slow_decoder_on_the_cpu_says_what_the_walk_costs_up_front(files, tmp_path,
-                                                                     monkeypatch, capsys):
+def test_a_slow_decoder_on_the_cpu_says_what_the_walk_costs_up_front(files, pictures, tmp_path,
+                                                                     monkeypatch):
     from latentfx.models.foreign import cost
 
     monkeypatch.setattr(cost, "SLOW_SECONDS", 0.0)  # the tiny model is fast; the rule is not
@@ -297,6 +297,12 @@ def test_a_slow_decoder_on_the_cpu_says_what_the_walk_costs_up_front(files, tmp_
     done = invoke("walk", "seed:1", "seed:2", *MODELS["taesd"](files), "--frames", "2",
                   "--size", "32x32", "-o", walk, "--device", "cpu")
     assert "TFLOP" in done.output and "--decoder" not in done.output.split("TFLOP")[1]
+    a, b = sorted(pictures.rglob("*.png"))[:2]
+    done = invoke("degrees", a, b, "--pool", pictures, *MODELS["ldm"](files), "-n", "1",
+                  "--frames", "2", "--hold", "0", "--size", "48x40", "-o", tmp_path / "d.mp4",
+                  "--device", "cpu")
+    assert done.exit_code == 0, done.output
+    assert "TFLOP" in done.output and "--decoder taesd_decoder.safetensors" in done.output
 
 
 def test_farm_submit_stages_the_model_and_decoder_files_by_content(files, tmp_path):

@@ -51,6 +51,16 @@ def cpu_notice(model, *, height: int, width: int, frames: int) -> str | None:
     return text + "render the final on the farm's GPUs (--submit)."
 
 
+def say_cost(model, size: tuple[int, int], frames: int, progress) -> None:
+    """Through `progress`, before the first frame: what decoding `frames` frames of `size`
+    (width, height) will take, when the decoder is slow on this CPU (walks, degrees)."""
+    from latentfx.options import NOTE
+
+    notice = cpu_notice(model, height=size[1], width=size[0], frames=frames) if progress else None
+    if notice:
+        progress(0, frames, NOTE + notice)
+
+
 def _duration(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:.1f} h"

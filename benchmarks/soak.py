@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,12 +55,14 @@ def cli(args: list[str], env: dict, cwd: Path) -> str:
     return done.stdout.strip().splitlines()[0] if done.stdout.strip() else ""
 
 
-def killer(farm: Farm, every: float, stop: threading.Event, kills: list) -> None:
+def killer(farm: Farm, every: float, stop: threading.Event, kills: list,
+           started: float) -> None:
     while not stop.wait(every):
         victim = random.choice([p for p in farm.workers if p.poll() is None])
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait()
         kills.append(time.monotonic())
+        print(f"killed a worker after {kills[-1] - started:.0f} s", flush=True)
         farm.start_worker(f"r{len(kills)}")
 
 
@@ -75,11 +78,17 @@ def main() -> int:
     started = time.monotonic()
     for w in range(opts.workers):
         farm.start_worker(f"w{w}")
-    jobs = {n: cli([*job_args(n), "--submit", "--queue", "cpu"], farm.env, ROOT)
-            for n in range(opts.jobs)}
+    # The killing starts with the first submit: the farm renders while jobs still arrive.
     stop, kills = threading.Event(), []
-    thread = threading.Thread(target=killer, args=(farm, opts.kill_every, stop, kills))
+    thread = threading.Thread(target=killer, args=(farm, opts.kill_every, stop, kills,
+                                                      started))
     thread.start()
+    # Submitted four at a time, so a backlog builds and the kills land on busy workers.
+    with ThreadPoolExecutor(4) as pool:
+        ids = pool.map(lambda n: cli([*job_args(n), "--submit", "--queue", "cpu"], farm.env,
+                                     ROOT), range(opts.jobs))
+        jobs = dict(enumerate(ids))
+    print(f"{len(jobs)} jobs submitted after {time.monotonic() - started:.0f} s", flush=True)
     store = farm.store()
     restarted = False
     try:
@@ -105,7 +114,7 @@ def main() -> int:
     local.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LATENTFX_")}
     env["OMP_NUM_THREADS"] = "1"
-    good = 0
+    good = redelivered = 0
     for n, record in records.items():
         args = job_args(n)
         out = args.index("-o") + 1
@@ -115,10 +124,12 @@ def main() -> int:
         same = farm_output.is_file() and farm_output.read_bytes() == target.read_bytes()
         attempts = sum(c["attempts"] for c in record["chunk_list"])
         good += record["state"] == "succeeded" and same
+        redelivered += attempts - len(record["chunk_list"])
         print(f"job {n} ({args[0]}, {record['total']} frames): {record['state']}, "
-              f"{attempts} chunk deliveries, {'identical to' if same else 'DIFFERS from'} "
-              f"the local render")
-    print(f"{len(kills)} worker(s) killed, redis restarted: {restarted}, "
+              f"{len(record['chunk_list'])} chunk(s) in {attempts} deliveries, "
+              f"{'identical to' if same else 'DIFFERS from'} the local render")
+    print(f"{len(kills)} worker(s) killed, {redelivered} chunk(s) delivered again, "
+          f"redis restarted: {restarted}, "
           f"{time.monotonic() - started:.0f} s; {good}/{len(jobs)} succeeded and identical")
     return 0 if good == len(jobs) else 1
 

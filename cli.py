@@ -314,6 +314,10 @@ def cli():
 @click.option("--save-every", type=int, default=500, show_default=True,
               help="Write checkpoint, model, sample and reconstruction grids and loss curve "
                    "every N steps.")
+@click.option("--workers", type=click.IntRange(0), default=None,
+              help="Processes that decode and augment images while the model trains (0: "
+                   "decode in the training process). Default: one per core but one, at "
+                   "most 8. Does not change the result.")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="Where the run's checkpoint and previews go. Default: OUTPUT with .run.")
 @click.option("--resume", is_flag=True,

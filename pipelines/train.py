@@ -13,7 +13,6 @@ folder as latent_stats.json and samples-data.png (draws from the fitted prior).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -50,6 +49,7 @@ class TrainSpec(Spec):
     augment: str = "flip"
     save_every: int = 500
     device: str = "auto"
+    workers: int | None = None  # decoding processes (None: latentfx.training.data's default)
     run_dir: str | None = output_path(None)
     resume: bool = False
 
@@ -60,6 +60,8 @@ class TrainSpec(Spec):
             raise InputError(f"--fit must be one of {', '.join(FIT_POLICIES)}, got {self.fit!r}")
         if self.augment not in AUGMENTS:
             raise InputError(f"--augment must be one of {', '.join(AUGMENTS)}")
+        if self.workers is not None and self.workers < 0:
+            raise InputError(f"--workers must be 0 or more, got {self.workers}")
         for name in ("batch", "save_every", "blocks"):
             if getattr(self, name) < (0 if name == "blocks" else 1):
                 raise InputError(f"--{name.replace('_', '-')} must be positive, "
@@ -107,20 +109,12 @@ class TrainResult:
     prior: dict | None = None         # the fitted prior's description (None: not a generator)
 
 
-def _fingerprint(data) -> str:
-    """Identifies the training set: names and decoded pixels, so edited files count too."""
-    h = hashlib.sha256()
-    for name, image in zip(data.names, data.images):
-        h.update(name.encode() + b"\0" + image.numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = None,
         cancel: Callable[[], bool] | None = None) -> TrainResult:
     import torch
 
     from latentfx.runtime.devices import pick_device
-    from latentfx.training.data import load_training_images
+    from latentfx.training.data import TrainingImages, default_workers, scan_training_files
     from latentfx.training.loop import ForcedStop, train_steps
 
     # 1. Check the request; find the run and its settings (fresh, or saved when resuming).
@@ -130,25 +124,26 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
     resumed = _previous_run(spec, run_dir)
     config = resumed.config if resumed else spec.model_config()
 
-    # 2. Decode the training images once; a resumed run must see the same ones.
-    fit = resumed.metadata["training"]["options"]["fit"] if resumed else spec.fit
-    data = load_training_images(spec.folder, size=config.image_size, fit=fit, progress=progress)
-    fingerprint = _fingerprint(data)  # reads every pixel: once
+    # 2. Check the files (headers, fingerprint); a resumed run must see the same ones.
+    files = scan_training_files(spec.folder, progress=progress)
     if resumed:
-        _check_same_images(spec, resumed, data, fingerprint)
-    options, state = _options_and_state(spec, resumed, len(data.images))
+        _check_same_images(spec, resumed, files)
+    options, state = _options_and_state(spec, resumed, len(files.names))
+    data = TrainingImages(files, size=config.image_size, fit=options.fit, mode=options.augment,
+                          seed=options.seed)
 
     # 3. Model and optimiser, on the device.
     model, opt = _model_and_optimizer(config, options, resumed, device)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_skipped(run_dir, data.skipped)
+    _write_skipped(run_dir, files.all_skipped())
 
     # 4. Train, saving as we go.
     start_step = state.step
-    saver = _Saver(spec, options, model, opt, data, run_dir, fingerprint)
+    saver = _Saver(spec, options, model, opt, data, run_dir)
+    workers = default_workers() if spec.workers is None else spec.workers
     try:
         state = train_steps(model, opt, data, options, state, device=device, on_save=saver,
-                            progress=progress, cancel=cancel)
+                            workers=workers, progress=progress, cancel=cancel)
     except ForcedStop:
         raise TrainingInterrupted(f"stopped at once; the last periodic checkpoint in {run_dir} "
                                   f"stands. Continue with the same command plus --resume") from None
@@ -159,7 +154,7 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
     if state.step < options.steps:
         raise TrainingInterrupted(f"cancelled at step {state.step}; checkpoint saved in {run_dir}")
     return TrainResult(output=Path(spec.output), model_id=saver.model_id, run_dir=run_dir,
-                       steps=state.step, images=len(data.images), skipped=data.skipped,
+                       steps=state.step, images=len(files.names), skipped=files.all_skipped(),
                        final_psnr=saver.psnr, seconds=state.seconds,
                        images_per_second=state.images_seen / state.seconds if state.seconds else 0.0,
                        resumed_from=start_step, latent_stats=saver.latent_stats,
@@ -204,13 +199,13 @@ def _options_and_state(spec: TrainSpec, resumed, n_images: int):
     return options, TrainState()
 
 
-def _check_same_images(spec: TrainSpec, resumed, data, fingerprint: str) -> None:
+def _check_same_images(spec: TrainSpec, resumed, files) -> None:
     saved = resumed.metadata["training"]
-    if saved.get("data_fingerprint") != fingerprint:
+    if saved.get("data_fingerprint") != files.fingerprint:
         raise InputError(
             f"{spec.folder}: the images differ from the ones this run started with "
-            f"({saved.get('images')} then, {len(data.names)} now); resuming needs the same "
-            f"images (same names and pixels). Start a new run with another -o")
+            f"({saved.get('images')} then, {len(files.names)} now); resuming needs the same "
+            f"images (same names, sizes and contents). Start a new run with another -o")
 
 
 def _model_and_optimizer(config, options, resumed, device):
@@ -240,20 +235,13 @@ def _write_skipped(run_dir: Path, skipped) -> None:
 class _Saver:
     """Called every save_every steps: checkpoint, exported model, grids, loss curve."""
 
-    def __init__(self, spec, options, model, opt, data, run_dir, fingerprint):
+    def __init__(self, spec, options, model, opt, data, run_dir):
         import torch
-
-        from latentfx.training.data import augment
 
         self.spec, self.options, self.model, self.opt = spec, options, model, opt
         self.data, self.run_dir = data, run_dir
-        g = torch.Generator().manual_seed(options.seed)
-        size = model.config.image_size
-        picks = data.images[:8]
-        self.eval_batch = torch.stack([augment(img, size=size, fit=options.fit, mode="none", g=g)
-                                       for img in picks])
+        self.eval_batch = torch.stack([data.plain(i) for i in range(min(8, len(data)))])
         self.model_id, self.psnr = "", float("nan")
-        self.fingerprint = fingerprint
         self.latent_stats: dict | None = None
         self.prior: dict | None = None
 
@@ -269,6 +257,7 @@ class _Saver:
         write_sample_grid(self.model, self.run_dir / "samples.png", seed=self.options.seed,
                           prior="normal")
         write_loss_plot(state.history, self.run_dir / "loss.png")
+        _write_skipped(self.run_dir, self.data.files.all_skipped())  # with those found late
         summary = self._summary(state)
         save_checkpoint(self.run_dir / "checkpoint.safetensors", self.model,
                         training={**summary, "state": asdict(state)},
@@ -299,11 +288,15 @@ class _Saver:
         return measured
 
     def _summary(self, state) -> dict:
+        from latentfx.training.data import data_position
+
         return {
             "options": self.options.to_dict(),
-            "images": len(self.data.names),
-            "skipped": len(self.data.skipped),
-            "data_fingerprint": self.fingerprint,
+            "images": len(self.data),
+            "skipped": len(self.data.files.all_skipped()),
+            "data_fingerprint": self.data.files.fingerprint,
+            "data_position": data_position(state.step, batch=self.options.batch,
+                                           n=len(self.data)),
             "folder_name": Path(self.spec.folder).name,
             "steps": state.step,
             "seconds": round(state.seconds, 1),

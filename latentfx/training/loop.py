@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 
 from latentfx.models import VAE
-from latentfx.training.data import TrainingImages, batches
+from latentfx.training.data import TrainingImages
 from latentfx.training.loss import kl_weight, vae_loss
 
 LOG_EVERY = 10  # steps per row of the loss history
@@ -84,25 +84,28 @@ def deferred_interrupt():
 
 def train_steps(model: VAE, opt: torch.optim.Optimizer, data: TrainingImages,
                 options: TrainOptions, state: TrainState, *, device: torch.device,
-                on_save: Callable[[TrainState], None],
+                on_save: Callable[[TrainState], None], workers: int = 0,
                 progress: Callable[[int, int, str], None] | None = None,
                 cancel: Callable[[], bool] | None = None) -> TrainState:
     """Run from state.step to options.steps, calling on_save every save_every steps and at
     the end. Ctrl-C saves first and then raises KeyboardInterrupt; cancel() saves and returns
-    early (state.step < options.steps tells the caller)."""
+    early (state.step < options.steps tells the caller). `workers` processes decode."""
     model.train()
-    stream = batches(data, batch=options.batch, size=model.config.image_size, fit=options.fit,
-                     mode=options.augment, seed=options.seed, start_step=state.step)
+    stream = data.loader(batch=options.batch, start_step=state.step, workers=workers,
+                         pin=device.type == "cuda")
     window: list[tuple[float, float, float]] = []
     with deferred_interrupt() as interrupted:
         try:
-            for step, x in stream:
+            for step in range(state.step, options.steps):
                 if interrupted["set"]:
                     raise KeyboardInterrupt
-                if step >= options.steps or (cancel and cancel()):
+                if cancel and cancel():
                     break
+                x, bad = next(stream)
+                data.files.found_bad.update(bad)
                 started = time.perf_counter()
-                terms = _one_step(model, opt, x.to(device, memory_format=torch.channels_last),
+                terms = _one_step(model, opt, x.to(device, non_blocking=True,
+                                                   memory_format=torch.channels_last),
                                   options, step)
                 state.seconds += time.perf_counter() - started
                 state.step, state.images_seen = step + 1, state.images_seen + x.shape[0]

@@ -110,27 +110,74 @@ class Features(click.ParamType):
 
 class ProgressBar:
     """Adapts a pipeline's progress(done, total, message) to tqdm bars with ETA; a new bar
-    starts whenever a new phase begins (the total changes or the count goes back)."""
+    starts whenever a new phase begins (the total changes or the count goes back). When
+    stderr is not a terminal (a log file, a farm node), a bar's redraws would be hidden, so
+    a plain line with rate and ETA is printed every PLAIN_EVERY seconds and at a phase's end
+    instead."""
 
-    def __init__(self, desc: str, unit: str = "it"):
+    PLAIN_EVERY = 10.0  # seconds between plain lines: a log moves, without flooding it
+
+    def __init__(self, desc: str, unit: str = "it", *, stream=None, clock=None):
+        import time
+
         self.desc, self.unit, self.bar, self.last = desc, unit, None, 0
+        self.stream = stream or sys.stderr
+        self.clock = clock or time.monotonic
+        self.plain = not _is_terminal(self.stream)
+        self.phase: tuple[int, float] | None = None  # (total, start time) of the plain phase
+        self.printed, self.first = 0.0, 0
 
     def __call__(self, done: int, total: int, message: str = "") -> None:
+        if self.plain:
+            self._plain_line(done, total, message)
+        else:
+            self._bar(done, total, message)
+        self.last = done
+
+    def _bar(self, done: int, total: int, message: str) -> None:
         from tqdm import tqdm
 
         if self.bar is None or total != self.bar.total or done < self.last:
             self.close()
             self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, dynamic_ncols=True,
-                            file=sys.stderr, disable=None, mininterval=0.5)
+                            file=self.stream, mininterval=0.5)
         self.bar.update(done - self.bar.n)
-        self.last = done
         if message:
             self.bar.set_postfix_str(message, refresh=False)
+
+    def _plain_line(self, done: int, total: int, message: str) -> None:
+        now = self.clock()
+        if self.phase is None or total != self.phase[0] or done < self.last:
+            self.phase, self.printed = (total, now), now  # rates count from the phase's start
+            self.first = done
+        if now - self.printed < self.PLAIN_EVERY and done < total:
+            return
+        self.printed = now
+        elapsed = now - self.phase[1]
+        rate = (done - self.first) / elapsed if elapsed > 0 else 0.0
+        eta = f"ETA {_clock_time((total - done) / rate)}" if rate > 0 else "ETA ?"
+        if done >= total:
+            eta = f"done in {_clock_time(elapsed)}"
+        line = (f"{self.desc}: {done}/{total} ({done / total:.0%}) {rate:.2f} {self.unit}/s "
+                f"{eta}" if total else f"{self.desc}: {done}")
+        print(f"{line}  {message}".rstrip(), file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stream: no redraws there
+        return False
+
+
+def _clock_time(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def report_skipped(skipped) -> None:

@@ -76,6 +76,21 @@ class TrainSpec(Spec):
             raise InputError("--lr must be > 0, --beta and --kl-warmup >= 0")
         check_output_file(self.output, suffixes={".safetensors": "safetensors"})
 
+    def resume_command(self) -> str:
+        """The command line that continues this run (what --resume accepts: the run's own
+        settings come from its checkpoint, so only where it is and --steps, --device,
+        --workers are given)."""
+        import shlex
+
+        args = ["latentfx", "train", self.folder, "-o", self.output, "--resume"]
+        if self.run_dir:
+            args += ["--run-dir", self.run_dir]
+        for name in ("steps", "device", "workers"):
+            value = getattr(self, name)
+            if value is not None and value != "auto":
+                args += [f"--{name}", str(value)]
+        return shlex.join(args)
+
     def run_path(self) -> Path:
         if self.run_dir:
             return Path(self.run_dir)
@@ -146,13 +161,14 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
                             workers=workers, progress=progress, cancel=cancel)
     except ForcedStop:
         raise TrainingInterrupted(f"stopped at once; the last periodic checkpoint in {run_dir} "
-                                  f"stands. Continue with the same command plus --resume") from None
+                                  f"stands. Continue with: {spec.resume_command()}") from None
     except KeyboardInterrupt:
         raise TrainingInterrupted(
             f"interrupted at step {state.step}; checkpoint saved in {run_dir}. "
-            f"Continue with the same command plus --resume") from None
+            f"Continue with: {spec.resume_command()}") from None
     if state.step < options.steps:
-        raise TrainingInterrupted(f"cancelled at step {state.step}; checkpoint saved in {run_dir}")
+        raise TrainingInterrupted(f"cancelled at step {state.step}; checkpoint saved in "
+                                  f"{run_dir}. Continue with: {spec.resume_command()}")
     return TrainResult(output=Path(spec.output), model_id=saver.model_id, run_dir=run_dir,
                        steps=state.step, images=len(files.names), skipped=files.all_skipped(),
                        final_psnr=saver.psnr, seconds=state.seconds,

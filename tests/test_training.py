@@ -124,6 +124,7 @@ def test_empty_folder_is_refused(tmp_path):
 
 def test_a_real_ctrl_c_saves_a_checkpoint_that_resumes(shapes_folder, tmp_path):
     """SIGINT to a real `latentfx train` process: exit 130, a checkpoint, then --resume."""
+    import shlex
     import signal
     import subprocess
     import sys
@@ -146,10 +147,12 @@ def test_a_real_ctrl_c_saves_a_checkpoint_that_resumes(shapes_folder, tmp_path):
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
-    assert "--resume" in stderr
     steps = read_checkpoint(checkpoint).metadata["training"]["steps"]
     assert 0 < steps < 100000
-    resumed = subprocess.run(base + ["--steps", str(steps + 3), "--resume", "--device", "cpu"],
-                             capture_output=True, text=True, timeout=120)
+    # The command the message prints, as given (a later --steps, to end soon, overrides).
+    printed = shlex.split(stderr.split("Continue with: ")[1].splitlines()[0])
+    assert printed[:2] == ["latentfx", "train"] and "--resume" in printed
+    resumed = subprocess.run([sys.executable, str(ROOT / "cli.py"), *printed[1:], "--steps",
+                              str(steps + 3)], capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed at step {steps}" in resumed.stdout

@@ -30,7 +30,7 @@ import click
 from latentfx import __version__
 from latentfx.errors import Interrupted, LatentfxError
 from latentfx.options import (AUGMENTS, DEFAULT_FEATURES, DEVICES, FAMILIES, FIT_POLICIES,
-                              FRAME_FITS, INFERENCE_FITS, MORPHS, PRIORS)
+                              FRAME_FITS, INFERENCE_FITS, MORPHS, PRECISIONS, PRIORS)
 
 RUN_SETTINGS = ("family", "size", "latent", "widths", "blocks", "batch", "epochs", "lr", "beta",
                 "kl_warmup", "seed", "fit", "augment", "save_every")
@@ -361,6 +361,13 @@ def cli():
 @click.option("--save-every", type=int, default=500, show_default=True,
               help="Write checkpoint, model, sample and reconstruction grids and loss curve "
                    "every N steps.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+              help="Arithmetic of the forward pass. auto: bf16 on CUDA devices that support "
+                   "it, fp16 with loss scaling on older CUDA devices, fp32 elsewhere (CPU "
+                   "autocast is slower for these convolutions). Weights stay fp32.")
+@click.option("--compile", is_flag=True,
+              help="torch.compile the model's forward pass: faster steps on a GPU after a "
+                   "slow first one (minutes of compiling). Off by default.")
 @click.option("--workers", type=click.IntRange(0), default=None,
               help="Processes that decode and augment images while the model trains (0: "
                    "decode in the training process). Default: one per core but one, at "
@@ -381,7 +388,8 @@ def train(ctx, folder, output, **options):
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
         if given:
             raise click.UsageError(f"--resume continues the run with its own settings; drop "
-                                   f"{', '.join(given)} (only --steps and --device may change)")
+                                   f"{', '.join(given)} (only --steps, --device, --workers, "
+                                   f"--precision and --compile may change)")
     submit_or_run("train", pipeline, pipeline.TrainSpec(folder=folder, output=output, **options),
                   report=report_train)
 

@@ -21,7 +21,7 @@ from latentfx.errors import InputError, Interrupted
 from latentfx.io.outputs import check_output_file
 from latentfx.models import ModelConfig
 from latentfx.models.defaults import FAMILY_DEFAULTS
-from latentfx.options import AUGMENTS, FAMILIES, FIT_POLICIES
+from latentfx.options import AUGMENTS, FAMILIES, FIT_POLICIES, PRECISIONS
 from pipelines.specs import Spec, input_path, output_path
 
 
@@ -50,6 +50,8 @@ class TrainSpec(Spec):
     save_every: int = 500
     device: str = "auto"
     workers: int | None = None  # decoding processes (None: latentfx.training.data's default)
+    precision: str = "auto"  # latentfx.options.PRECISIONS; see latentfx/training/precision.py
+    compile: bool = False  # torch.compile the forward pass
     run_dir: str | None = output_path(None)
     resume: bool = False
 
@@ -60,6 +62,9 @@ class TrainSpec(Spec):
             raise InputError(f"--fit must be one of {', '.join(FIT_POLICIES)}, got {self.fit!r}")
         if self.augment not in AUGMENTS:
             raise InputError(f"--augment must be one of {', '.join(AUGMENTS)}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {self.precision!r}")
         if self.workers is not None and self.workers < 0:
             raise InputError(f"--workers must be 0 or more, got {self.workers}")
         for name in ("batch", "save_every", "blocks"):
@@ -78,17 +83,18 @@ class TrainSpec(Spec):
 
     def resume_command(self) -> str:
         """The command line that continues this run (what --resume accepts: the run's own
-        settings come from its checkpoint, so only where it is and --steps, --device,
-        --workers are given)."""
+        settings come from its checkpoint, so only where it is and how it runs are given)."""
         import shlex
 
         args = ["latentfx", "train", self.folder, "-o", self.output, "--resume"]
         if self.run_dir:
             args += ["--run-dir", self.run_dir]
-        for name in ("steps", "device", "workers"):
+        for name in ("steps", "device", "workers", "precision"):
             value = getattr(self, name)
             if value is not None and value != "auto":
                 args += [f"--{name}", str(value)]
+        if self.compile:
+            args.append("--compile")
         return shlex.join(args)
 
     def run_path(self) -> Path:
@@ -131,10 +137,12 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
     from latentfx.runtime.devices import pick_device
     from latentfx.training.data import TrainingImages, default_workers, scan_training_files
     from latentfx.training.loop import ForcedStop, train_steps
+    from latentfx.training.precision import choose_precision
 
     # 1. Check the request; find the run and its settings (fresh, or saved when resuming).
     spec.validate()
     device = pick_device(spec.device)
+    precision = choose_precision(spec.precision, device)
     run_dir = spec.run_path()
     resumed = _previous_run(spec, run_dir)
     config = resumed.config if resumed else spec.model_config()
@@ -158,7 +166,9 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
     workers = default_workers() if spec.workers is None else spec.workers
     try:
         state = train_steps(model, opt, data, options, state, device=device, on_save=saver,
-                            workers=workers, progress=progress, cancel=cancel)
+                            workers=workers, precision=precision,
+                            forward=torch.compile(model) if spec.compile else model,
+                            progress=progress, cancel=cancel)
     except ForcedStop:
         raise TrainingInterrupted(f"stopped at once; the last periodic checkpoint in {run_dir} "
                                   f"stands. Continue with: {spec.resume_command()}") from None

@@ -16,8 +16,10 @@ import torch
 from latentfx.models import VAE
 from latentfx.training.data import TrainingImages
 from latentfx.training.loss import kl_weight, vae_loss
+from latentfx.training.precision import Precision
 
-LOG_EVERY = 10  # steps per row of the loss history
+LOG_EVERY = 10  # steps per row of the loss history (and per read-back from the device)
+FP32 = Precision(None, False)
 
 
 @dataclass
@@ -85,15 +87,24 @@ def deferred_interrupt():
 def train_steps(model: VAE, opt: torch.optim.Optimizer, data: TrainingImages,
                 options: TrainOptions, state: TrainState, *, device: torch.device,
                 on_save: Callable[[TrainState], None], workers: int = 0,
+                precision: Precision = FP32, forward: Callable | None = None,
+                log_every: int = LOG_EVERY,
                 progress: Callable[[int, int, str], None] | None = None,
                 cancel: Callable[[], bool] | None = None) -> TrainState:
     """Run from state.step to options.steps, calling on_save every save_every steps and at
     the end. Ctrl-C saves first and then raises KeyboardInterrupt; cancel() saves and returns
-    early (state.step < options.steps tells the caller). `workers` processes decode."""
+    early (state.step < options.steps tells the caller). `workers` processes decode;
+    `forward` is the model's forward pass (a torch.compile of it; default: the model).
+
+    The loss terms stay on the device and are read back once per `log_every` steps (one
+    history row), so the host never waits for the device in between; the progress message
+    shows the latest row."""
     model.train()
+    stepper = _Stepper(model, opt, options, device, precision,
+                       model if forward is None else forward)
     stream = data.loader(batch=options.batch, start_step=state.step, workers=workers,
                          pin=device.type == "cuda")
-    window: list[tuple[float, float, float]] = []
+    window = _Window(device)
     with deferred_interrupt() as interrupted:
         try:
             for step in range(state.step, options.steps):
@@ -104,50 +115,82 @@ def train_steps(model: VAE, opt: torch.optim.Optimizer, data: TrainingImages,
                 x, bad = next(stream)
                 data.files.found_bad.update(bad)
                 started = time.perf_counter()
-                terms = _one_step(model, opt, x.to(device, non_blocking=True,
-                                                   memory_format=torch.channels_last),
-                                  options, step)
-                state.seconds += time.perf_counter() - started
+                window.add(stepper(x.to(device, non_blocking=True,
+                                        memory_format=torch.channels_last), step))
                 state.step, state.images_seen = step + 1, state.images_seen + x.shape[0]
-                _record(state, window, terms, options)
+                if state.step % log_every == 0 or state.step == options.steps:
+                    state.history.append([state.step, *window.gather()])  # the one sync
+                state.seconds += time.perf_counter() - started
                 if progress:
-                    progress(state.step, options.steps,
-                             f"loss {terms.total:.5f} mse {terms.recon:.5f} kl {terms.kl:.4f}")
+                    progress(state.step, options.steps, _message(state.history))
                 if state.step % options.save_every == 0 and state.step < options.steps:
                     on_save(state)
         except ForcedStop:
             raise
         except KeyboardInterrupt:
+            _flush(state, window)
             on_save(state)
             raise
+    _flush(state, window)
     on_save(state)
     return state
 
 
-def _record(state: TrainState, window: list, terms, options: TrainOptions) -> None:
-    """Average the loss terms over LOG_EVERY steps into one history row."""
-    window.append((float(terms.total.detach()), terms.recon, terms.kl))
-    if state.step % LOG_EVERY == 0 or state.step == options.steps:
-        state.history.append([state.step, *map(_mean, zip(*window))])
-        window.clear()
+def _flush(state: TrainState, window: "_Window") -> None:
+    """A stop between rows: the steps since the last row make a row of their own."""
+    if window.count:
+        state.history.append([state.step, *window.gather()])
 
 
-def _one_step(model: VAE, opt: torch.optim.Optimizer, x: torch.Tensor,
-              options: TrainOptions, step: int):
-    for group in opt.param_groups:
-        group["lr"] = learning_rate(step, lr=options.lr, steps=options.steps)
-    # The posterior noise of step k depends only on (seed, k): resume-exact.
-    g = torch.Generator(device=x.device).manual_seed(options.seed * 1_000_033 + step)
-    recon, posterior = model(x, generator=g)
-    beta = kl_weight(step, beta=options.beta, warmup=options.kl_warmup)
-    terms = vae_loss(x, recon, posterior, beta=beta)
-    opt.zero_grad(set_to_none=True)
-    terms.total.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
-    return terms
+def _message(history: list[list[float]]) -> str:
+    if not history:
+        return "loss (first row after a few steps)"
+    _, total, recon, kl = history[-1]
+    return f"loss {total:.5f} mse {recon:.5f} kl {kl:.4f}"
 
 
-def _mean(values) -> float:
-    values = list(values)
-    return sum(values) / len(values)
+class _Window:
+    """Sums of the loss terms since the last history row, kept on the device."""
+
+    def __init__(self, device: torch.device):
+        self.sums = torch.zeros(3, device=device)
+        self.count = 0
+
+    def add(self, terms) -> None:
+        self.sums += torch.stack([terms.total.detach().float(), terms.recon, terms.kl])
+        self.count += 1
+
+    def gather(self) -> list[float]:
+        means = (self.sums / self.count).tolist()  # waits for the device: once per row
+        self.sums.zero_()
+        self.count = 0
+        return means
+
+
+class _Stepper:
+    """One optimisation step; what does not change between steps is made once."""
+
+    def __init__(self, model, opt, options: TrainOptions, device, precision: Precision,
+                 forward):
+        self.model, self.opt, self.options, self.forward = model, opt, options, forward
+        self.device, self.precision = device, precision
+        self.generator = torch.Generator(device=device)  # reseeded per step, made once
+        self.scaler = precision.scaler(device)
+
+    def __call__(self, x: torch.Tensor, step: int):
+        options = self.options
+        for group in self.opt.param_groups:
+            group["lr"] = learning_rate(step, lr=options.lr, steps=options.steps)
+        # The posterior noise of step k depends only on (seed, k): resume-exact.
+        self.generator.manual_seed(options.seed * 1_000_033 + step)
+        with self.precision.autocast(self.device):
+            recon, posterior = self.forward(x, generator=self.generator)
+        beta = kl_weight(step, beta=options.beta, warmup=options.kl_warmup)
+        terms = vae_loss(x, recon, posterior, beta=beta)
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(terms.total).backward()
+        self.scaler.unscale_(self.opt)  # clip the true gradients (a no-op unless fp16)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        return terms

@@ -361,6 +361,10 @@ def cli():
 @click.option("--save-every", type=int, default=500, show_default=True,
               help="Write checkpoint, model, sample and reconstruction grids and loss curve "
                    "every N steps.")
+@click.option("--nproc", type=click.IntRange(1), default=1, show_default=True,
+              help="Train in N processes on this machine (one per GPU; gloo on the CPU), "
+                   "as `torchrun --nproc-per-node N` would. --batch stays the global batch, "
+                   "split evenly across them.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Arithmetic of the forward pass. auto: bf16 on CUDA devices that support "
                    "it, fp16 with loss scaling on older CUDA devices, fp32 elsewhere (CPU "
@@ -390,11 +394,21 @@ def train(ctx, folder, output, **options):
             raise click.UsageError(f"--resume continues the run with its own settings; drop "
                                    f"{', '.join(given)} (only --steps, --device, --workers, "
                                    f"--precision and --compile may change)")
-    submit_or_run("train", pipeline, pipeline.TrainSpec(folder=folder, output=output, **options),
-                  report=report_train)
+    nproc = options.pop("nproc")
+    spec = pipeline.TrainSpec(folder=folder, output=output, **options)
+    if nproc > 1:
+        from latentfx.training.distributed import launch
+
+        fields = [name for name in spec.to_dict() if name not in ("folder", "output", "run_dir",
+                                                                     "resume")]
+        launch(nproc, __file__, ["train", *spec.arguments(fields)])
+        return
+    submit_or_run("train", pipeline, spec, report=report_train)
 
 
 def report_train(result) -> None:
+    if result.rank:
+        return  # a several-process run reports once, from process 0
     if result.resumed_from:
         click.echo(f"resumed at step {result.resumed_from}")
     click.echo(f"trained {result.steps} steps on {result.images} images "

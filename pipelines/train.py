@@ -25,6 +25,10 @@ from latentfx.options import AUGMENTS, FAMILIES, FIT_POLICIES, PRECISIONS
 from pipelines.specs import Spec, input_path, output_path
 
 
+# What may change between the sessions of a run: how it runs, and how long.
+RUNTIME_FIELDS = ("steps", "device", "workers", "precision", "compile")
+
+
 class TrainingInterrupted(Interrupted):
     """Ctrl-C or cancel: a resumable checkpoint was saved."""
 
@@ -86,16 +90,26 @@ class TrainSpec(Spec):
         settings come from its checkpoint, so only where it is and how it runs are given)."""
         import shlex
 
-        args = ["latentfx", "train", self.folder, "-o", self.output, "--resume"]
-        if self.run_dir:
-            args += ["--run-dir", self.run_dir]
-        for name in ("steps", "device", "workers", "precision"):
-            value = getattr(self, name)
-            if value is not None and value != "auto":
-                args += [f"--{name}", str(value)]
-        if self.compile:
-            args.append("--compile")
-        return shlex.join(args)
+        return shlex.join(["latentfx", "train", *self.arguments(RUNTIME_FIELDS, resume=True)])
+
+    def arguments(self, names, *, resume: bool | None = None) -> list[str]:
+        """FOLDER -o OUTPUT and the options for the fields `names` that differ from their
+        defaults, as `latentfx train` takes them (a field's option is its name)."""
+        import dataclasses
+
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        args = [self.folder, "-o", self.output]
+        for name in ("run_dir", *names, "resume"):
+            value = resume if name == "resume" and resume is not None else getattr(self, name)
+            option = "--" + name.replace("_", "-")
+            if value == defaults[name]:
+                continue
+            if isinstance(value, bool):
+                args.append(option)
+            else:
+                text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+                args += [option, text]
+        return args
 
     def run_path(self) -> Path:
         if self.run_dir:
@@ -128,6 +142,7 @@ class TrainResult:
     resumed_from: int = 0
     latent_stats: dict | None = None  # LatentStatistics.to_dict() of the training images
     prior: dict | None = None         # the fitted prior's description (None: not a generator)
+    rank: int = 0  # which process of a several-process run this is (0 wrote the run folder)
 
 
 def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = None,
@@ -136,11 +151,15 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
 
     from latentfx.runtime.devices import pick_device
     from latentfx.training.data import TrainingImages, default_workers, scan_training_files
+    from latentfx.training.distributed import ranks_from_environment, start, stop, wrap
     from latentfx.training.loop import ForcedStop, train_steps
     from latentfx.training.precision import choose_precision
 
     # 1. Check the request; find the run and its settings (fresh, or saved when resuming).
     spec.validate()
+    ranks = ranks_from_environment()  # several processes when torchrun started this one
+    if not ranks.main:
+        progress = None  # process 0 shows the run's progress
     device = pick_device(spec.device)
     precision = choose_precision(spec.precision, device)
     run_dir = spec.run_path()
@@ -155,19 +174,22 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
     data = TrainingImages(files, size=config.image_size, fit=options.fit, mode=options.augment,
                           seed=options.seed)
 
-    # 3. Model and optimiser, on the device.
+    # 3. Model and optimiser, on the device; with several processes, this one's share.
+    device = start(ranks, device, batch=options.batch)
     model, opt = _model_and_optimizer(config, options, resumed, device)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_skipped(run_dir, files.all_skipped())
+    if ranks.main:  # process 0 alone writes the run folder
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_skipped(run_dir, files.all_skipped())
+    forward = wrap(model, ranks, device)
 
     # 4. Train, saving as we go.
     start_step = state.step
-    saver = _Saver(spec, options, model, opt, data, run_dir)
+    saver = _Saver(spec, options, model, opt, data, run_dir, writes=ranks.main)
     workers = default_workers() if spec.workers is None else spec.workers
     try:
         state = train_steps(model, opt, data, options, state, device=device, on_save=saver,
-                            workers=workers, precision=precision,
-                            forward=torch.compile(model) if spec.compile else model,
+                            workers=workers, precision=precision, ranks=ranks,
+                            forward=torch.compile(forward) if spec.compile else forward,
                             progress=progress, cancel=cancel)
     except ForcedStop:
         raise TrainingInterrupted(f"stopped at once; the last periodic checkpoint in {run_dir} "
@@ -176,6 +198,8 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
         raise TrainingInterrupted(
             f"interrupted at step {state.step}; checkpoint saved in {run_dir}. "
             f"Continue with: {spec.resume_command()}") from None
+    finally:
+        stop(ranks)
     if state.step < options.steps:
         raise TrainingInterrupted(f"cancelled at step {state.step}; checkpoint saved in "
                                   f"{run_dir}. Continue with: {spec.resume_command()}")
@@ -184,7 +208,7 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
                        final_psnr=saver.psnr, seconds=state.seconds,
                        images_per_second=state.images_seen / state.seconds if state.seconds else 0.0,
                        resumed_from=start_step, latent_stats=saver.latent_stats,
-                       prior=saver.prior)
+                       prior=saver.prior, rank=ranks.rank)
 
 
 def _previous_run(spec: TrainSpec, run_dir: Path):
@@ -261,9 +285,10 @@ def _write_skipped(run_dir: Path, skipped) -> None:
 class _Saver:
     """Called every save_every steps: checkpoint, exported model, grids, loss curve."""
 
-    def __init__(self, spec, options, model, opt, data, run_dir):
+    def __init__(self, spec, options, model, opt, data, run_dir, *, writes: bool = True):
         import torch
 
+        self.writes = writes  # False in the processes after the first of a several-process run
         self.spec, self.options, self.model, self.opt = spec, options, model, opt
         self.data, self.run_dir = data, run_dir
         self.eval_batch = torch.stack([data.plain(i) for i in range(min(8, len(data)))])
@@ -277,6 +302,9 @@ class _Saver:
         from latentfx.training.optim_state import optimizer_tensors
         from latentfx.training.reports import (reconstruction_pairs, write_loss_plot,
                                                write_sample_grid)
+
+        if not self.writes:
+            return
 
         grid, self.psnr = reconstruction_pairs(self.model, self.eval_batch)
         save_image(grid, self.run_dir / "reconstructions.png")

@@ -16,6 +16,7 @@ import torch
 from latentfx.models import VAE
 from latentfx.training.data import TrainingImages
 from latentfx.training.loss import kl_weight, vae_loss
+from latentfx.training.distributed import SINGLE, Ranks, any_across, mean_across
 from latentfx.training.precision import Precision
 
 LOG_EVERY = 10  # steps per row of the loss history (and per read-back from the device)
@@ -64,7 +65,7 @@ class ForcedStop(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def deferred_interrupt():
+def deferred_interrupt(signals=(signal.SIGINT,)):
     """While training, the first Ctrl-C only raises a flag, checked between steps, so the
     checkpoint saved on the way out is never taken in the middle of an optimiser update."""
     flag = {"set": False}
@@ -77,18 +78,25 @@ def deferred_interrupt():
             raise ForcedStop
         flag["set"] = True
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _stop_signals(ranks: Ranks) -> tuple:
+    # torchrun's launcher passes a Ctrl-C on to its processes as SIGTERM, and sends SIGTERM
+    # to the rest when one fails: several processes save on it as on Ctrl-C.
+    return (signal.SIGINT,) if ranks.world == 1 else (signal.SIGINT, signal.SIGTERM)
 
 
 def train_steps(model: VAE, opt: torch.optim.Optimizer, data: TrainingImages,
                 options: TrainOptions, state: TrainState, *, device: torch.device,
                 on_save: Callable[[TrainState], None], workers: int = 0,
                 precision: Precision = FP32, forward: Callable | None = None,
-                log_every: int = LOG_EVERY,
+                log_every: int = LOG_EVERY, ranks: Ranks = SINGLE,
                 progress: Callable[[int, int, str], None] | None = None,
                 cancel: Callable[[], bool] | None = None) -> TrainState:
     """Run from state.step to options.steps, calling on_save every save_every steps and at
@@ -98,26 +106,32 @@ def train_steps(model: VAE, opt: torch.optim.Optimizer, data: TrainingImages,
 
     The loss terms stay on the device and are read back once per `log_every` steps (one
     history row), so the host never waits for the device in between; the progress message
-    shows the latest row."""
+    shows the latest row. With several processes (`ranks`), each trains on its share of
+    every global batch, the rows are averaged over the processes, and a stop is agreed at a
+    row (`_Stops`), where the processes wait for each other anyway."""
     model.train()
     stepper = _Stepper(model, opt, options, device, precision,
-                       model if forward is None else forward)
+                       model if forward is None else forward,
+                       share=ranks.share(options.batch) if ranks.world > 1 else None)
     stream = data.loader(batch=options.batch, start_step=state.step, workers=workers,
-                         pin=device.type == "cuda")
-    window = _Window(device)
-    with deferred_interrupt() as interrupted:
+                         pin=device.type == "cuda", rank=ranks.rank, world=ranks.world)
+    window = _Window(device, ranks)
+    with deferred_interrupt(_stop_signals(ranks)) as interrupted:
+        stops = _Stops(interrupted, cancel, ranks, device, every=log_every)
         try:
             for step in range(state.step, options.steps):
-                if interrupted["set"]:
+                stop = stops(step)
+                if stop == "interrupt":
                     raise KeyboardInterrupt
-                if cancel and cancel():
+                if stop == "cancel":
                     break
                 x, bad = next(stream)
                 data.files.found_bad.update(bad)
                 started = time.perf_counter()
                 window.add(stepper(x.to(device, non_blocking=True,
                                         memory_format=torch.channels_last), step))
-                state.step, state.images_seen = step + 1, state.images_seen + x.shape[0]
+                state.step = step + 1
+                state.images_seen += x.shape[0] * ranks.world  # the global batch
                 if state.step % log_every == 0 or state.step == options.steps:
                     state.history.append([state.step, *window.gather()])  # the one sync
                 state.seconds += time.perf_counter() - started
@@ -149,19 +163,37 @@ def _message(history: list[list[float]]) -> str:
     return f"loss {total:.5f} mse {recon:.5f} kl {kl:.4f}"
 
 
+class _Stops:
+    """Whether to stop before `step`: "interrupt" (Ctrl-C), "cancel", or None. One process
+    looks before every step; several agree at each history row (and at the first step)."""
+
+    def __init__(self, interrupted: dict, cancel, ranks: Ranks, device, *, every: int):
+        self.interrupted, self.cancel, self.ranks = interrupted, cancel, ranks
+        self.device, self.every, self.first = device, every, True
+
+    def __call__(self, step: int) -> str | None:
+        if self.ranks.world > 1 and not (self.first or step % self.every == 0):
+            return None
+        self.first = False
+        if any_across(self.interrupted["set"], self.ranks, self.device):
+            return "interrupt"
+        cancelled = bool(self.cancel and self.cancel())
+        return "cancel" if any_across(cancelled, self.ranks, self.device) else None
+
+
 class _Window:
     """Sums of the loss terms since the last history row, kept on the device."""
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, ranks: Ranks):
         self.sums = torch.zeros(3, device=device)
-        self.count = 0
+        self.count, self.ranks = 0, ranks
 
     def add(self, terms) -> None:
         self.sums += torch.stack([terms.total.detach().float(), terms.recon, terms.kl])
         self.count += 1
 
     def gather(self) -> list[float]:
-        means = (self.sums / self.count).tolist()  # waits for the device: once per row
+        means = mean_across(self.sums / self.count, self.ranks).tolist()  # the one wait
         self.sums.zero_()
         self.count = 0
         return means
@@ -171,8 +203,9 @@ class _Stepper:
     """One optimisation step; what does not change between steps is made once."""
 
     def __init__(self, model, opt, options: TrainOptions, device, precision: Precision,
-                 forward):
+                 forward, *, share: tuple[int, int] | None = None):
         self.model, self.opt, self.options, self.forward = model, opt, options, forward
+        self.share = share  # with several processes: this one's rows of the global batch
         self.device, self.precision = device, precision
         self.generator = torch.Generator(device=device)  # reseeded per step, made once
         self.scaler = precision.scaler(device)
@@ -181,10 +214,12 @@ class _Stepper:
         options = self.options
         for group in self.opt.param_groups:
             group["lr"] = learning_rate(step, lr=options.lr, steps=options.steps)
-        # The posterior noise of step k depends only on (seed, k): resume-exact.
+        # The posterior noise of step k depends only on (seed, k): resume-exact, and the same
+        # whatever the number of processes (each takes its rows of the global batch's).
         self.generator.manual_seed(options.seed * 1_000_033 + step)
+        extra = {"share": self.share} if self.share else {}
         with self.precision.autocast(self.device):
-            recon, posterior = self.forward(x, generator=self.generator)
+            recon, posterior = self.forward(x, generator=self.generator, **extra)
         beta = kl_weight(step, beta=options.beta, warmup=options.kl_warmup)
         terms = vae_loss(x, recon, posterior, beta=beta)
         self.opt.zero_grad(set_to_none=True)

@@ -7,7 +7,11 @@ COPY pyproject.toml README.md cli.py ./
 COPY latentfx latentfx
 COPY pipelines pipelines
 COPY workers workers
-RUN pip install . && useradd --create-home --uid 1000 latentfx
+# The storage root exists and belongs to the non-root user, so a fresh named volume mounted
+# at /farm takes that ownership and the workers can write jobs there.
+RUN pip install . && useradd --create-home --uid 1000 latentfx \
+    && mkdir -p /farm && chown latentfx:latentfx /farm
+ENV LATENTFX_STORAGE=/farm
 USER latentfx
 ENTRYPOINT ["latentfx"]
 CMD ["--help"]

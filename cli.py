@@ -1205,7 +1205,7 @@ def cancel(job):
     if done.already_ended:
         click.echo(f"job {job} has already ended ({done.already_ended}); nothing to cancel")
     else:
-        click.echo(f"cancelled {job}: {done.revoked} queued chunk(s) revoked; running chunks "
+        click.echo(f"cancelled {job}: {done.revoked} queued chunk(s) will not start; running chunks "
                    f"stop at their next frame")
 
 
@@ -1223,6 +1223,26 @@ def retry(job):
         click.echo(f"job {job} succeeded; nothing to retry")
     else:
         click.echo(f"re-queued {len(done.chunks)} chunk(s) of {job}")
+
+
+@cli.command()
+@click.option("--older-than", "days", type=click.FloatRange(min=0), required=True,
+              help="Days since the job ended (0: every ended job).")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+def purge(days, dry_run):
+    """Remove finished farm jobs: their records, frames and staged inputs (outputs stay);
+    queued and running jobs are never touched."""
+    from workers.lifecycle import purge as remove_finished
+
+    settings, store = farm_store()
+    done = remove_finished(store, settings.storage_root(), older_than_days=days,
+                           dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for job in done.jobs:
+        click.echo(f"{verb} job {job}")
+    for path in done.paths:
+        click.echo(f"{verb} {path}")
+    click.echo(f"{verb} {len(done.jobs)} job(s) and {len(done.paths)} folder(s) or model(s)")
 
 
 @cli.command()
@@ -1265,7 +1285,8 @@ def worker(queues, concurrency, name, loglevel):
 @cli.command()
 def doctor():
     """Show the farm settings found in the environment and check Redis, storage and workers."""
-    from workers.control import answering_workers, redis_problem, refused_items
+    from workers.control import (answering_workers, marker_problem, redis_problem,
+                                 redis_safety, refused_items)
     from workers.settings import ConfigError, from_environment
 
     try:
@@ -1287,6 +1308,10 @@ def doctor():
                f"visibility {settings.visibility_timeout:g} s; {settings.max_attempts} "
                f"deliveries per chunk; {settings.chunk_frames} frames per chunk")
     if not problems:
+        checks = {**redis_safety(settings), "marker": marker_problem(settings)}
+        for name, (ok, what) in checks.items():
+            click.echo(f"{name + ':':<11} {'' if ok else 'PROBLEM: '}{what}")
+            problems += not ok
         count, newest = refused_items(settings)
         click.echo(f"refused:    {count} malformed message(s) or record(s) kept in lfx:dead"
                    + (f"; newest: {newest[0]['reason']}" if newest else ""))

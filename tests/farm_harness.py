@@ -34,10 +34,11 @@ def wait_for(condition, *, timeout: float, what: str, interval: float = 0.05):
 
 
 class RedisServer:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, *extra: str):
         if shutil.which("redis-server") is None:
             raise RuntimeError("redis-server is not installed: the farm tests need it")
         self.folder, self.port = folder, free_port()
+        self.extra = [str(a) for a in extra]  # more redis-server options (--maxmemory 8mb)
         self.process = None
 
     @property
@@ -50,7 +51,7 @@ class RedisServer:
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--requirepass", PASSWORD, "--save", "", "--appendonly", "yes",
              "--appendfsync", "always", "--dir", str(self.folder), "--maxmemory-policy",
-             "noeviction"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "noeviction", *self.extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import redis
 
         client = redis.Redis.from_url(self.url)
@@ -130,3 +131,15 @@ class Farm:
 
     def logs(self) -> str:
         return "\n".join(p.log.read_text() for p in self.workers)
+
+
+def farm_with_workers(base: Path, *names: str, **settings):
+    """A generator for a fixture: a farm in `base` with workers `names` running; everything
+    stopped after."""
+    server = RedisServer(base / "redis").start()
+    farm = Farm(server, base / "storage", **settings)
+    for name in names:
+        farm.start_worker(name)
+    yield farm
+    farm.stop_workers()
+    server.kill()

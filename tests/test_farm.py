@@ -412,7 +412,7 @@ def test_encode_and_map_run_on_the_farm_from_a_shared_folder(farm, tiny_vector_m
     assert record["state"] == "succeeded", farm.logs()
     vectors = record["spec"]["vectors"]
     assert vectors[0] == [shared_vector, 1.5]
-    assert "/inputs/" in vectors[1][0] and vectors[1][1] == -0.5
+    assert "/models/" in vectors[1][0] and vectors[1][1] == -0.5  # shared by its hash
     assert "/inputs/" in record["spec"]["image"]
     assert invoke(farm, "fetch", job, "-o", tmp_path).exit_code == 0
     assert (tmp_path / "dark.png").exists()

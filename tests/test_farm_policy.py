@@ -1,8 +1,6 @@
 """Farm rules that need no worker: settings, Celery config, path policy, retry policy,
 the compose file."""
 
-from pathlib import Path
-
 import pytest
 
 from conftest import ROOT
@@ -82,18 +80,58 @@ def test_the_compose_file_keeps_redis_private_and_flower_behind_a_login():
     services = compose["services"]
     redis = services["redis"]
     assert "ports" not in redis
-    for flag in ("--requirepass", "--appendonly yes", "--maxmemory-policy noeviction"):
-        assert flag in redis["command"]
+    command = " ".join(redis["command"])
+    for flag in ("redis-users.sh", "--aclfile", "--appendonly yes", "--maxmemory-policy noeviction"):
+        assert flag in command
+    assert "PASSWORD" not in command  # passwords come from the environment, never argv
+    health = " ".join(redis["healthcheck"]["test"])
+    assert "-a " not in health and "REDISCLI_AUTH" in redis["environment"]
     gpu = services["worker-gpu"]
     device = gpu["deploy"]["resources"]["reservations"]["devices"][0]
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
     assert gpu["command"][gpu["command"].index("--concurrency") + 1] == "1"
-    assert "--basic-auth" in services["flower"]["command"]
-    assert all(p.startswith("127.0.0.1:") for p in services["flower"]["ports"])
+    flower = services["flower"]
+    assert "FLOWER_BASIC_AUTH" in flower["environment"]
+    assert "PASSWORD}" not in " ".join(flower["command"])  # not interpolated into argv
+    assert all(p.startswith("127.0.0.1:") for p in flower["ports"])
+    users = {}
     for name in ("worker-cpu", "worker-gpu", "cli"):
         env = services[name]["environment"]
         assert {"LATENTFX_REDIS_URL", "LATENTFX_REDIS_PASSWORD", "LATENTFX_STORAGE"} <= set(env)
-    assert Path(ROOT / "Dockerfile").exists()
+        users[name] = env["LATENTFX_REDIS_URL"].split("//")[1].split("@")[0]
+    assert users == {"worker-cpu": "worker", "worker-gpu": "worker", "cli": "submit"}
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "chown latentfx:latentfx /farm" in dockerfile and "USER latentfx" in dockerfile
+
+
+def example_env() -> dict:
+    lines = (ROOT / "farm.env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_the_example_passwords_are_refused_as_they_are():
+    from workers.settings import EXAMPLE_PASSWORDS, ConfigError, from_environment
+
+    examples = {v for k, v in example_env().items() if k.endswith("_PASSWORD")}
+    assert examples == EXAMPLE_PASSWORDS
+    for password in examples:
+        with pytest.raises(ConfigError, match="example value"):
+            from_environment({"LATENTFX_REDIS_PASSWORD": password})
+        with pytest.raises(ConfigError, match="example value"):
+            from_environment({"LATENTFX_REDIS_URL": f"redis://worker:{password}@redis:6379/0"})
+    assert from_environment({"LATENTFX_REDIS_PASSWORD": "a b@c/d"}).redis_url == \
+        "redis://:a%20b%40c%2Fd@127.0.0.1:6379/0"
+
+
+def test_the_worker_takes_its_redis_password_from_a_file(tmp_path):
+    from workers.settings import ConfigError, from_environment
+
+    secret = tmp_path / "redis-password"
+    secret.write_text("s3cret pw\n")
+    settings = from_environment({"LATENTFX_REDIS_PASSWORD_FILE": str(secret)})
+    assert settings.redis_url == "redis://:s3cret%20pw@127.0.0.1:6379/0"
+    with pytest.raises(ConfigError, match="LATENTFX_REDIS_PASSWORD_FILE"):
+        from_environment({"LATENTFX_REDIS_PASSWORD_FILE": str(tmp_path / "absent")})
 
 
 def test_a_store_entry_keyframe_outside_the_root_is_refused(tmp_path):

@@ -47,6 +47,12 @@ def celery_config(settings: FarmSettings) -> dict:
         worker_max_tasks_per_child=50,  # recycles the CUDA context and its memory
         broker_connection_retry_on_startup=True,
         worker_send_task_events=True, task_send_sent_event=True,
+        # Celery's remote control (shutdown, pool restarts, rate limits, revokes) obeys anyone
+        # who can publish to Redis, with no check of who asks; the farm needs none of it
+        # (cancel is a flag in the job record, lost work goes back through the reconciler,
+        # `doctor` finds workers by their heartbeat keys), so workers do not listen at all.
+        # Flower still shows tasks and workers from their events.
+        worker_enable_remote_control=False,
         worker_hijack_root_logger=False,
     )
 
@@ -82,7 +88,7 @@ def __getattr__(name: str):
 def _start_reconciler(sender=None, **_):
     """The worker's parent process re-queues chunks whose worker died (their lease ran out).
     Every worker runs one; a Redis lock lets one of them act at a time."""
-    reconciler = Reconciler(sender.app, settings_of(sender.app))
+    reconciler = Reconciler(sender.app, settings_of(sender.app), worker=sender.hostname)
     thread = threading.Thread(target=reconciler.run_forever, name="latentfx-reconciler",
                               daemon=True)
     thread.start()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import redis
 from kombu.exceptions import KombuError
 from kombu.transport import redis as kombu_redis
 from kombu.transport.virtual import Message as KombuMessage
@@ -78,8 +79,17 @@ class Channel(kombu_redis.Channel):
         push_dead_letter(self.client, f"not a message: {exc}", raw=raw, source="broker")
 
 
+# Redis refusing writes (out of memory under noeviction, a read-only replica) is a pause, like
+# a lost connection: kombu counts it a channel error, on which Celery's consumer gives up
+# ("Unrecoverable error: OutOfMemoryError") and the worker exits. As a connection error the
+# consumer reconnects with backoff; a message popped meanwhile is sent again by the
+# reconciler (its chunk stays queued with no message: workers.reconciler).
+REFUSED_WRITES = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+
+
 class Transport(kombu_redis.Transport):
     Channel = Channel
+    connection_errors = kombu_redis.Transport.connection_errors + REFUSED_WRITES
 
 
 UNACKED = "unacked"         # kombu's hash of delivered, unacknowledged messages

@@ -17,11 +17,11 @@ from pipelines.registry import JOBS
 from .app import get_app
 from .broker import waiting_task_ids
 from .execution import frame_file
+from .identity import check_farm, ensure_farm, marker_of
 from .queueing import enqueue_assembly, enqueue_chunks
 from .settings import FarmSettings, from_environment
-from .store import CHUNK_STATES, DamagedRecord, JobStore
+from .store import CHUNK_STATES, ENDED, DamagedRecord, JobStore
 
-ENDED = ("succeeded", "failed", "cancelled")
 DAMAGED = "damaged"  # the state shown for a record that cannot be read: it will not change
 
 
@@ -101,21 +101,18 @@ def follow(store: JobStore, job: str, *, every: float = 0.5) -> Iterator[dict]:
 class Cancelled:
     job: str
     already_ended: str | None  # the state it had ended in: then nothing was done
-    revoked: int = 0           # queued chunks whose messages were revoked
+    revoked: int = 0           # queued chunks marked cancelled (never started)
 
 
 def cancel(settings: FarmSettings, store: JobStore, job: str) -> Cancelled:
-    """Queued chunks never start (their messages are revoked); running ones stop at their
-    next frame (they check the job's cancel flag)."""
+    """Queued chunks never start (they are marked cancelled, and a delivery of one skips
+    it); running ones stop at their next frame (they check the job's cancel flag)."""
     state = store.job(job)["state"]  # also ended when its chunks failed, not yet settled
     if state in ENDED:
         return Cancelled(job, already_ended=state)
     ended, stopped = store.cancel(job)  # at once: a job that ends meanwhile stays as it ended
     if ended:
         return Cancelled(job, already_ended=ended)
-    ids = [task_id for task_id in stopped if task_id]
-    if ids:
-        get_app(settings).control.revoke(ids)
     return Cancelled(job, already_ended=None, revoked=len(stopped))
 
 
@@ -206,7 +203,8 @@ def fetch(store: JobStore, job: str, folder: str | Path) -> list[Path]:
 def run_worker(settings: FarmSettings, *, queues: list[str], concurrency: int, name: str,
                loglevel: str) -> None:
     """Run a worker in this process until it is stopped."""
-    settings.storage_root()  # refuse to start without shared storage
+    # Refuse to start without shared storage, or with a folder that is not this farm's.
+    ensure_farm(settings.storage_root(), JobStore.from_url(settings.redis_url))
     app = get_app(settings)
     app.worker_main(["worker", "-Q", ",".join(queues), "-c", str(concurrency), "-P", "prefork",
                      "-n", name, "--loglevel", loglevel, "--without-gossip",
@@ -222,6 +220,45 @@ def redis_problem(settings: FarmSettings) -> str | None:
     return None
 
 
+def redis_safety(settings: FarmSettings) -> dict[str, tuple[bool, str]]:
+    """{'persistence': (ok, what), 'eviction': (ok, what)}: whether a Redis restart keeps
+    the jobs (AOF or RDB saving on) and whether Redis may evict job records under memory
+    pressure (any policy but noeviction)."""
+    client = JobStore.from_url(settings.redis_url, timeout=3).client
+    try:
+        config = {**client.config_get("appendonly"), **client.config_get("save"),
+                  **client.config_get("maxmemory-policy")}
+    except Exception as exc:  # CONFIG renamed away or denied to this user: say so
+        reason = f"cannot read Redis' configuration ({type(exc).__name__}: {exc})"
+        return {"persistence": (False, reason), "eviction": (False, reason)}
+    kinds = [k for k, on in (("append-only file", config.get("appendonly") == "yes"),
+                             (f"RDB snapshots (save {config.get('save')})",
+                              bool(config.get("save", "").strip()))) if on]
+    persistence = ((True, " and ".join(kinds)) if kinds else
+                   (False, "neither AOF nor RDB saving is configured: a Redis restart loses "
+                           "every job; set appendonly yes (or a save rule)"))
+    policy = config.get("maxmemory-policy", "?")
+    eviction = ((True, policy) if policy == "noeviction" else
+                (False, f"{policy}: Redis may evict job records when memory runs short; set "
+                        f"maxmemory-policy noeviction"))
+    return {"persistence": persistence, "eviction": eviction}
+
+
+def marker_problem(settings: FarmSettings) -> tuple[bool, str]:
+    """(ok, what) for the storage root's farm marker against the id Redis holds."""
+    root, store = settings.storage_root(), JobStore.from_url(settings.redis_url, timeout=3)
+    known = store.farm_id()
+    if known is None:
+        marked = marker_of(root)
+        return True, (f"farm {marked} (Redis has lost its id: the next start gives it back)"
+                      if marked else "none yet (made at the first submit or worker start)")
+    try:
+        check_farm(root, store, known=known)
+    except LatentfxError as exc:
+        return False, str(exc)
+    return True, f"farm {known}"
+
+
 def refused_items(settings: FarmSettings, limit: int = 3) -> tuple[int, list[dict]]:
     """How many messages and records the workers refused (the dead-letter list), and the
     newest `limit` of them."""
@@ -229,7 +266,7 @@ def refused_items(settings: FarmSettings, limit: int = 3) -> tuple[int, list[dic
     return store.dead_letter_count(), store.dead_letters(limit)
 
 
-def answering_workers(settings: FarmSettings, *, timeout: float = 1.0) -> list[str]:
-    """The names of the workers that answer a ping within `timeout` seconds."""
-    replies = get_app(settings).control.ping(timeout=timeout) or []
-    return sorted(name for reply in replies for name in reply)
+def answering_workers(settings: FarmSettings) -> list[str]:
+    """The names of the workers running now: each renews a key in Redis every few seconds
+    (Celery's remote control, which `ping` needs, is off: workers.app)."""
+    return JobStore.from_url(settings.redis_url, timeout=3).live_workers()

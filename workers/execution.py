@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import random
 import shutil
+import time
 from pathlib import Path
 
 import redis
@@ -18,6 +20,7 @@ from latentfx.errors import InputError, Interrupted, LatentfxError
 from latentfx.io.atomic import atomic_path
 from pipelines.registry import JOBS
 
+from .identity import root_is_ours
 from .liveness import Heartbeat
 from .paths import check_inside, check_job_dir, check_spec
 from .settings import FarmSettings
@@ -25,6 +28,8 @@ from .store import DamagedRecord, UnknownJob, chunk_failure, store_for
 
 TRANSIENT = (OSError, ConnectionError, redis.RedisError)  # redis' own errors are neither
 BACKOFF_BASE, BACKOFF_MAX = 2.0, 120.0
+ROOT_CHECK_EVERY = 2.0  # seconds between looks at a storage root that lost its marker
+log = logging.getLogger(__name__)
 
 
 class Superseded(Exception):
@@ -109,6 +114,29 @@ def _allowed(store, settings, record: dict, *, chunk: int | None = None) -> bool
     return True
 
 
+def wait_for_root(store, settings: FarmSettings) -> bool:
+    """Hold the work until the storage root holds the farm's marker again (a share unmounted
+    under a running worker): nothing is claimed meanwhile, so no job fails for it and this
+    worker takes no other message. False when it did not come back within most of the soft
+    time limit: the message goes back to the queue then."""
+    root, known = settings.storage_root_path(), store.farm_id()
+    if known is None:  # Redis lost its keys (a reset): the worker's start checked the root
+        return True
+    deadline = time.monotonic() + 0.8 * settings.soft_limit
+    warned = 0.0
+    while not root_is_ours(root, known):
+        if time.monotonic() > deadline:
+            return False
+        if time.monotonic() - warned > 60:
+            log.error("storage root %s no longer holds this farm's marker (farm %s): the share "
+                      "is unmounted or replaced; taking no work until it is back", root, known)
+            warned = time.monotonic()
+        time.sleep(ROOT_CHECK_EVERY)
+    if warned:
+        log.warning("storage root %s is back: taking work again", root)
+    return True
+
+
 # -- chunks -----------------------------------------------------------------------------------
 
 def run_chunk(settings: FarmSettings, job: str, index: int, *, worker: str,
@@ -116,6 +144,8 @@ def run_chunk(settings: FarmSettings, job: str, index: int, *, worker: str,
     """Claim chunk `index` of `job`, render it and commit it. `worker` names this worker in
     the job record; `retries` is how often this chunk's message was already retried."""
     store = store_for(settings.redis_url)
+    if not wait_for_root(store, settings):
+        return ChunkOutcome("paused", retry_after=backoff(retries))
     record = _record(store, job, task=f"chunk {index}")
     if record is None or not _allowed(store, settings, record, chunk=index):
         return ChunkOutcome("refused")
@@ -260,6 +290,8 @@ def assemble(settings: FarmSettings, job: str) -> str:
     """Encode a job's committed frames into its output; returns what came of it (the job's
     state, or what the claim found: skip, busy, exhausted, refused)."""
     store = store_for(settings.redis_url)
+    if not wait_for_root(store, settings):
+        return "paused"
     record = _record(store, job, task="assembly")
     if record is None or not _allowed(store, settings, record):
         return "refused"

@@ -19,6 +19,8 @@ class PathPolicyError(InputError):
     """A spec names a path outside the farm's storage root."""
 
 
+MODELS = "models"  # under the storage root: staged .safetensors files, by content hash
+
 def contained(path: str | os.PathLike, root: Path, *, what: str) -> Path:
     """The absolute path, resolved (symlinks followed), if it lies inside root; else
     PathPolicyError."""

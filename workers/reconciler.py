@@ -9,25 +9,35 @@ import threading
 import time
 
 from .broker import waiting_task_ids
+from .lifecycle import DAY, purge
 from .queueing import enqueue_assembly, enqueue_chunks
 from .settings import FarmSettings
 from .store import JobStore
 
 
 class Reconciler:
-    def __init__(self, app, settings: FarmSettings):
+    def __init__(self, app, settings: FarmSettings, *, worker: str = ""):
         self.app = app  # only sends messages
         self.settings = settings
+        self.worker = worker  # announced in Redis each round, for `latentfx doctor`
         self.store = JobStore.from_url(self.settings.redis_url)
         self._stop = threading.Event()
+        self._expired_at = 0.0  # when finished jobs were last expired (at most hourly)
 
     def run_forever(self) -> None:
         interval = max(1.0, self.settings.lease_seconds / 2)
+        self._round(interval, sweep=False)
         while not self._stop.wait(interval):
-            try:
+            self._round(interval)
+
+    def _round(self, interval: float, *, sweep: bool = True) -> None:
+        try:
+            if self.worker:
+                self.store.announce_worker(self.worker, seconds=3 * interval)
+            if sweep:
                 self.sweep()
-            except Exception:  # a broker hiccup must not kill the thread; try next round
-                continue
+        except Exception:  # a broker hiccup must not kill the thread; try next round
+            pass
 
     def stop(self) -> None:
         self._stop.set()
@@ -36,7 +46,20 @@ class Reconciler:
         """One pass, by one worker at a time; returns what it re-queued: (job, chunk index)
         or (job, "assembly")."""
         with self.store.lock("reconciler", seconds=self.settings.lease_seconds) as held:
-            return self._sweep() if held else []
+            if not held:
+                return []
+            requeued = self._sweep()
+            self._expire_finished()
+            return requeued
+
+    def _expire_finished(self) -> None:
+        """Remove finished jobs older than LATENTFX_RECORD_DAYS (workers.lifecycle); looked
+        for at most hourly, or as often as the setting itself asks when it is shorter."""
+        days = self.settings.record_days
+        if time.time() - self._expired_at < min(3600.0, days * DAY):
+            return
+        self._expired_at = time.time()
+        purge(self.store, self.settings.storage_root(), older_than_days=days)
 
     def _sweep(self) -> list[tuple[str, int | str]]:
         requeued = []

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 import time
 import uuid
@@ -29,11 +30,17 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import redis
+from redis.backoff import EqualJitterBackoff
+from redis.retry import Retry
 
 from latentfx.errors import InputError
 
+log = logging.getLogger(__name__)
 PREFIX = "lfx"
+WORKERS = f"{PREFIX}:worker:"  # + a worker's name: it is running (a key with a short TTL)
+FARM_ID = f"{PREFIX}:farm"  # the farm id, also in the storage root's marker
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+ENDED = ("succeeded", "failed", "cancelled")  # a job in one of these states will not change
 CHUNK_STATES = ("queued", "running", "done", "failed", "cancelled")
 MAX_CHUNKS = 10_000  # what a record may claim: 480,000 frames at the default chunk size
 JOB_ID = re.compile(r"[0-9a-f]{12}")  # what new_id makes: nothing else names a job
@@ -52,8 +59,24 @@ if redis.call('HGET', job, 'cancel') == '1' then
 end
 local attempts = redis.call('HINCRBY', chunk, 'attempts', 1)
 if attempts > tonumber(ARGV[5]) then
+  -- Say why by what the last delivery left: a live claim (a duplicate of a delivery still
+  -- running), an error it ended with, or an expired claim (its worker vanished mid-chunk).
+  -- A live claim of this same worker by another process: that process died (killed).
+  local why = 'its worker was lost every time'
+  local last = redis.call('HGET', chunk, 'error') or ''
+  local live = state == 'running' and
+    tonumber(redis.call('HGET', chunk, 'lease') or '0') > tonumber(ARGV[6])
+  local replaced = redis.call('HGET', chunk, 'worker') == ARGV[2] and
+    redis.call('HGET', chunk, 'pid') ~= ARGV[3]
+  if live and not replaced then
+    why = 'the message was delivered again while another delivery still held the chunk (duplicate deliveries)'
+  elseif live then
+    why = 'its worker process died every time (killed, or crashed) while rendering it'
+  elseif last ~= '' then
+    why = 'the last one ended with ' .. (string.gsub(last, '^retrying after ', ''))
+  end
   redis.call('HSET', chunk, 'state', 'failed', 'error',
-    'gave up after ' .. ARGV[5] .. ' deliveries: its worker was lost every time')
+    'gave up after ' .. ARGV[5] .. ' deliveries: ' .. why)
   return {'exhausted', attempts}
 end
 redis.call('HSET', chunk, 'state', 'running', 'owner', ARGV[1], 'worker', ARGV[2],
@@ -123,7 +146,7 @@ return added
 _FINISH = """
 local chunk, finished, job, assemble = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('HGET', chunk, 'owner') ~= ARGV[1] then return 'superseded' end
-redis.call('HSET', chunk, 'state', 'done', 'finished', ARGV[3], 'lease', '0')
+redis.call('HSET', chunk, 'state', 'done', 'finished', ARGV[3], 'lease', '0', 'error', '')
 redis.call('SADD', finished, ARGV[2])
 if redis.call('SCARD', finished) == tonumber(redis.call('HGET', job, 'chunks'))
    and redis.call('SET', assemble, ARGV[1], 'NX') then
@@ -170,6 +193,19 @@ if KEYS[3] and redis.call('HGET', KEYS[3], 'state') ~= 'done' then
 end
 redis.call('HSET', KEYS[1], 'finished', ARGV[2], unpack(ARGV, 4))
 redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+"""
+
+# Remove an ended job's keys (purge, expiry), unless it was reopened since it was read.
+_REMOVE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'succeeded' and state ~= 'failed' and state ~= 'cancelled' then return 0 end
+for i = 0, tonumber(redis.call('HGET', KEYS[1], 'chunks') or '0') - 1 do
+  redis.call('DEL', KEYS[1] .. ':chunk:' .. i)
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('ZREM', KEYS[6], ARGV[1])
+redis.call('SREM', KEYS[7], ARGV[1])
 return 1
 """
 
@@ -222,8 +258,32 @@ return 0
 
 @functools.lru_cache(maxsize=4)
 def store_for(url: str) -> "JobStore":
-    """One job store (and connection pool) per Redis URL in a process."""
-    return JobStore.from_url(url)
+    """One job store (and connection pool) per Redis URL in a worker process: patient, since
+    a worker waits out Redis' trouble rather than fail its chunk for it."""
+    return JobStore.from_url(url, patient=True)
+
+
+# What a worker waits out: Redis away, loading, or refusing writes (out of memory under
+# noeviction, a read-only replica). A refused command wrote nothing (a Lua script is refused
+# at its first write), so it can be sent again.
+WAITED_OUT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+              redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+PATIENT_BACKOFF = dict(cap=30.0, base=0.5)  # seconds: doubling from half a second to 30
+
+
+class PatientRetry(Retry):
+    """redis-py's retry, forever, with exponential backoff and jitter, logging each wait."""
+
+    def __init__(self):
+        super().__init__(EqualJitterBackoff(**PATIENT_BACKOFF), retries=-1,
+                         supported_errors=WAITED_OUT)
+
+    def call_with_retry(self, do, fail, *args, **kwargs):
+        def logged(error, *count):
+            log.warning("Redis: %s: %s; waiting and trying again", type(error).__name__, error)
+            return fail(error, *count)
+
+        return super().call_with_retry(do, logged, *args, **kwargs)
 
 
 class UnknownJob(InputError):
@@ -283,11 +343,15 @@ class JobStore:
         self._cancel = client.register_script(_CANCEL)
         self._resend = client.register_script(_RESEND)
         self._redo = client.register_script(_REDO)
+        self._remove = client.register_script(_REMOVE)
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float = 30) -> "JobStore":
+    def from_url(cls, url: str, *, timeout: float = 30, patient: bool = False) -> "JobStore":
+        """`patient`: every command waits out WAITED_OUT errors (a worker); otherwise they
+        are raised (the CLI says what is wrong at once)."""
+        extra = dict(retry=PatientRetry(), retry_on_error=list(WAITED_OUT)) if patient else {}
         return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout,
-                                        health_check_interval=30))
+                                        health_check_interval=30, **extra))
 
     @property
     def client(self) -> redis.Redis:
@@ -547,6 +611,33 @@ class JobStore:
         """Mark the job failed with `error` (and that chunk too, unless it is done) at once,
         so no reader sees the failure without its reason; unless it has already ended."""
         return self._conclude(job, chunk=chunk, chunk_error=error, state="failed", error=error)
+
+    def remove(self, job: str) -> bool:
+        """Delete an ended job's record (its chunks, frames, attempts); False, and nothing
+        deleted, when it is not ended (a retry reopened it)."""
+        keys = [self.job_key(job, *part) for part in ((), ("frames",), ("finished",),
+                                                       ("assemble",), ("attempts",))]
+        return bool(self._remove(keys=[*keys, f"{PREFIX}:jobs", f"{PREFIX}:active"],
+                                 args=[job]))
+
+    def all_job_ids(self) -> list[str]:
+        return self._redis.zrange(f"{PREFIX}:jobs", 0, -1)
+
+    def announce_worker(self, name: str, *, seconds: float) -> None:
+        """`name` is running, for the next `seconds` (each worker renews it)."""
+        self._redis.set(f"{WORKERS}{name}", time.time(), ex=max(1, int(seconds)))
+
+    def live_workers(self) -> list[str]:
+        return sorted(key[len(WORKERS):] for key in self._redis.scan_iter(f"{WORKERS}*"))
+
+    # -- the farm's identity (workers.identity) -----------------------------------------------
+    def farm_id(self) -> str | None:
+        return self._redis.get(FARM_ID)
+
+    def adopt_farm_id(self, farm: str) -> str:
+        """Record `farm` as this Redis' farm id unless it has one; returns the one it has."""
+        self._redis.set(FARM_ID, farm, nx=True)
+        return self._redis.get(FARM_ID)
 
     # -- coordination between workers ---------------------------------------------------------
     @contextmanager

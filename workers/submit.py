@@ -7,14 +7,20 @@ import shutil
 from pathlib import Path
 
 from latentfx.errors import InputError
+from latentfx.images.loading import IMAGE_EXTENSIONS
+from latentfx.io.atomic import atomic_path
 from latentfx.options import CLIP_PREFIX, features_folder
+from latentfx.video.reader import VIDEO_EXTENSIONS
 from latentfx.walk.keyframes import parse_keyframe
 from pipelines.registry import JOBS, JobKind
 from pipelines.specs import FEATURES, PAIRS, Spec
 
-from .paths import check_spec, contained, input_paths
+from .identity import ensure_farm
+from .paths import MODELS, check_spec, contained, input_paths
 from .queueing import enqueue_chunks
 from .settings import FarmSettings
+
+SAFETENSORS, VECTOR_SUFFIX = ".safetensors", ".vec.safetensors"
 
 
 def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
@@ -33,6 +39,7 @@ def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
     if not 0 <= priority <= 9:
         raise InputError(f"--priority must be between 0 and 9, got {priority}")
     store = JobStore.from_url(settings.redis_url)
+    ensure_farm(root, store)  # a new farm gets its id here, or at its first worker's start
     fields = spec.to_dict()
     job = JobStore.new_id()
     staging = _job_folder(root / "jobs" / job)
@@ -68,8 +75,8 @@ def _job_folder(folder: Path) -> Path:
 
 
 def _stage_inputs(spec_class: type[Spec], fields: dict, root: Path, job_dir: Path) -> dict:
-    """Single files outside the root are copied into the job's inputs/ folder, and the spec
-    is pointed at the copies; files inside stay where they are (as absolute paths)."""
+    """Single files outside the root are copied under it (_staged), and the spec is pointed
+    at the copies; files inside stay where they are (as absolute paths)."""
     files = {value for _, value in input_paths(spec_class, fields)}
     local: dict[str, str] = {}
     for value in sorted(files):
@@ -82,9 +89,7 @@ def _stage_inputs(spec_class: type[Spec], fields: dict, root: Path, job_dir: Pat
         try:
             local[value] = str(contained(source.resolve(), root, what="input"))
         except InputError:
-            target = job_dir / "inputs" / f"{len(local):03d}-{source.name}"
-            shutil.copy2(source, target)
-            local[value] = str(target)
+            local[value] = str(_staged(source, root, job_dir, len(local)))
 
     inputs = {field.name: field for field in spec_class.input_fields()}
 
@@ -105,6 +110,40 @@ def _stage_inputs(spec_class: type[Spec], fields: dict, root: Path, job_dir: Pat
 
     return {name: localize(value, name) if name in inputs or name == "model" else value
             for name, value in fields.items()}
+
+
+def _staged(source: Path, root: Path, job_dir: Path, n: int) -> Path:
+    """A copy under the root of an input file from outside it: a .safetensors file (model,
+    latent store, vector) once per content in the shared models/ folder, an image or a video
+    in the job's inputs/ folder; any other file is refused (only those are inputs)."""
+    name = source.name.lower()
+    if name.endswith(SAFETENSORS):
+        return _shared_copy(source, root / MODELS)
+    if source.suffix.lower() not in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
+        raise InputError(f"{source}: not an input the farm takes; it stages only images "
+                         f"({', '.join(sorted(IMAGE_EXTENSIONS))}), videos "
+                         f"({', '.join(sorted(VIDEO_EXTENSIONS))}) and .safetensors files "
+                         f"(models, latent stores, vectors); name one of those")
+    target = job_dir / "inputs" / f"{n:03d}-{source.name}"
+    shutil.copy2(source, target)
+    return target
+
+
+def _shared_copy(source: Path, folder: Path) -> Path:
+    """<folder>/<sha256>.safetensors (or .vec.safetensors), written once, atomically: jobs
+    that send the same model share one copy; `latentfx purge` removes it when no job is
+    left that refers to it."""
+    from latentfx.models.checkpoint import file_sha256
+
+    suffix = VECTOR_SUFFIX if source.name.lower().endswith(VECTOR_SUFFIX) else SAFETENSORS
+    target = folder / f"{file_sha256(source)}{suffix}"
+    if target.exists():
+        target.touch()  # in use again: purge leaves a model used within the hour
+        return target
+    folder.mkdir(exist_ok=True)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+    return target
 
 
 def _folder_in_root(folder: Path, root: Path) -> Path:

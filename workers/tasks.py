@@ -26,7 +26,10 @@ def render_chunk(self, job: str, index: int) -> str:
 
 @shared_task(name=ASSEMBLE, bind=True, max_retries=None, Strategy=STRATEGY)
 def assemble(self, job: str) -> str:
-    return execution.assemble(settings_of(self.app), job)
+    result = execution.assemble(settings_of(self.app), job)
+    if result == "paused":  # the storage root stayed away: the assembly waits in the queue
+        raise self.retry(countdown=execution.backoff(self.request.retries))
+    return result
 
 
 def act_on(task, outcome: execution.ChunkOutcome) -> str:

@@ -381,10 +381,15 @@ def cli():
 @click.option("--resume", is_flag=True,
               help="Continue the run in the run folder (same data order and optimiser state).")
 @device_option
+@farm_options
 @click.pass_context
-def train(ctx, folder, output, **options):
+def train(ctx, folder, output, farm, **options):
     """Train a conv-VAE on the images in FOLDER (recursive)."""
     from pipelines import train as pipeline
+
+    if farm is not None and (options["nproc"] > 1 or options["resume"]):
+        raise click.UsageError("--submit runs on one farm worker and resumes by itself after "
+                               "a lost worker; drop --nproc and --resume")
 
     if options["resume"]:
         # A resumed run keeps its own settings; silently ignoring a new --lr would mislead.
@@ -403,7 +408,7 @@ def train(ctx, folder, output, **options):
                                                                      "resume")]
         launch(nproc, __file__, ["train", *spec.arguments(fields)])
         return
-    submit_or_run("train", pipeline, spec, report=report_train)
+    submit_or_run("train", pipeline, spec, report=report_train, farm=farm)
 
 
 def report_train(result) -> None:
@@ -1166,7 +1171,10 @@ def follow_job(store, job: str, *, bar: bool) -> dict:
                 continue
             progress = progress or ProgressBar(
                 f"{summary['kind']} {job}", unit="frame" if summary["kind"] == "walk" else "it")
-            c = summary["chunks"]
+            c, note = summary["chunks"], summary["note"]
+            if note and summary["state"] not in ENDED:  # the job's own count (train: steps)
+                progress(note["done"], note["total"], note["message"])
+                continue
             progress(summary["done"], summary["total"],
                      summary["state"] if summary["state"] in ENDED else
                      f"{summary['state']}, chunks {c['done']}/{sum(c.values())} done, "
@@ -1188,6 +1196,9 @@ def print_status(summary: dict) -> None:
                + (f"  ETA {_duration(eta)}" if eta is not None else ""))
     click.echo("chunks: " + ", ".join(f"{n} {s}" for s, n in c.items() if n)
                + f"; {summary['attempts']} attempt(s)")
+    note = summary["note"]
+    if note:  # the job's own account: a training run's step and loss
+        click.echo(f"at {note['done']}/{note['total']}: {note['message']}")
     if summary["output"]:
         click.echo(f"output: {summary['output']}  (copy it back: latentfx fetch "
                    f"{summary['id']} -o DIR)")

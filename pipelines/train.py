@@ -211,6 +211,13 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
                        prior=saver.prior, rank=ranks.rank)
 
 
+def continued(spec: TrainSpec) -> TrainSpec:
+    """The spec that carries a run on where an earlier attempt left it: resumed from its
+    checkpoint when it saved one (a farm job whose worker was lost), else as it was."""
+    has_checkpoint = (spec.run_path() / "checkpoint.safetensors").exists()
+    return replace(spec, resume=True) if has_checkpoint else spec
+
+
 def _previous_run(spec: TrainSpec, run_dir: Path):
     """The checkpoint to resume from (None for a fresh run); refuses to overwrite a run."""
     from latentfx.models.checkpoint import read_checkpoint

@@ -273,15 +273,45 @@ def _prepared(module, spec) -> tuple[object, dict]:
 def _run_whole(store, settings, record: dict, chunk: dict, token: str,
                beat: Heartbeat) -> None:
     job = record["id"]
-    module = JOBS[record["kind"]].module
+    kind = JOBS[record["kind"]]
+    spec = _spec(record)
+    if kind.resumes:  # a lost delivery's checkpoint: carry on from it
+        spec = kind.module.continued(spec)
 
     def cancel() -> bool:
         if beat.lost:
             raise Superseded()
         return store.cancel_requested(job)
 
-    module.run(_spec(record), cancel=cancel)
+    def owns(note: dict) -> None:
+        if not store.note_progress(job, chunk["index"], token, note) or beat.lost:
+            raise Superseded()
+
+    kind.module.run(spec, cancel=cancel, progress=ProgressNote(owns))
     store.commit_frame(job, chunk["index"], token, 0)
+
+
+class ProgressNote:
+    """A pipeline's progress(done, total, message) as the job's note in the store, with the
+    ETA at this delivery's pace; written at most every `every` seconds (and at each phase's
+    end), through `write(note)`."""
+
+    def __init__(self, write, *, every: float = 1.0, clock=time.monotonic):
+        self.write, self.every, self.clock = write, every, clock
+        self.phase: tuple | None = None  # (total, done, when) where the current phase began
+        self.written = float("-inf")
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        now = self.clock()
+        if self.phase is None or self.phase[0] != total or done < self.phase[1]:
+            self.phase = (total, done, now)  # a new phase (or a phase begun again)
+        if now - self.written < self.every and done < total:
+            return
+        _, first, since = self.phase
+        rate = (done - first) / (now - since) if now > since and done > first else 0.0
+        eta = round((total - done) / rate, 1) if rate else None
+        self.written = now
+        self.write({"done": done, "total": total, "message": message, "eta_seconds": eta})
 
 
 # -- the fan-in and assembly ------------------------------------------------------------------

@@ -45,6 +45,7 @@ class TrainState:
     history: list[list[float]] = field(default_factory=list)  # [step, loss, recon, kl]
     seconds: float = 0.0  # optimisation wall time over all sessions of the run
     images_seen: int = 0
+    starts: list[int] = field(default_factory=list)  # the step each session began at
 
 
 def learning_rate(step: int, *, lr: float, steps: int) -> float:
@@ -110,6 +111,7 @@ def train_steps(model: VAE, opt: torch.optim.Optimizer, data: TrainingImages,
     every global batch, the rows are averaged over the processes, and a stop is agreed at a
     row (`_Stops`), where the processes wait for each other anyway."""
     model.train()
+    state.starts.append(state.step)
     stepper = _Stepper(model, opt, options, device, precision,
                        model if forward is None else forward,
                        share=ranks.share(options.batch) if ranks.world > 1 else None)

@@ -99,3 +99,26 @@ def test_cancel_stops_the_run_at_the_next_step_and_keeps_its_last_model(
     assert 5 < kept["steps"] < 100_000  # saved where the cancel found it
     assert saved_state(fetched / "m.safetensors")["steps"] == kept["steps"]
     assert (fetched / "m.run" / "loss.png").is_file()
+
+
+@pytest.fixture
+def short_farm(tmp_path):
+    """A farm whose soft time limit is 6 s: a training run goes in slices of 0.8 x 6 s."""
+    yield from farm_with_workers(tmp_path / "short", "w1", LATENTFX_SOFT_LIMIT="6",
+                                 LATENTFX_HARD_LIMIT="9", LATENTFX_LEASE="4")
+
+
+def test_a_run_longer_than_the_time_limit_goes_on_in_slices(short_farm, shapes_folder):
+    # Each slice checkpoints and a new delivery carries it on, its attempt not counted
+    # against the worker-loss cap.
+    folder = shutil.copytree(shapes_folder, short_farm.storage / "shapes")
+    job = submit_training(short_farm, folder, steps=1200)
+    record = short_farm.wait_job(job, timeout=300)
+    assert record["state"] == "succeeded", short_farm.logs()
+    store = short_farm.store()
+    assert store.chunk(job, 0)["attempts"] == 1 and len(store.attempts(job)) > 1
+    saved = saved_state(short_farm.storage / "jobs" / job / "out" / "m.safetensors")
+    starts, rows = saved["state"]["starts"], [row[0] for row in saved["state"]["history"]]
+    assert saved["steps"] == 1200 and len(starts) == len(store.attempts(job))
+    assert starts == sorted(set(starts)) and set(starts[1:]) <= set(rows)  # each went on
+    assert rows == sorted(set(rows)) and rows[-1] == 1200                  # where one ended

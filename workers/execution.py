@@ -32,8 +32,15 @@ ROOT_CHECK_EVERY = 2.0  # seconds between looks at a storage root that lost its 
 log = logging.getLogger(__name__)
 
 
+SLICE = 0.8  # of the soft time limit: how long one delivery of a resumable job runs
+
+
 class Superseded(Exception):
     """Another delivery of this chunk owns it now; this one stops without writing."""
+
+
+class SliceEnded(Exception):
+    """A resumable job ran for its time slice and saved; a new delivery carries it on."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +53,15 @@ class Assembly:
 
 
 @dataclasses.dataclass(frozen=True)
+class Again:
+    """A chunk to queue once more, in a new message (the next slice of a training run)."""
+    job: str
+    index: int
+    queue: str
+    priority: int
+
+
+@dataclasses.dataclass(frozen=True)
 class ChunkOutcome:
     """What one delivery of a chunk came to, for the task to act on."""
     result: str  # done, failed, cancelled, superseded, refused (paths), retrying; or what
@@ -53,6 +69,7 @@ class ChunkOutcome:
     retry_after: float | None = None      # deliver the chunk again after this many seconds
     cause: BaseException | None = None    # the error a retry is for
     assembly: Assembly | None = None      # queue this assembly: the job's last chunk is done
+    again: Again | None = None            # queue a new message for this chunk (a new slice)
 
 
 def backoff(retries: int) -> float:
@@ -165,6 +182,11 @@ def run_chunk(settings: FarmSettings, job: str, index: int, *, worker: str,
                 _run_whole(store, settings, record, chunk, claim.token, beat)
     except Superseded:
         return ChunkOutcome("superseded")
+    except SliceEnded:
+        if not store.set_aside(job, index, claim.token):
+            return ChunkOutcome("superseded")
+        return ChunkOutcome("sliced", again=Again(job, index, record["queue"],
+                                                  record["priority"]))
     except Interrupted:
         store.end_attempt(job, index, claim.token, "cancelled", "cancelled")
         return _settled(store, job, ChunkOutcome("cancelled"))
@@ -275,19 +297,32 @@ def _run_whole(store, settings, record: dict, chunk: dict, token: str,
     job = record["id"]
     kind = JOBS[record["kind"]]
     spec = _spec(record)
-    if kind.resumes:  # a lost delivery's checkpoint: carry on from it
+    # A resumable job (training) may outlast the time limits: it runs in slices, each
+    # stopping (with a checkpoint) before the soft limit, the next carrying on from it, as
+    # a delivery after a lost worker does.
+    if kind.resumes:
         spec = kind.module.continued(spec)
+    slice_ends = time.monotonic() + SLICE * settings.soft_limit
+    sliced = {"ended": False}
 
     def cancel() -> bool:
         if beat.lost:
             raise Superseded()
-        return store.cancel_requested(job)
+        if store.cancel_requested(job):
+            return True
+        sliced["ended"] = kind.resumes and time.monotonic() > slice_ends
+        return sliced["ended"]
 
     def owns(note: dict) -> None:
         if not store.note_progress(job, chunk["index"], token, note) or beat.lost:
             raise Superseded()
 
-    kind.module.run(spec, cancel=cancel, progress=ProgressNote(owns))
+    try:
+        kind.module.run(spec, cancel=cancel, progress=ProgressNote(owns))
+    except Interrupted:
+        if sliced["ended"]:
+            raise SliceEnded() from None
+        raise
     store.commit_frame(job, chunk["index"], token, 0)
 
 

@@ -169,6 +169,15 @@ redis.call('HSET', KEYS[1], 'state', ARGV[2], 'error', ARGV[3], 'lease', '0')
 return 1
 """
 
+# The delivery that owns a chunk puts it back in the queue, its attempt not counted: it ended
+# well (a time slice of a long training run, checkpointed), so it is no worker lost.
+_SET_ASIDE = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'owner', '', 'lease', '0', 'error', '')
+redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+return 1
+"""
+
 # A chunk goes back to queued only as it was when the caller decided so: `expired` (the
 # reconciler) only while it is still running with a lease run out (not finished, not renewed
 # since it was read); `unfinished` (retry) only if it is not done, with its attempts reset.
@@ -356,6 +365,7 @@ class JobStore:
         self._commit = client.register_script(_COMMIT_FRAME)
         self._finish = client.register_script(_FINISH)
         self._end = client.register_script(_END_ATTEMPT)
+        self._set_aside = client.register_script(_SET_ASIDE)
         self._unlock = client.register_script(_UNLOCK)
         self._requeue = client.register_script(_REQUEUE)
         self._end_job = client.register_script(_END_JOB)
@@ -542,6 +552,10 @@ class JobStore:
     def end_attempt(self, job: str, index: int, token: str, state: str, error: str = "") -> bool:
         """Leave the chunk as `state` (failed, cancelled, queued) if this delivery owns it."""
         return bool(self._end(keys=[self.chunk_key(job, index)], args=[token, state, error]))
+
+    def set_aside(self, job: str, index: int, token: str) -> bool:
+        """Queue the chunk again without counting this delivery's attempt, if it owns it."""
+        return bool(self._set_aside(keys=[self.chunk_key(job, index)], args=[token]))
 
     # -- the assembly's life ------------------------------------------------------------------
     def claim_assembly(self, job: str, *, lease_seconds: float, max_attempts: int) -> Claim:

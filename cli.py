@@ -1273,7 +1273,8 @@ def fetch(job, folder):
 @click.option("--queues", default="gpu,cpu", show_default=True,
               help="Queues to take jobs from, comma-separated (gpu, cpu).")
 @click.option("-c", "--concurrency", type=int, default=1, show_default=True,
-              help="Jobs at once, one process each: 1 per GPU.")
+              help="Jobs at once, one process each; each process takes its own GPU "
+                   "(round robin over CUDA_VISIBLE_DEVICES or the machine's GPUs).")
 @click.option("-n", "--name", default=None, help="Worker name (default: latentfx@HOSTNAME).")
 @click.option("--loglevel", default="INFO", show_default=True, help="Celery log level.")
 def worker(queues, concurrency, name, loglevel):

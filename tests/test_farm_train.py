@@ -36,7 +36,7 @@ def submit_training(farm, folder, *, steps: int) -> str:
     result = invoke(farm, "train", folder, "-o", "m.safetensors", "--family", "vector",
                     "--size", 32, "--latent", 8, "--widths", "8,16", "--blocks", 1, "--batch",
                     8, "--steps", steps, "--save-every", SAVE_EVERY, "--kl-warmup", 5,
-                    "--workers", 0, "--device", "cpu", "--submit", "--queue", "cpu")
+                    "--workers", 1, "--device", "cpu", "--submit", "--queue", "cpu")
     assert result.exit_code == 0, result.output
     return result.stdout.strip().splitlines()[0]
 
@@ -92,6 +92,9 @@ def test_cancel_stops_the_run_at_the_next_step_and_keeps_its_last_model(
     assert invoke(farm, "cancel", job).exit_code == 0
     record = farm.wait_job(job, timeout=120)
     assert record["state"] == "cancelled", farm.logs()
+    # The job reads cancelled at once; its run stops at the next step and saves.
+    wait_for(lambda: store.chunk(job, 0)["state"] == "cancelled", timeout=60,
+             what="the run to stop")
     fetched = tmp_path / "fetched"
     result = invoke(farm, "fetch", job, "-o", fetched)
     assert result.exit_code == 0, result.output

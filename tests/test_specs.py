@@ -26,6 +26,7 @@ PATH_FIELDS = {
     "degrees": ({"start": PATHS, "end": PATHS, "via": PATHS, "pool": PATHS,
                  "features": FEATURES, "folder": PATHS}, ("output", "sheet")),
     "apply": ({"image": PATHS, "vectors": PAIRS}, ("output",)),
+    "train": ({"folder": PATHS}, ("output", "run_dir")),
 }
 SHOWS_STORE_IMAGES = {"map": "store", "degrees": "pool"}
 

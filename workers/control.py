@@ -188,6 +188,9 @@ def fetch(store: JobStore, job: str, folder: str | Path) -> list[Path]:
     record = store.job(job)
     source, target = Path(record["job_dir"]) / "out", Path(folder)
     kept = record["state"] == "cancelled" and source.is_dir() and any(source.iterdir())
+    if kept and any(c["state"] == "running" for c in record["chunk_list"]):
+        raise JobStillRunning(f"job {job} is cancelled and still stopping (saving what it "
+                              f"keeps); fetch it again in a moment")
     if record["state"] != "succeeded" and not kept:
         raise JobNotSucceeded(f"job {job} is {record['state']}; only a succeeded job's "
                               f"outputs (or what a cancelled one kept) can be fetched (see "

@@ -19,6 +19,7 @@ substitute depends only on the files) and reports the bad one with its batch.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -123,7 +124,11 @@ class TrainingImages(Dataset):
 
     def loader(self, *, batch: int, start_step: int, workers: int, pin: bool = False,
                rank: int = 0, world: int = 1) -> Iterator[tuple[torch.Tensor, list]]:
-        """Endless batches from `start_step` on, decoded by `workers` processes (0: here)."""
+        """Endless batches from `start_step` on, decoded by `workers` processes (0: here).
+        A daemonic process (a farm worker's pool process) may not start processes of its
+        own: it decodes here."""
+        if multiprocessing.current_process().daemon:
+            workers = 0
         sampler = StepBatches(len(self), batch=batch, seed=self.seed, start_step=start_step,
                               rank=rank, world=world)
         return iter(DataLoader(self, batch_sampler=sampler, num_workers=workers,

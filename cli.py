@@ -30,7 +30,8 @@ import click
 from latentfx import __version__
 from latentfx.errors import Interrupted, LatentfxError
 from latentfx.options import (AUGMENTS, DEFAULT_FEATURES, DEVICES, FAMILIES, FIT_POLICIES,
-                              FRAME_FITS, INFERENCE_FITS, MORPHS, NOTE, PRIORS, VAE_KINDS)
+                              FRAME_FITS, INFERENCE_FITS, MORPHS, NOTE, PRECISIONS, PRIORS,
+                              VAE_KINDS)
 
 RUN_SETTINGS = ("family", "size", "latent", "widths", "blocks", "batch", "epochs", "lr", "beta",
                 "kl_warmup", "seed", "fit", "augment", "save_every")
@@ -110,12 +111,31 @@ class Features(click.ParamType):
 
 class ProgressBar:
     """Adapts a pipeline's progress(done, total, message) to tqdm bars with ETA; a new bar
-    starts whenever a new phase begins (the total changes or the count goes back)."""
+    starts whenever a new phase begins (the total changes or the count goes back). When
+    stderr is not a terminal (a log file, a farm node), a bar's redraws would be hidden, so
+    a plain line with rate and ETA is printed every PLAIN_EVERY seconds and at a phase's end
+    instead."""
 
-    def __init__(self, desc: str, unit: str = "it"):
+    PLAIN_EVERY = 10.0  # seconds between plain lines: a log moves, without flooding it
+
+    def __init__(self, desc: str, unit: str = "it", *, stream=None, clock=None):
+        import time
+
         self.desc, self.unit, self.bar, self.last = desc, unit, None, 0
+        self.stream = stream or sys.stderr
+        self.clock = clock or time.monotonic
+        self.plain = not _is_terminal(self.stream)
+        self.phase: tuple[int, float] | None = None  # (total, start time) of the plain phase
+        self.printed, self.first = 0.0, 0
 
     def __call__(self, done: int, total: int, message: str = "") -> None:
+        if self.plain:
+            self._plain_line(done, total, message)
+        else:
+            self._bar(done, total, message)
+        self.last = done
+
+    def _bar(self, done: int, total: int, message: str) -> None:
         from tqdm import tqdm
 
         if message.startswith(NOTE):  # said once, above the bar, not as its status
@@ -124,16 +144,44 @@ class ProgressBar:
         if self.bar is None or total != self.bar.total or done < self.last:
             self.close()
             self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, dynamic_ncols=True,
-                            file=sys.stderr, disable=None, mininterval=0.5)
+                            file=self.stream, mininterval=0.5)
         self.bar.update(done - self.bar.n)
-        self.last = done
         if message:
             self.bar.set_postfix_str(message, refresh=False)
+
+    def _plain_line(self, done: int, total: int, message: str) -> None:
+        now = self.clock()
+        if self.phase is None or total != self.phase[0] or done < self.last:
+            self.phase, self.printed = (total, now), now  # rates count from the phase's start
+            self.first = done
+        if now - self.printed < self.PLAIN_EVERY and done < total:
+            return
+        self.printed = now
+        elapsed = now - self.phase[1]
+        rate = (done - self.first) / elapsed if elapsed > 0 else 0.0
+        eta = f"ETA {_clock_time((total - done) / rate)}" if rate > 0 else "ETA ?"
+        if done >= total:
+            eta = f"done in {_clock_time(elapsed)}"
+        line = (f"{self.desc}: {done}/{total} ({done / total:.0%}) {rate:.2f} {self.unit}/s "
+                f"{eta}" if total else f"{self.desc}: {done}")
+        print(f"{line}  {message}".rstrip(), file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stream: no redraws there
+        return False
+
+
+def _clock_time(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def report_skipped(skipped) -> None:
@@ -331,15 +379,35 @@ def cli():
 @click.option("--save-every", type=int, default=500, show_default=True,
               help="Write checkpoint, model, sample and reconstruction grids and loss curve "
                    "every N steps.")
+@click.option("--nproc", type=click.IntRange(1), default=1, show_default=True,
+              help="Train in N processes on this machine (one per GPU; gloo on the CPU), "
+                   "as `torchrun --nproc-per-node N` would. --batch stays the global batch, "
+                   "split evenly across them.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+              help="Arithmetic of the forward pass. auto: bf16 on CUDA devices that support "
+                   "it, fp16 with loss scaling on older CUDA devices, fp32 elsewhere (CPU "
+                   "autocast is slower for these convolutions). Weights stay fp32.")
+@click.option("--compile", is_flag=True,
+              help="torch.compile the model's forward pass: faster steps on a GPU after a "
+                   "slow first one (minutes of compiling). Off by default.")
+@click.option("--workers", type=click.IntRange(0), default=None,
+              help="Processes that decode and augment images while the model trains (0: "
+                   "decode in the training process). Default: one per core but one, at "
+                   "most 8. Does not change the result.")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="Where the run's checkpoint and previews go. Default: OUTPUT with .run.")
 @click.option("--resume", is_flag=True,
               help="Continue the run in the run folder (same data order and optimiser state).")
 @device_option
+@farm_options
 @click.pass_context
-def train(ctx, folder, output, **options):
+def train(ctx, folder, output, farm, **options):
     """Train a conv-VAE on the images in FOLDER (recursive)."""
     from pipelines import train as pipeline
+
+    if farm is not None and (options["nproc"] > 1 or options["resume"]):
+        raise click.UsageError("--submit runs on one farm worker and resumes by itself after "
+                               "a lost worker; drop --nproc and --resume")
 
     if options["resume"]:
         # A resumed run keeps its own settings; silently ignoring a new --lr would mislead.
@@ -347,12 +415,23 @@ def train(ctx, folder, output, **options):
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
         if given:
             raise click.UsageError(f"--resume continues the run with its own settings; drop "
-                                   f"{', '.join(given)} (only --steps and --device may change)")
-    submit_or_run("train", pipeline, pipeline.TrainSpec(folder=folder, output=output, **options),
-                  report=report_train)
+                                   f"{', '.join(given)} (only --steps, --device, --workers, "
+                                   f"--precision and --compile may change)")
+    nproc = options.pop("nproc")
+    spec = pipeline.TrainSpec(folder=folder, output=output, **options)
+    if nproc > 1:
+        from latentfx.training.distributed import launch
+
+        fields = [name for name in spec.to_dict() if name not in ("folder", "output", "run_dir",
+                                                                     "resume")]
+        launch(nproc, __file__, ["train", *spec.arguments(fields)])
+        return
+    submit_or_run("train", pipeline, spec, report=report_train, farm=farm)
 
 
 def report_train(result) -> None:
+    if result.rank:
+        return  # a several-process run reports once, from process 0
     if result.resumed_from:
         click.echo(f"resumed at step {result.resumed_from}")
     click.echo(f"trained {result.steps} steps on {result.images} images "
@@ -1114,7 +1193,10 @@ def follow_job(store, job: str, *, bar: bool) -> dict:
                 continue
             progress = progress or ProgressBar(
                 f"{summary['kind']} {job}", unit="frame" if summary["kind"] == "walk" else "it")
-            c = summary["chunks"]
+            c, note = summary["chunks"], summary["note"]
+            if note and summary["state"] not in ENDED:  # the job's own count (train: steps)
+                progress(note["done"], note["total"], note["message"])
+                continue
             progress(summary["done"], summary["total"],
                      summary["state"] if summary["state"] in ENDED else
                      f"{summary['state']}, chunks {c['done']}/{sum(c.values())} done, "
@@ -1136,6 +1218,9 @@ def print_status(summary: dict) -> None:
                + (f"  ETA {_duration(eta)}" if eta is not None else ""))
     click.echo("chunks: " + ", ".join(f"{n} {s}" for s, n in c.items() if n)
                + f"; {summary['attempts']} attempt(s)")
+    note = summary["note"]
+    if note:  # the job's own account: a training run's step and loss
+        click.echo(f"at {note['done']}/{note['total']}: {note['message']}")
     if summary["output"]:
         click.echo(f"output: {summary['output']}  (copy it back: latentfx fetch "
                    f"{summary['id']} -o DIR)")
@@ -1210,7 +1295,8 @@ def fetch(job, folder):
 @click.option("--queues", default="gpu,cpu", show_default=True,
               help="Queues to take jobs from, comma-separated (gpu, cpu).")
 @click.option("-c", "--concurrency", type=int, default=1, show_default=True,
-              help="Jobs at once, one process each: 1 per GPU.")
+              help="Jobs at once, one process each; each process takes its own GPU "
+                   "(round robin over CUDA_VISIBLE_DEVICES or the machine's GPUs).")
 @click.option("-n", "--name", default=None, help="Worker name (default: latentfx@HOSTNAME).")
 @click.option("--loglevel", default="INFO", show_default=True, help="Celery log level.")
 def worker(queues, concurrency, name, loglevel):

@@ -12,6 +12,7 @@ INFERENCE_FITS = ("center-crop", "pad")  # random crops make sense for training 
 FRAME_FITS = ("crop", "pad", "stretch")  # walks, mixes, stores: any frame size and aspect
 AUGMENTS = ("none", "flip", "strong")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # training arithmetic (latentfx/training/precision.py)
 
 # What `seed:N` latents are drawn from: N(0, I), or the Gaussian mixture fitted to the model's
 # encoded training data (latentfx/priors/mixture.py).

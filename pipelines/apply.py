@@ -81,15 +81,16 @@ def run(spec: ApplySpec, *, progress: Callable[[int, int, str], None] | None = N
                              f"({info.model_id[:16]}); vectors only apply to their own model")
         direction = direction + strength * _fitted(v.vector, z)
     residual = 0.0
-    if spec.residual and key.is_image:
-        residual = fit_to(key.image, height, width, spec.fit) - space.decode(z)[0]
+    if spec.residual and key.is_image:  # on the model's device, where pictures are blended
+        decoded = space.decode(z)[0]
+        residual = fit_to(key.image, height, width, spec.fit).to(decoded.device) - decoded
 
-    def pictures(amounts):  # (n,) strengths -> (n, 3, H, W)
+    def pictures(amounts):  # (n,) strengths -> (n, 3, H, W), on the model's device
         moved = z + amounts.reshape(-1, *[1] * (z.dim() - 1)).to(z) * direction
         return (space.decode(moved) + residual).clamp(0, 1)
 
     if spec.sweep is None:
-        save_image(pictures(torch.ones(1))[0], spec.output)
+        save_image(pictures(torch.ones(1))[0].cpu(), spec.output)
     elif Path(spec.output).suffix.lower() in IMAGE_OUTPUTS:
         _sweep_strip(spec, pictures)
     else:
@@ -108,7 +109,7 @@ def _sweep_strip(spec: ApplySpec, pictures) -> None:
 
     amounts = torch.linspace(*spec.sweep, spec.grid)
     cells = [Cell(picture, f"{round(float(amount), 3):+g}")
-             for amount, picture in zip(amounts, pictures(amounts))]
+             for amount, picture in zip(amounts, pictures(amounts).cpu())]
     # Pictures of STRIP_CELL pixels and more keep their own pixels; smaller ones are enlarged
     # until the captions fit.
     contact_sheet(cells, spec.output, columns=spec.grid, min_cell_width=STRIP_CELL)

@@ -86,7 +86,7 @@ def run(spec: FitPriorSpec, *, progress: Callable[[int, int, str], None] | None 
 def _measure(spec: FitPriorSpec, model, info, *, progress=None):
     """(Measurement, skipped files) of the folder's images or the store's latents."""
     from latentfx.priors.measurement import measure
-    from latentfx.training.data import load_training_images
+    from latentfx.training.data import TrainingImages, scan_training_files
     from latentfx.training.reports import measure_training_images
 
     if spec.store is not None:
@@ -98,12 +98,14 @@ def _measure(spec: FitPriorSpec, model, info, *, progress=None):
         source = f"store {Path(spec.store).name}"
         return measure(model, store.latents.float(), None, source=source,
                        components=spec.components), []
-    data = load_training_images(spec.folder, size=model.config.image_size, fit=spec.fit,
-                                progress=progress)
-    _check_components(spec, len(data.images))
-    return measure_training_images(model, data, source=f"folder {Path(spec.folder).name}",
-                                   components=spec.components, batch=spec.batch,
-                                   progress=progress), data.skipped
+    files = scan_training_files(spec.folder, progress=progress)
+    data = TrainingImages(files, size=model.config.image_size, fit=spec.fit, mode="none",
+                          seed=0)
+    _check_components(spec, len(data))
+    measured = measure_training_images(model, data, source=f"folder {Path(spec.folder).name}",
+                                       components=spec.components, batch=spec.batch,
+                                       progress=progress)
+    return measured, files.all_skipped()
 
 
 def _check_components(spec: FitPriorSpec, count: int) -> None:

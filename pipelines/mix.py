@@ -146,7 +146,7 @@ def run(spec: MixSpec, *, progress: Callable[[int, int, str], None] | None = Non
         mixes = [list(w) for _, _, w in cells]
     w = torch.tensor(mixes, dtype=anchors.dtype, device=anchors.device)  # (M, K)
     z = torch.einsum("mk,k...->m...", w, anchors)
-    pictures = torch.cat([space.decode(z[i: i + 8]) for i in range(0, len(z), 8)])
+    pictures = torch.cat([space.decode(z[i: i + 8]).cpu() for i in range(0, len(z), 8)])
 
     # 3. One picture, or the triangle laid out on a grid (blank cells outside it).
     if spec.triangle is None:

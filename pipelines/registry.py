@@ -14,6 +14,9 @@ class JobKind:
     module_name: str  # the pipeline module: its Spec class and run()
     spec_name: str
     chunked: bool     # renders in frame ranges: the module is a pipelines.chunks.ChunkedJob
+    # A delivery after a lost one continues its work: the module's continued(spec) is the
+    # spec it runs (train: resume from the checkpoint the lost one left).
+    resumes: bool = False
 
     @property
     def module(self):
@@ -35,4 +38,5 @@ JOBS = {kind.name: kind for kind in [
     JobKind("transfer-video", "pipelines.transfer_video", "VideoTransferSpec", chunked=True),
     JobKind("degrees", "pipelines.degrees", "DegreesSpec", chunked=False),
     JobKind("apply", "pipelines.apply", "ApplySpec", chunked=False),
+    JobKind("train", "pipelines.train", "TrainSpec", chunked=False, resumes=True),
 ]}

@@ -13,7 +13,6 @@ folder as latent_stats.json and samples-data.png (draws from the fitted prior).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -22,8 +21,12 @@ from latentfx.errors import InputError, Interrupted
 from latentfx.io.outputs import check_output_file
 from latentfx.models import ModelConfig
 from latentfx.models.defaults import FAMILY_DEFAULTS
-from latentfx.options import AUGMENTS, FAMILIES, FIT_POLICIES
+from latentfx.options import AUGMENTS, FAMILIES, FIT_POLICIES, PRECISIONS
 from pipelines.specs import Spec, input_path, output_path
+
+
+# What may change between the sessions of a run: how it runs, and how long.
+RUNTIME_FIELDS = ("steps", "device", "workers", "precision", "compile")
 
 
 class TrainingInterrupted(Interrupted):
@@ -50,6 +53,9 @@ class TrainSpec(Spec):
     augment: str = "flip"
     save_every: int = 500
     device: str = "auto"
+    workers: int | None = None  # decoding processes (None: latentfx.training.data's default)
+    precision: str = "auto"  # latentfx.options.PRECISIONS; see latentfx/training/precision.py
+    compile: bool = False  # torch.compile the forward pass
     run_dir: str | None = output_path(None)
     resume: bool = False
 
@@ -60,6 +66,11 @@ class TrainSpec(Spec):
             raise InputError(f"--fit must be one of {', '.join(FIT_POLICIES)}, got {self.fit!r}")
         if self.augment not in AUGMENTS:
             raise InputError(f"--augment must be one of {', '.join(AUGMENTS)}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {self.precision!r}")
+        if self.workers is not None and self.workers < 0:
+            raise InputError(f"--workers must be 0 or more, got {self.workers}")
         for name in ("batch", "save_every", "blocks"):
             if getattr(self, name) < (0 if name == "blocks" else 1):
                 raise InputError(f"--{name.replace('_', '-')} must be positive, "
@@ -73,6 +84,32 @@ class TrainSpec(Spec):
         if self.lr <= 0 or (self.beta is not None and self.beta < 0) or self.kl_warmup < 0:
             raise InputError("--lr must be > 0, --beta and --kl-warmup >= 0")
         check_output_file(self.output, suffixes={".safetensors": "safetensors"})
+
+    def resume_command(self) -> str:
+        """The command line that continues this run (what --resume accepts: the run's own
+        settings come from its checkpoint, so only where it is and how it runs are given)."""
+        import shlex
+
+        return shlex.join(["latentfx", "train", *self.arguments(RUNTIME_FIELDS, resume=True)])
+
+    def arguments(self, names, *, resume: bool | None = None) -> list[str]:
+        """FOLDER -o OUTPUT and the options for the fields `names` that differ from their
+        defaults, as `latentfx train` takes them (a field's option is its name)."""
+        import dataclasses
+
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        args = [self.folder, "-o", self.output]
+        for name in ("run_dir", *names, "resume"):
+            value = resume if name == "resume" and resume is not None else getattr(self, name)
+            option = "--" + name.replace("_", "-")
+            if value == defaults[name]:
+                continue
+            if isinstance(value, bool):
+                args.append(option)
+            else:
+                text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+                args += [option, text]
+        return args
 
     def run_path(self) -> Path:
         if self.run_dir:
@@ -105,14 +142,7 @@ class TrainResult:
     resumed_from: int = 0
     latent_stats: dict | None = None  # LatentStatistics.to_dict() of the training images
     prior: dict | None = None         # the fitted prior's description (None: not a generator)
-
-
-def _fingerprint(data) -> str:
-    """Identifies the training set: names and decoded pixels, so edited files count too."""
-    h = hashlib.sha256()
-    for name, image in zip(data.names, data.images):
-        h.update(name.encode() + b"\0" + image.numpy().tobytes())
-    return h.hexdigest()[:16]
+    rank: int = 0  # which process of a several-process run this is (0 wrote the run folder)
 
 
 def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = None,
@@ -120,50 +150,72 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
     import torch
 
     from latentfx.runtime.devices import pick_device
-    from latentfx.training.data import load_training_images
+    from latentfx.training.data import TrainingImages, default_workers, scan_training_files
+    from latentfx.training.distributed import ranks_from_environment, start, stop, wrap
     from latentfx.training.loop import ForcedStop, train_steps
+    from latentfx.training.precision import choose_precision
 
     # 1. Check the request; find the run and its settings (fresh, or saved when resuming).
     spec.validate()
+    ranks = ranks_from_environment()  # several processes when torchrun started this one
+    if not ranks.main:
+        progress = None  # process 0 shows the run's progress
     device = pick_device(spec.device)
+    precision = choose_precision(spec.precision, device)
     run_dir = spec.run_path()
     resumed = _previous_run(spec, run_dir)
     config = resumed.config if resumed else spec.model_config()
 
-    # 2. Decode the training images once; a resumed run must see the same ones.
-    fit = resumed.metadata["training"]["options"]["fit"] if resumed else spec.fit
-    data = load_training_images(spec.folder, size=config.image_size, fit=fit, progress=progress)
-    fingerprint = _fingerprint(data)  # reads every pixel: once
+    # 2. Check the files (headers, fingerprint); a resumed run must see the same ones.
+    files = scan_training_files(spec.folder, progress=progress)
     if resumed:
-        _check_same_images(spec, resumed, data, fingerprint)
-    options, state = _options_and_state(spec, resumed, len(data.images))
+        _check_same_images(spec, resumed, files)
+    options, state = _options_and_state(spec, resumed, len(files.names))
+    data = TrainingImages(files, size=config.image_size, fit=options.fit, mode=options.augment,
+                          seed=options.seed)
 
-    # 3. Model and optimiser, on the device.
+    # 3. Model and optimiser, on the device; with several processes, this one's share.
+    device = start(ranks, device, batch=options.batch)
     model, opt = _model_and_optimizer(config, options, resumed, device)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_skipped(run_dir, data.skipped)
+    if ranks.main:  # process 0 alone writes the run folder
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_skipped(run_dir, files.all_skipped())
+    forward = wrap(model, ranks, device)
 
     # 4. Train, saving as we go.
     start_step = state.step
-    saver = _Saver(spec, options, model, opt, data, run_dir, fingerprint)
+    saver = _Saver(spec, options, model, opt, data, run_dir, writes=ranks.main)
+    workers = default_workers() if spec.workers is None else spec.workers
     try:
         state = train_steps(model, opt, data, options, state, device=device, on_save=saver,
+                            workers=workers, precision=precision, ranks=ranks,
+                            forward=torch.compile(forward) if spec.compile else forward,
                             progress=progress, cancel=cancel)
     except ForcedStop:
         raise TrainingInterrupted(f"stopped at once; the last periodic checkpoint in {run_dir} "
-                                  f"stands. Continue with the same command plus --resume") from None
+                                  f"stands. Continue with: {spec.resume_command()}") from None
     except KeyboardInterrupt:
         raise TrainingInterrupted(
             f"interrupted at step {state.step}; checkpoint saved in {run_dir}. "
-            f"Continue with the same command plus --resume") from None
+            f"Continue with: {spec.resume_command()}") from None
+    finally:
+        stop(ranks)
     if state.step < options.steps:
-        raise TrainingInterrupted(f"cancelled at step {state.step}; checkpoint saved in {run_dir}")
+        raise TrainingInterrupted(f"cancelled at step {state.step}; checkpoint saved in "
+                                  f"{run_dir}. Continue with: {spec.resume_command()}")
     return TrainResult(output=Path(spec.output), model_id=saver.model_id, run_dir=run_dir,
-                       steps=state.step, images=len(data.images), skipped=data.skipped,
+                       steps=state.step, images=len(files.names), skipped=files.all_skipped(),
                        final_psnr=saver.psnr, seconds=state.seconds,
                        images_per_second=state.images_seen / state.seconds if state.seconds else 0.0,
                        resumed_from=start_step, latent_stats=saver.latent_stats,
-                       prior=saver.prior)
+                       prior=saver.prior, rank=ranks.rank)
+
+
+def continued(spec: TrainSpec) -> TrainSpec:
+    """The spec that carries a run on where an earlier attempt left it: resumed from its
+    checkpoint when it saved one (a farm job whose worker was lost), else as it was."""
+    has_checkpoint = (spec.run_path() / "checkpoint.safetensors").exists()
+    return replace(spec, resume=True) if has_checkpoint else spec
 
 
 def _previous_run(spec: TrainSpec, run_dir: Path):
@@ -204,13 +256,13 @@ def _options_and_state(spec: TrainSpec, resumed, n_images: int):
     return options, TrainState()
 
 
-def _check_same_images(spec: TrainSpec, resumed, data, fingerprint: str) -> None:
+def _check_same_images(spec: TrainSpec, resumed, files) -> None:
     saved = resumed.metadata["training"]
-    if saved.get("data_fingerprint") != fingerprint:
+    if saved.get("data_fingerprint") != files.fingerprint:
         raise InputError(
             f"{spec.folder}: the images differ from the ones this run started with "
-            f"({saved.get('images')} then, {len(data.names)} now); resuming needs the same "
-            f"images (same names and pixels). Start a new run with another -o")
+            f"({saved.get('images')} then, {len(files.names)} now); resuming needs the same "
+            f"images (same names, sizes and contents). Start a new run with another -o")
 
 
 def _model_and_optimizer(config, options, resumed, device):
@@ -240,20 +292,14 @@ def _write_skipped(run_dir: Path, skipped) -> None:
 class _Saver:
     """Called every save_every steps: checkpoint, exported model, grids, loss curve."""
 
-    def __init__(self, spec, options, model, opt, data, run_dir, fingerprint):
+    def __init__(self, spec, options, model, opt, data, run_dir, *, writes: bool = True):
         import torch
 
-        from latentfx.training.data import augment
-
+        self.writes = writes  # False in the processes after the first of a several-process run
         self.spec, self.options, self.model, self.opt = spec, options, model, opt
         self.data, self.run_dir = data, run_dir
-        g = torch.Generator().manual_seed(options.seed)
-        size = model.config.image_size
-        picks = data.images[:8]
-        self.eval_batch = torch.stack([augment(img, size=size, fit=options.fit, mode="none", g=g)
-                                       for img in picks])
+        self.eval_batch = torch.stack([data.plain(i) for i in range(min(8, len(data)))])
         self.model_id, self.psnr = "", float("nan")
-        self.fingerprint = fingerprint
         self.latent_stats: dict | None = None
         self.prior: dict | None = None
 
@@ -264,11 +310,15 @@ class _Saver:
         from latentfx.training.reports import (reconstruction_pairs, write_loss_plot,
                                                write_sample_grid)
 
+        if not self.writes:
+            return
+
         grid, self.psnr = reconstruction_pairs(self.model, self.eval_batch)
         save_image(grid, self.run_dir / "reconstructions.png")
         write_sample_grid(self.model, self.run_dir / "samples.png", seed=self.options.seed,
                           prior="normal")
         write_loss_plot(state.history, self.run_dir / "loss.png")
+        _write_skipped(self.run_dir, self.data.files.all_skipped())  # with those found late
         summary = self._summary(state)
         save_checkpoint(self.run_dir / "checkpoint.safetensors", self.model,
                         training={**summary, "state": asdict(state)},
@@ -299,11 +349,15 @@ class _Saver:
         return measured
 
     def _summary(self, state) -> dict:
+        from latentfx.training.data import data_position
+
         return {
             "options": self.options.to_dict(),
-            "images": len(self.data.names),
-            "skipped": len(self.data.skipped),
-            "data_fingerprint": self.fingerprint,
+            "images": len(self.data),
+            "skipped": len(self.data.files.all_skipped()),
+            "data_fingerprint": self.data.files.fingerprint,
+            "data_position": data_position(state.step, batch=self.options.batch,
+                                           n=len(self.data)),
             "folder_name": Path(self.spec.folder).name,
             "steps": state.step,
             "seconds": round(state.seconds, 1),

@@ -32,7 +32,8 @@ def tiny_train_spec(folder, output, **overrides):
 
     settings = dict(folder=str(folder), output=str(output), family="vector", size=32,
                     latent="8", widths=(8, 16), blocks=1, batch=8, steps=20, lr=1e-2,
-                    beta=1e-3, kl_warmup=5, seed=0, save_every=5, device="cpu")
+                    beta=1e-3, kl_warmup=5, seed=0, save_every=5, device="cpu",
+                    workers=0)
     settings.update(overrides)
     return TrainSpec(**settings)
 

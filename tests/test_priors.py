@@ -18,7 +18,7 @@ from latentfx.options import default_prior
 from latentfx.priors.measurement import encode_posteriors
 from latentfx.priors.mixture import GaussianMixturePrior, candidate_counts
 from latentfx.priors.statistics import ACTIVE_VARIANCE, latent_statistics
-from latentfx.training.data import load_training_images, plain_view
+from latentfx.training.data import TrainingImages, scan_training_files
 
 
 def invoke(*args):
@@ -171,9 +171,10 @@ def test_training_records_the_statistics_and_fits_a_prior(tiny_vector_model, sha
 def test_data_prior_samples_lie_nearer_the_encoded_training_data(tiny_vector_model,
                                                                  shapes_folder):
     model, _ = load_checkpoint(tiny_vector_model)
-    data = load_training_images(shapes_folder, size=32, fit="center-crop")
-    means, _ = encode_posteriors(model, len(data.images), lambda a, b: torch.stack(
-        [plain_view(img, size=32) for img in data.images[a:b]]))
+    data = TrainingImages(scan_training_files(shapes_folder), size=32, fit="center-crop",
+                          mode="none", seed=0)
+    means, _ = encode_posteriors(model, len(data), lambda a, b: torch.stack(
+        [data.plain(i) for i in range(a, b)]))
     draw = lambda prior: model.sample_prior(300, generator=torch.Generator().manual_seed(0),
                                             prior=prior)
     nearest = lambda z: torch.cdist(z, means).min(dim=1).values.mean()

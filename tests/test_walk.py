@@ -75,6 +75,25 @@ def test_residual_keyframes_reproduce_the_originals(tiny_spatial_model, keyframe
     assert not np.array_equal(between, frames[0]) and not np.array_equal(between, frames[4])
 
 
+def test_frames_are_the_decoded_path_plus_blended_residuals_in_uint8(tiny_spatial_model,
+                                                                     keyframes, tmp_path):
+    # The frames are blended and made uint8 on the model's device (then copied back): on
+    # the CPU that is exactly the plain computation, written out here step by step.
+    run_walk(tiny_spatial_model, keyframes[:2], f"{tmp_path}/w/", frames=4, residual=True,
+             ease="linear", size=(32, 32), morph="none",
+             interp="lerp")
+    model, _ = load_model(tiny_spatial_model, device="cpu")
+    pictures = torch.stack([fit_to(image(k), 32, 32, "crop") for k in keyframes[:2]])
+    with torch.inference_mode():
+        z = model.encode(pictures).mode()
+        residuals = pictures - model.decode(z, size=(32, 32))
+        t = torch.linspace(0, 1, 5).reshape(-1, 1, 1, 1)
+        decoded = model.decode((1 - t) * z[0] + t * z[1], size=(32, 32))
+        frames = (decoded + (1 - t) * residuals[0] + t * residuals[1]).clamp(0, 1)
+    expected = frames.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    assert np.array_equal(frames_of(f"{tmp_path}/w/"), expected)
+
+
 @pytest.mark.parametrize("interp", ["lerp", "slerp", "spline"])
 def test_a_loop_has_no_seam(tiny_spatial_model, keyframes, tmp_path, interp):
     result = run_walk(tiny_spatial_model, keyframes, f"{tmp_path}/loop/", frames=6, loop=True,

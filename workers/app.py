@@ -11,9 +11,10 @@ import functools
 import threading
 
 from celery import Celery
-from celery.signals import task_postrun, worker_ready, worker_shutdown
+from celery.signals import task_postrun, worker_process_init, worker_ready, worker_shutdown
 from kombu import Exchange, Queue
 
+from .gpus import take_gpu
 from .reconciler import Reconciler
 from .settings import FarmSettings, from_environment
 
@@ -93,6 +94,14 @@ def _start_reconciler(sender=None, **_):
                               daemon=True)
     thread.start()
     worker_shutdown.connect(lambda **_: reconciler.stop(), weak=False)
+
+
+@worker_process_init.connect
+def _take_own_gpu(**_):
+    """Each pool process its own GPU (workers.gpus), before anything touches CUDA in it."""
+    from billiard.process import current_process
+
+    take_gpu(current_process().index)
 
 
 @task_postrun.connect

@@ -48,6 +48,9 @@ def job_summary(record: dict) -> dict:
     rate = record["done"] / elapsed if elapsed > 0 and record["done"] else 0.0
     remaining = (record["total"] - record["done"]) / rate if rate else None
     errors = [c["error"] for c in chunks if c.get("error")]
+    note = record.get("note")  # the job's own account (a training run's step and loss)
+    if note and record["state"] == "running":
+        remaining = note.get("eta_seconds")
     return {
         "id": record["id"], "kind": record["kind"], "state": record["state"],
         "progress": round(record["done"] / record["total"], 4) if record["total"] else 0.0,
@@ -60,7 +63,7 @@ def job_summary(record: dict) -> dict:
         "created": float(record["created"]), "queue": record["queue"],
         "priority": record["priority"], "output": record.get("output") or None,
         "error": record.get("error") or (errors[-1] if errors else None),
-        "job_dir": record["job_dir"],
+        "job_dir": record["job_dir"], "note": note,
     }
 
 
@@ -69,7 +72,7 @@ def damaged_summary(damage: DamagedRecord) -> dict:
     return {"id": damage.job, "kind": "?", "state": DAMAGED, "progress": 0.0, "done": 0,
             "total": 0, "eta_seconds": None, "chunks": {s: 0 for s in CHUNK_STATES},
             "attempts": 0, "workers": [], "created": None, "queue": None, "priority": None,
-            "output": None, "error": str(damage), "job_dir": None}
+            "output": None, "error": str(damage), "job_dir": None, "note": None}
 
 
 def status(store: JobStore, job: str) -> dict:
@@ -180,12 +183,18 @@ def frames_missing(record: dict) -> dict[int, list[int]]:
 
 def fetch(store: JobStore, job: str, folder: str | Path) -> list[Path]:
     """Copy a succeeded job's outputs and manifests from the storage root into `folder`
-    (created if needed); returns what was written there."""
+    (created if needed); returns what was written there. A cancelled job hands out what it
+    kept (a training run its last model and run folder)."""
     record = store.job(job)
-    if record["state"] != "succeeded":
-        raise JobNotSucceeded(f"job {job} is {record['state']}; only a succeeded job's "
-                              f"outputs can be fetched (see `latentfx status {job}`)")
     source, target = Path(record["job_dir"]) / "out", Path(folder)
+    kept = record["state"] == "cancelled" and source.is_dir() and any(source.iterdir())
+    if kept and any(c["state"] == "running" for c in record["chunk_list"]):
+        raise JobStillRunning(f"job {job} is cancelled and still stopping (saving what it "
+                              f"keeps); fetch it again in a moment")
+    if record["state"] != "succeeded" and not kept:
+        raise JobNotSucceeded(f"job {job} is {record['state']}; only a succeeded job's "
+                              f"outputs (or what a cancelled one kept) can be fetched (see "
+                              f"`latentfx status {job}`)")
     target.mkdir(parents=True, exist_ok=True)
     written = []
     for item in sorted(source.iterdir()):

@@ -32,8 +32,15 @@ ROOT_CHECK_EVERY = 2.0  # seconds between looks at a storage root that lost its 
 log = logging.getLogger(__name__)
 
 
+SLICE = 0.8  # of the soft time limit: how long one delivery of a resumable job runs
+
+
 class Superseded(Exception):
     """Another delivery of this chunk owns it now; this one stops without writing."""
+
+
+class SliceEnded(Exception):
+    """A resumable job ran for its time slice and saved; a new delivery carries it on."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +53,15 @@ class Assembly:
 
 
 @dataclasses.dataclass(frozen=True)
+class Again:
+    """A chunk to queue once more, in a new message (the next slice of a training run)."""
+    job: str
+    index: int
+    queue: str
+    priority: int
+
+
+@dataclasses.dataclass(frozen=True)
 class ChunkOutcome:
     """What one delivery of a chunk came to, for the task to act on."""
     result: str  # done, failed, cancelled, superseded, refused (paths), retrying; or what
@@ -53,6 +69,7 @@ class ChunkOutcome:
     retry_after: float | None = None      # deliver the chunk again after this many seconds
     cause: BaseException | None = None    # the error a retry is for
     assembly: Assembly | None = None      # queue this assembly: the job's last chunk is done
+    again: Again | None = None            # queue a new message for this chunk (a new slice)
 
 
 def backoff(retries: int) -> float:
@@ -165,6 +182,11 @@ def run_chunk(settings: FarmSettings, job: str, index: int, *, worker: str,
                 _run_whole(store, settings, record, chunk, claim.token, beat)
     except Superseded:
         return ChunkOutcome("superseded")
+    except SliceEnded:
+        if not store.set_aside(job, index, claim.token):
+            return ChunkOutcome("superseded")
+        return ChunkOutcome("sliced", again=Again(job, index, record["queue"],
+                                                  record["priority"]))
     except Interrupted:
         store.end_attempt(job, index, claim.token, "cancelled", "cancelled")
         return _settled(store, job, ChunkOutcome("cancelled"))
@@ -273,15 +295,58 @@ def _prepared(module, spec) -> tuple[object, dict]:
 def _run_whole(store, settings, record: dict, chunk: dict, token: str,
                beat: Heartbeat) -> None:
     job = record["id"]
-    module = JOBS[record["kind"]].module
+    kind = JOBS[record["kind"]]
+    spec = _spec(record)
+    # A resumable job (training) may outlast the time limits: it runs in slices, each
+    # stopping (with a checkpoint) before the soft limit, the next carrying on from it, as
+    # a delivery after a lost worker does.
+    if kind.resumes:
+        spec = kind.module.continued(spec)
+    slice_ends = time.monotonic() + SLICE * settings.soft_limit
+    sliced = {"ended": False}
 
     def cancel() -> bool:
         if beat.lost:
             raise Superseded()
-        return store.cancel_requested(job)
+        if store.cancel_requested(job):
+            return True
+        sliced["ended"] = kind.resumes and time.monotonic() > slice_ends
+        return sliced["ended"]
 
-    module.run(_spec(record), cancel=cancel)
+    def owns(note: dict) -> None:
+        if not store.note_progress(job, chunk["index"], token, note) or beat.lost:
+            raise Superseded()
+
+    try:
+        kind.module.run(spec, cancel=cancel, progress=ProgressNote(owns))
+    except Interrupted:
+        if sliced["ended"]:
+            raise SliceEnded() from None
+        raise
     store.commit_frame(job, chunk["index"], token, 0)
+
+
+class ProgressNote:
+    """A pipeline's progress(done, total, message) as the job's note in the store, with the
+    ETA at this delivery's pace; written at most every `every` seconds (and at each phase's
+    end), through `write(note)`."""
+
+    def __init__(self, write, *, every: float = 1.0, clock=time.monotonic):
+        self.write, self.every, self.clock = write, every, clock
+        self.phase: tuple | None = None  # (total, done, when) where the current phase began
+        self.written = float("-inf")
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        now = self.clock()
+        if self.phase is None or self.phase[0] != total or done < self.phase[1]:
+            self.phase = (total, done, now)  # a new phase (or a phase begun again)
+        if now - self.written < self.every and done < total:
+            return
+        _, first, since = self.phase
+        rate = (done - first) / (now - since) if now > since and done > first else 0.0
+        eta = round((total - done) / rate, 1) if rate else None
+        self.written = now
+        self.write({"done": done, "total": total, "message": message, "eta_seconds": eta})
 
 
 # -- the fan-in and assembly ------------------------------------------------------------------

@@ -7,7 +7,8 @@ LATENTFX_REDIS_URL       redis://[:password@]host:port/db (default redis://127.0
                          example passwords of farm.env.example are refused.
 LATENTFX_STORAGE         the shared storage root every worker and the CLI see (required to
                          submit or run a worker).
-LATENTFX_SOFT_LIMIT      seconds a chunk may run before it is asked to stop (default 1800)
+LATENTFX_SOFT_LIMIT      seconds a chunk may run before it is asked to stop (default 1800);
+                         a training run goes in slices of 0.8 of it, each checkpointed
 LATENTFX_HARD_LIMIT      seconds before its process is killed (default 2100)
 LATENTFX_VISIBILITY      seconds before Redis hands an unacknowledged message to another
                          worker (default 2 x hard limit)

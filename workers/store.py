@@ -2,7 +2,7 @@
 
     lfx:jobs                      zset  job id -> creation time
     lfx:active                    set   jobs not yet finished (what the reconciler scans)
-    lfx:job:{id}                  hash  kind, spec (JSON), state, total, done, chunks, ...
+    lfx:job:{id}                  hash  kind, spec (JSON), state, total, done, chunks, note, ...
     lfx:job:{id}:chunk:{i}        hash  state, start, stop, attempts, owner, lease, worker, ...
     lfx:job:{id}:frames           set   committed frame numbers (each committed once)
     lfx:job:{id}:finished         set   finished chunk numbers (the fan-in)
@@ -92,6 +92,14 @@ redis.call('HSET', KEYS[1], ARGV[4], ARGV[2])
 return 1
 """
 
+# A running job's own account of its progress (a training run's step, loss and ETA), kept in
+# the job's hash as JSON, written only by the delivery that owns the chunk.
+_NOTE = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], 'note', ARGV[2])
+return 1
+"""
+
 # The assembly's claim lives in the job's hash (assembly_owner, assembly_lease): one at a
 # time; a duplicate message finds a live claim and is dropped; a claim whose lease ran out
 # (its worker died) is taken over, at most ARGV[4] times.
@@ -158,6 +166,15 @@ return 'done'
 _END_ATTEMPT = """
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'error', ARGV[3], 'lease', '0')
+return 1
+"""
+
+# The delivery that owns a chunk puts it back in the queue, its attempt not counted: it ended
+# well (a time slice of a long training run, checkpointed), so it is no worker lost.
+_SET_ASIDE = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'owner', '', 'lease', '0', 'error', '')
+redis.call('HINCRBY', KEYS[1], 'attempts', -1)
 return 1
 """
 
@@ -320,6 +337,16 @@ class Claim:
     attempt: int
 
 
+def _note(text: str | None) -> dict | None:
+    """A job's progress note, or None (none yet, or not a JSON object: only shown, so a
+    damaged one is dropped rather than refused)."""
+    try:
+        note = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return note if isinstance(note, dict) else None
+
+
 def chunk_failure(record: dict) -> str:
     """Why a job failed, from its chunks: the first failed chunk's error."""
     errors = [c.get("error") for c in record["chunk_list"] if c["state"] == "failed"]
@@ -331,12 +358,14 @@ class JobStore:
         self._redis = client
         self._claim = client.register_script(_CLAIM)
         self._heartbeat = client.register_script(_HEARTBEAT)
+        self._note = client.register_script(_NOTE)
         self._claim_assembly = client.register_script(_CLAIM_ASSEMBLY)
         self._succeed = client.register_script(_SUCCEED)
         self._release_assembly = client.register_script(_RELEASE_ASSEMBLY)
         self._commit = client.register_script(_COMMIT_FRAME)
         self._finish = client.register_script(_FINISH)
         self._end = client.register_script(_END_ATTEMPT)
+        self._set_aside = client.register_script(_SET_ASIDE)
         self._unlock = client.register_script(_UNLOCK)
         self._requeue = client.register_script(_REQUEUE)
         self._end_job = client.register_script(_END_JOB)
@@ -427,6 +456,7 @@ class JobStore:
         if not 0 < record["chunks"] <= MAX_CHUNKS:
             raise DamagedRecord(job, f"it claims {record['chunks']} chunks (at most "
                                      f"{MAX_CHUNKS} are read)")
+        record["note"] = _note(record.get("note"))
         record["chunk_list"] = self._chunks(job, record["chunks"])
         record["state"] = self._overall_state(record)
         if record["state"] == "failed" and not record.get("error"):
@@ -501,6 +531,12 @@ class JobStore:
         return bool(self._heartbeat(keys=[self.chunk_key(job, index)],
                                     args=[token, time.time() + lease_seconds, "owner", "lease"]))
 
+    def note_progress(self, job: str, index: int, token: str, note: dict) -> bool:
+        """Keep the job's progress note (JSON: done, total, message, eta_seconds); False
+        once another delivery owns the chunk."""
+        return bool(self._note(keys=[self.chunk_key(job, index), self.job_key(job)],
+                               args=[token, json.dumps(note)]))
+
     def commit_frame(self, job: str, index: int, token: str, frame: int) -> int:
         """1: committed now; 0: already committed; -1: this delivery no longer owns the chunk."""
         return int(self._commit(keys=[self.chunk_key(job, index), self.job_key(job, "frames"),
@@ -516,6 +552,10 @@ class JobStore:
     def end_attempt(self, job: str, index: int, token: str, state: str, error: str = "") -> bool:
         """Leave the chunk as `state` (failed, cancelled, queued) if this delivery owns it."""
         return bool(self._end(keys=[self.chunk_key(job, index)], args=[token, state, error]))
+
+    def set_aside(self, job: str, index: int, token: str) -> bool:
+        """Queue the chunk again without counting this delivery's attempt, if it owns it."""
+        return bool(self._set_aside(keys=[self.chunk_key(job, index)], args=[token]))
 
     # -- the assembly's life ------------------------------------------------------------------
     def claim_assembly(self, job: str, *, lease_seconds: float, max_attempts: int) -> Claim:

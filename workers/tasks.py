@@ -12,7 +12,8 @@ from celery import shared_task
 from . import execution
 from .app import settings_of
 from .messages import STRATEGY  # also keeps what Celery itself refuses (task_rejected)
-from .queueing import enqueue_assembly
+from .queueing import enqueue_assembly, enqueue_chunks
+from .store import store_for
 from .task_names import ASSEMBLE, RENDER_CHUNK
 
 
@@ -38,6 +39,10 @@ def act_on(task, outcome: execution.ChunkOutcome) -> str:
     if outcome.assembly is not None:
         a = outcome.assembly
         enqueue_assembly(task.app, a.job, queue=a.queue, priority=a.priority)
+    if outcome.again is not None:  # a fresh message: a new slice is no retry
+        a = outcome.again
+        enqueue_chunks(task.app, store_for(settings_of(task.app).redis_url), a.job,
+                       [a.index], queue=a.queue, priority=a.priority)
     if outcome.retry_after is not None:
         raise task.retry(exc=outcome.cause, countdown=outcome.retry_after)
     return outcome.result

@@ -73,6 +73,26 @@ def load_image(path: str | os.PathLike, *, at_least: tuple[int, int] | None = No
                             f"be truncated or damaged") from None
 
 
+def check_image_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """The cheap check of a file's bytes before any pixel is decoded (format and size from
+    the header, as load_image checks them); raises BadFile like load_image. A file that
+    passes can still fail to decode later (a truncated body)."""
+    import io
+
+    path = Path(path)
+    if not data:
+        raise BadFile(path, "empty file (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            _check_header(path, img)
+    except BadFile:
+        raise
+    except UnidentifiedImageError:
+        raise BadFile(path, "not a readable image (unknown or corrupt format)") from None
+    except Exception as exc:  # noqa: BLE001 - header parsers raise many types on hostile bytes
+        raise BadFile(path, f"cannot read the image header ({type(exc).__name__}: {exc})") from None
+
+
 def _draft_size(size: tuple[int, int], at_least: tuple[int, int]) -> tuple[int, int]:
     """The size to ask draft() for so that both sides stay >= at_least whatever the
     orientation (EXIF may swap the sides after decoding)."""

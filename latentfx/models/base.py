@@ -82,10 +82,12 @@ class VAE(nn.Module, abc.ABC):
             x = x[..., : size[0], : size[1]]
         return x
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        """Training pass: sample z from q(z|x) and decode it. Returns (raw recon, posterior)."""
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None,
+                share: tuple[int, int] | None = None):
+        """Training pass: sample z from q(z|x) and decode it. Returns (raw recon, posterior).
+        `share`: x is rows (first, of how many) of a batch split across processes."""
         posterior = self.encode(x)
-        recon = self.decode_raw(posterior.sample(generator))
+        recon = self.decode_raw(posterior.sample(generator, share=share))
         return recon[..., : x.shape[-2], : x.shape[-1]], posterior
 
     @torch.inference_mode()

@@ -21,11 +21,17 @@ class DiagonalGaussian:
     def std(self) -> torch.Tensor:
         return torch.exp(0.5 * self.logvar)
 
-    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Reparameterised sample: mean + std * eps, differentiable w.r.t. mean and logvar."""
-        eps = torch.randn(self.mean.shape, generator=generator, device=self.mean.device,
-                          dtype=self.mean.dtype)
-        return self.mean + self.std * eps
+    def sample(self, generator: torch.Generator | None = None, *,
+               share: tuple[int, int] | None = None) -> torch.Tensor:
+        """Reparameterised sample: mean + std * eps, differentiable w.r.t. mean and logvar.
+
+        `share` (first row, rows in all): these rows are part of a larger batch split across
+        processes; the noise of the whole batch is drawn and these rows take theirs, so the
+        processes together draw exactly what one process would for the whole batch."""
+        first, total = share or (0, self.mean.shape[0])
+        eps = torch.randn((total, *self.mean.shape[1:]), generator=generator,
+                          device=self.mean.device, dtype=self.mean.dtype)
+        return self.mean + self.std * eps[first: first + self.mean.shape[0]]
 
     def mode(self) -> torch.Tensor:
         return self.mean

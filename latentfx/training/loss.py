@@ -24,8 +24,8 @@ from latentfx.models.posterior import DiagonalGaussian
 @dataclass
 class LossTerms:
     total: torch.Tensor
-    recon: float  # MSE per pixel value
-    kl: float  # nats per pixel value
+    recon: torch.Tensor  # MSE per pixel value (detached; stays on the device: no sync)
+    kl: torch.Tensor  # nats per pixel value (detached)
 
 
 def kl_weight(step: int, *, beta: float, warmup: int) -> float:
@@ -36,7 +36,7 @@ def kl_weight(step: int, *, beta: float, warmup: int) -> float:
 
 def vae_loss(x: torch.Tensor, recon: torch.Tensor, posterior: DiagonalGaussian, *,
              beta: float) -> LossTerms:
-    mse = F.mse_loss(recon, x)
-    kl = posterior.kl().mean() / x[0].numel()
+    mse = F.mse_loss(recon.float(), x)  # fp32 sums whatever the forward pass ran in
+    kl = posterior.kl().float().mean() / x[0].numel()
     total = mse + beta * kl
-    return LossTerms(total=total, recon=float(mse.detach()), kl=float(kl.detach()))
+    return LossTerms(total=total, recon=mse.detach(), kl=kl.detach())

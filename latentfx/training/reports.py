@@ -43,16 +43,13 @@ def measure_training_images(model: VAE, data, *, source: str = "training images"
                             progress=None) -> Measurement:
     """Every image of `data` (TrainingImages) once, as the model sees it unaugmented, through
     the encoder: the latent statistics and, for a generator, the mixture prior fitted to the
-    encoded means (`components` as for GaussianMixturePrior.fit)."""
+    encoded means (`components` as for GaussianMixturePrior.fit). Decoded a batch at a time."""
     from latentfx.priors.measurement import encode_posteriors, measure
-    from latentfx.training.data import plain_view
-
-    size = model.config.image_size
 
     def pictures(first: int, last: int) -> torch.Tensor:  # (B, 3, size, size)
-        return torch.stack([plain_view(img, size=size) for img in data.images[first:last]])
+        return torch.stack([data.plain(i) for i in range(first, last)])
 
-    means, logvars = encode_posteriors(model, len(data.images), pictures, batch=batch,
+    means, logvars = encode_posteriors(model, len(data), pictures, batch=batch,
                                        progress=progress)
     return measure(model, means, logvars, source=source, components=components)
 

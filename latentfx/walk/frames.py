@@ -52,9 +52,10 @@ class WalkFrames:
         return {f: k for k, f in enumerate(self.timeline.keyframe_frames)}
 
     def render(self, start: int, stop: int) -> torch.Tensor:
-        """Frames [start, stop) as float (B, 3, H, W)."""
+        """Frames [start, stop) as float (B, 3, H, W), on the model's device."""
         seg, frac = self.timeline.segment[start:stop], self.timeline.fraction[start:stop]
-        return torch.cat([r.render(seg, frac) for r in self.renderers], dim=-1)
+        panels = [r.render(seg, frac) for r in self.renderers]  # --compare: crossfade on CPU
+        return torch.cat([p.to(panels[-1].device) for p in panels], dim=-1)
 
     def batches(self, *, batch: int, start: int = 0, stop: int | None = None,
                 cancel: Callable[[], bool] | None = None) -> Iterator[tuple[int, torch.Tensor]]:

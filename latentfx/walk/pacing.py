@@ -45,7 +45,7 @@ class ArcLength:
             flat = images.reshape(len(images), -1).double()
             if previous is not None:
                 flat = torch.cat([previous[None], flat])
-            steps.append((flat[1:] - flat[:-1]).pow(2).mean(dim=1).sqrt())
+            steps.append((flat[1:] - flat[:-1]).pow(2).mean(dim=1).sqrt().cpu())
             previous = flat[-1]
             if progress:
                 progress(last, len(seg), "pacing pre-pass")

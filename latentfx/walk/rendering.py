@@ -67,8 +67,10 @@ class LatentSpace:
 
     @torch.inference_mode()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, ...) latents -> (B, 3, H, W) at the output size, on the CPU."""
-        images = self.model.decode(z.to(self.model.device), size=self.model_size).float().cpu()
+        """(B, ...) latents -> (B, 3, H, W) at the output size, on the model's device: frames
+        are upscaled, blended with residuals and made uint8 there (to_uint8_frames), so only
+        a quarter of the bytes come back."""
+        images = self.model.decode(z.to(self.model.device), size=self.model_size).float()
         if self.model.native_size is not None:  # drawn at the model's size, not the output's
             images = fit_to(images, *self.size, self.fit, mode=UPSCALE_FILTER).clamp(0, 1)
         return images
@@ -84,7 +86,7 @@ class PixelSpace:
     def anchor(self, key: Keyframe) -> torch.Tensor:
         if key.is_image:
             return fit_to(key.image, *self.size, self.fit)[None]
-        return self.latent.decode(self.latent.anchor(key))
+        return self.latent.decode(self.latent.anchor(key)).cpu()  # the crossfade: on the CPU
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
         return x.clamp(0, 1)
@@ -99,10 +101,10 @@ class WalkRenderer:
         self.residuals, self.morph = None, None
         if residual or morph:
             recon = self.space.decode(anchors)
-            if residual:
+            if residual:  # on the frames' device, where they are blended
                 self.residuals = self._pictures(keys, recon, self.space.size) - recon
-            if morph:
-                pictures = self._pictures(keys, recon, flow_size(*self.space.size))
+            if morph:  # correspondences are found on the CPU
+                pictures = self._pictures(keys, recon, flow_size(*self.space.size)).cpu()
                 self.morph = Morph.between(pictures, frame=self.space.size, loop=loop)
         self.arc: ArcLength | None = None
 
@@ -115,8 +117,8 @@ class WalkRenderer:
         these at the size it measures them on."""
         if tuple(recon.shape[-2:]) != tuple(size):
             recon = resize(recon, *size)
-        return torch.stack([fit_to(k.image, *size, self.space.fit) if k.is_image else recon[i]
-                            for i, k in enumerate(keys)])
+        return torch.stack([fit_to(k.image, *size, self.space.fit).to(recon.device)
+                            if k.is_image else recon[i] for i, k in enumerate(keys)])
 
     def pace_uniformly(self, *, samples: int, batch: int,
                        progress: Callable[[int, int, str], None] | None = None) -> None:
@@ -156,7 +158,7 @@ class WalkRenderer:
         start, end = self.residuals[i], self.residuals[j]
         if motion is not None:  # the details move with the content they belong to
             start, end = motion.align(start, end, cell=1.0)
-        t = u.to(torch.float32).reshape(-1, 1, 1, 1)
+        t = u.to(start.device, torch.float32).reshape(-1, 1, 1, 1)
         return (1 - t) * start + t * end
 
 
@@ -188,6 +190,8 @@ def frame_size(size: tuple[int, int] | None, model: VAE, keys: list[Keyframe], *
 
 
 def to_uint8_frames(images: torch.Tensor):
-    """(B, 3, H, W) float in [0, 1] -> numpy uint8 (B, H, W, 3), what ffmpeg reads as rgb24."""
+    """(B, 3, H, W) float in [0, 1] -> numpy uint8 (B, H, W, 3), what ffmpeg reads as rgb24.
+    Converted where the frames are (a GPU) and copied back as uint8: a quarter of float32's
+    bytes over the bus."""
     return images.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1) \
-        .contiguous().numpy()
+        .contiguous().cpu().numpy()

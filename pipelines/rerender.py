@@ -45,7 +45,9 @@ def load(manifest: str | os.PathLike, *, output: str | None = None, device: str 
     for item in record.get("inputs", []):
         item_path = _anchored(ran_in, item["path"])
         if not Path(item_path).is_file():
-            raise InputError(f"{item_path}: input of {path} is missing")
+            raise InputError(f"{item_path}: input of {path} is missing" + (
+                "" if "working_dir" in record else " (this manifest's paths are relative to "
+                "the folder its job ran in: run rerender there)"))
         if file_sha256(item_path) != item["sha256"]:
             raise InputError(f"{item_path}: changed since {path} was written; the rerender "
                              f"would differ")
@@ -81,6 +83,8 @@ def _beside(output: Path, old_output: Path, other: Path) -> str:
     """`other` (written with `old_output`) renamed for `output`: walk-sheet.png, written
     with walk.mp4, becomes take2-sheet.png beside take2.webm; a name that does not start
     with the old output's stem gets the new stem in front (take2-contact.png)."""
+    if "%" in other.name:  # a frame pattern (frames/%05d.png): its folder is what is renamed
+        return str(Path(_beside(output, old_output, other.parent)) / other.name)
     old_stem = old_output.name.split(".")[0]
     new_stem = output.name.split(".")[0]
     name = other.name

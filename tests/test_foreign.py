@@ -420,3 +420,49 @@ def test_model_file_errors_come_before_torch_loads(files, torchless_path, tmp_pa
     assert "torch was imported" not in done.stderr, done.stderr
     assert message in done.stderr and done.returncode == 3, done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def _folder_with_config(files, tmp_path, **changes):
+    """A copy of the diffusers folder with its config.json edited (None removes a key)."""
+    import shutil
+
+    folder = tmp_path / "edited"
+    shutil.copytree(files["folder"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    for key, value in changes.items():
+        config.pop(key, None) if value is None else config.__setitem__(key, value)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_an_old_folder_config_without_a_scale_gets_diffusers_default(files, tmp_path):
+    """Configs written before diffusers 0.7 (sd-vae-ft-mse's) have no scaling_factor:
+    diffusers fills in 0.18215, and so must latentfx, or latents are 5.5x too wide."""
+    folder = _folder_with_config(files, tmp_path, scaling_factor=None)
+    model, _ = load_foreign(folder)
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    mean, _ = diffusers_kl(files["kl"], x, torch.zeros(1, 4, 4, 4), 0.18215)
+    with torch.no_grad():
+        assert (model.encode(x).mean - mean).abs().max() <= TOLERANCE
+    assert model.description["kind"] == "sd"
+
+
+def test_a_vae_kind_that_contradicts_the_folder_config_is_refused(files, tmp_path):
+    folder = _folder_with_config(files, tmp_path, scaling_factor=0.13025)  # an SDXL folder
+    with pytest.raises(CheckpointError, match="describes a Stable Diffusion XL"):
+        load_foreign(folder, kind="sd")
+    with pytest.raises(CheckpointError, match="16-channel latents|4-channel latents"):
+        load_foreign(folder, kind="flux")
+    model, _ = load_foreign(folder, kind="sdxl")
+    assert model.description["latent_scale"] == 0.13025
+
+
+def test_a_taesd_folder_is_never_scaled(files, tmp_path):
+    import shutil
+
+    folder = tmp_path / "taesd_scaled"
+    shutil.copytree(files["taesd_folder"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "scaling_factor": 0.5}))
+    model, _ = load_foreign(folder)
+    assert (model.description["latent_scale"], model.description["latent_shift"]) == (1.0, 0.0)

@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -215,6 +216,15 @@ def test_rerender_works_from_another_folder_and_keeps_the_original_files(
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in elsewhere.iterdir()) == \
         ["take2-sheet.png", "take2.gif", "take2.gif.latentfx.json"]
+
+
+def test_rerender_names_the_other_outputs_after_the_new_one():
+    from pipelines.rerender import _beside
+
+    new, old = Path("out/take2.webm"), Path("w.mp4")
+    assert _beside(new, old, Path("w-sheet.png")) == str(Path("out/take2-sheet.png"))
+    assert _beside(new, old, Path("contact.png")) == str(Path("out/take2-contact.png"))
+    assert _beside(new, old, Path("frames/%05d.png")) == str(Path("out/take2-frames/%05d.png"))
 
 
 def test_rerender_refuses_a_changed_input(tiny_spatial_model, keyframes, tmp_path):

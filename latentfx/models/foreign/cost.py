@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from latentfx.models.foreign.kinds import KINDS
+from latentfx.models.foreign.kinds import KINDS, kind_for_channels
 
 # FLOP/s of one CPU thread decoding in float32: 2.5 TFLOP in 35 s on 2 threads.
 CPU_FLOPS_PER_THREAD = 36e9
@@ -45,7 +45,8 @@ def cpu_notice(model, *, height: int, width: int, frames: int) -> str | None:
             f"{flops / 1e12:.2g} TFLOP: about {seconds:.0f} s a frame on {threads} CPU "
             f"thread(s), {_duration(seconds * frames)} for {frames} frames. ")
     if model.sides["decoder"].cls == "AutoencoderKL":
-        kind = KINDS.get(model.description.get("kind") or "sd")
+        kind = KINDS.get(model.description.get("kind") or "") or \
+            kind_for_channels(model.description["latent_channels"])
         text += (f"For previews, decode with the matching TAESD decoder (--decoder "
                  f"{kind.tiny}_decoder.safetensors, about 20 times faster); ")
     return text + "render the final on the farm's GPUs (--submit)."

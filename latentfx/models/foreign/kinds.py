@@ -53,8 +53,29 @@ def bundled_config(name: str) -> dict:
     return json.loads((CONFIGS / f"{name}.json").read_text())
 
 
+# diffusers' AutoencoderKL default latent scale: configs written before diffusers 0.7 (the
+# sd-vae-ft-mse folder, SD 1.x `vae/` folders) have no `scaling_factor`, and diffusers fills
+# in this value for them.
+AUTOENCODER_KL_DEFAULT_SCALE = 0.18215
+
+
+def with_defaults(config: dict) -> dict:
+    """A folder's config with what diffusers fills in for keys older configs lack."""
+    if config.get("_class_name") == "AutoencoderKL":
+        return {"scaling_factor": AUTOENCODER_KL_DEFAULT_SCALE, "shift_factor": None, **config}
+    return config
+
+
 def scale_and_shift(config: dict) -> tuple[float, float]:
     """(scale, shift) of a diffusers autoencoder config: normalised = (raw - shift) * scale,
-    as diffusers' pipelines apply them. An AutoencoderTiny's latent is already normalised
-    (its configs say 1 and 0)."""
+    as diffusers' pipelines apply them. An AutoencoderTiny's latent is the normalised one
+    already (the TAESD decoders were distilled on it), whatever its config says."""
+    if config.get("_class_name") == "AutoencoderTiny":
+        return 1.0, 0.0
+    config = with_defaults(config)
     return float(config.get("scaling_factor") or 1.0), float(config.get("shift_factor") or 0.0)
+
+
+def kind_for_channels(channels: int) -> Kind:
+    """The first kind with this many latent channels (for suggestions that need one)."""
+    return kinds_with(channels)[0] if kinds_with(channels) else KINDS["sd"]

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from latentfx.errors import CheckpointError
-from latentfx.models.foreign.kinds import KINDS, Kind, bundled_config, kinds_with
+from latentfx.models.foreign.kinds import (KINDS, Kind, bundled_config, kinds_with,
+                                           with_defaults)
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl")
 FOLDER_CONFIG = "config.json"
@@ -229,12 +230,26 @@ def _folder(path: Path, kind: str | None) -> Part:
         raise CheckpointError(f"{config_file}: a {cls}; latentfx reads AutoencoderKL and "
                               f"AutoencoderTiny folders")
     header, _ = read_header(weights)
-    if kind is not None and kind not in KINDS:
-        raise CheckpointError(f"--vae-kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    chosen = KINDS.get(kind) or _kind_of(config) if cls == "AutoencoderKL" else None
+    config = with_defaults(config)
+    chosen = _folder_kind(config_file, config, kind) if cls == "AutoencoderKL" else None
     halves = tuple(h for h in ("encoder", "decoder") if any(k.startswith(f"{h}.") for k in header))
     prefixes = {h: f"{h}.layers." for h in halves} if cls == "AutoencoderTiny" else {"": ""}
     return Part(cls, "diffusers", weights, config, halves, prefixes, chosen)
+
+
+def _folder_kind(config_file: Path, config: dict, requested: str | None) -> Kind | None:
+    """The kind a folder's config describes; --vae-kind may only agree with it (the config's
+    scale is the one used, so a different kind would mislabel the latent)."""
+    found = _kind_of(config)
+    if requested is None:
+        return found
+    asked = _resolve_kind(config_file.parent, int(config.get("latent_channels") or 4),
+                          requested, None)
+    if found is not None and found is not asked:
+        raise CheckpointError(f"--vae-kind {requested}: {config_file} describes a "
+                              f"{found.title} autoencoder (scaling_factor "
+                              f"{config.get('scaling_factor')}); drop --vae-kind")
+    return asked
 
 
 def _kind_of(config: dict) -> Kind | None:

@@ -129,18 +129,26 @@ class ProgressBar:
         self.printed, self.first = 0.0, 0
 
     def __call__(self, done: int, total: int, message: str = "") -> None:
-        if self.plain:
+        if message.startswith(NOTE):  # said once (above a bar), not as the status
+            self._note(message)
+        elif self.plain:
             self._plain_line(done, total, message)
+            self.last = done
         else:
             self._bar(done, total, message)
-        self.last = done
+            self.last = done
+
+    def _note(self, message: str) -> None:
+        if self.plain:
+            print(message, file=self.stream, flush=True)
+        else:
+            from tqdm import tqdm
+
+            tqdm.write(message, file=self.stream)
 
     def _bar(self, done: int, total: int, message: str) -> None:
         from tqdm import tqdm
 
-        if message.startswith(NOTE):  # said once, above the bar, not as its status
-            tqdm.write(message, file=sys.stderr)
-            return
         if self.bar is None or total != self.bar.total or done < self.last:
             self.close()
             self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, dynamic_ncols=True,

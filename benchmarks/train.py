@@ -81,7 +81,8 @@ def in_processes(run: dict, nproc: int) -> dict:
     if done.returncode:
         raise SystemExit(done.stderr[-3000:])
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return {"images_per_second": rows[0]["images_per_second"] if rows else 0.0,
+    rates = [r["images_per_second"] for r in rows if "images_per_second" in r]  # rank 0's
+    return {"images_per_second": rates[0] if rates else 0.0,
             "peak_rss_mb": max(r["peak_rss_mb"] for r in rows)}
 
 

@@ -324,6 +324,25 @@ def test_farm_submit_stages_the_model_and_decoder_files_by_content(files, tmp_pa
     assert model.sides["decoder"].cls == "AutoencoderTiny"
 
 
+def test_farm_submit_stages_flux_original_sft_file(files, tmp_path):
+    """FLUX's autoencoder ships as `ae.sft`: local runs read it by its header, so the farm
+    stages it as the safetensors file it is."""
+    import shutil
+
+    from pipelines.walk import WalkSpec
+    from workers.submit import _stage_inputs
+
+    sft = Path(shutil.copy(files["ldm16"], tmp_path / "ae.sft"))
+    root, job = tmp_path / "root", tmp_path / "root" / "jobs" / "j1"
+    (job / "inputs").mkdir(parents=True)
+    spec = WalkSpec(keyframes=["seed:1", "seed:2"], output="w.mp4", model=str(sft),
+                    vae_kind="flux")
+    staged = Path(_stage_inputs(WalkSpec, spec.to_dict(), root, job)["model"])
+    assert staged == root / "models" / f"{file_sha256(sft)}.safetensors"
+    model, _ = load_foreign(staged, kind="flux")
+    assert model.config.latent_channels == 16
+
+
 def test_rerender_refuses_a_decoder_that_changed(files, tmp_path):
     import shutil
 

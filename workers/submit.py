@@ -19,6 +19,8 @@ from .queueing import enqueue_chunks
 from .settings import FarmSettings
 
 SAFETENSORS, VECTOR_SUFFIX = ".safetensors", ".vec.safetensors"
+# Names a safetensors file goes by: FLUX's original autoencoder release is `ae.sft`.
+SAFETENSORS_NAMES = (SAFETENSORS, ".sft")
 
 
 def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
@@ -96,12 +98,12 @@ def _staged(source: Path, root: Path, job_dir: Path, n: int) -> Path:
     latent store, vector) once per content in the shared models/ folder, an image or a video
     in the job's inputs/ folder; any other file is refused (only those are inputs)."""
     name = source.name.lower()
-    if name.endswith(SAFETENSORS):
+    if name.endswith(SAFETENSORS_NAMES):
         return _shared_copy(source, root / MODELS)
     if source.suffix.lower() not in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
         raise InputError(f"{source}: not an input the farm takes; it stages only images "
                          f"({', '.join(sorted(IMAGE_EXTENSIONS))}), videos "
-                         f"({', '.join(sorted(VIDEO_EXTENSIONS))}) and .safetensors files "
+                         f"({', '.join(sorted(VIDEO_EXTENSIONS))}) and .safetensors (.sft) files "
                          f"(models, latent stores, vectors); name one of those")
     target = job_dir / "inputs" / f"{n:03d}-{source.name}"
     shutil.copy2(source, target)

@@ -124,6 +124,7 @@ def test_empty_folder_is_refused(tmp_path):
 
 def test_a_real_ctrl_c_saves_a_checkpoint_that_resumes(shapes_folder, tmp_path):
     """SIGINT to a real `latentfx train` process: exit 130, a checkpoint, then --resume."""
+    import os
     import shlex
     import signal
     import subprocess
@@ -137,14 +138,17 @@ def test_a_real_ctrl_c_saves_a_checkpoint_that_resumes(shapes_folder, tmp_path):
     args = base + [
             "--family", "vector", "--size", "32", "--latent", "8", "--widths", "8,16",
             "--blocks", "1", "--batch", "4", "--steps", "100000", "--save-every", "100000",
-            "--device", "cpu"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            "--device", "cpu", "--workers", "1"]
+    # Its own process group, signalled whole as a terminal's Ctrl-C is: the decoding
+    # process gets the SIGINT too, and must not break the save.
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     checkpoint = tmp_path / "m.run" / "checkpoint.safetensors"
     deadline = time.time() + 120
     while not (tmp_path / "m.run" / "skipped.txt").exists() and time.time() < deadline:
         time.sleep(0.2)  # the run folder appears once training starts
     time.sleep(2.0)  # well inside training, whose Ctrl-C handler is installed by now
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     steps = read_checkpoint(checkpoint).metadata["training"]["steps"]

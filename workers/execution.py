@@ -215,7 +215,8 @@ def _retry_or_fail(store, settings, job: str, index: int, token: str, exc: Excep
     if not (out_of_memory or isinstance(exc, TRANSIENT)) or retries + 1 >= settings.max_attempts:
         store.end_attempt(job, index, token, "failed", f"{type(exc).__name__}: {exc}")
         return _settled(store, job, ChunkOutcome("failed"))
-    if out_of_memory:
+    if out_of_memory and not JOBS[store.job(job)["kind"]].resumes:
+        # A training run keeps its batch (its checkpoint and learning rate go with it).
         spec = store.job(job)["spec"]
         spec["batch"] = max(1, int(spec.get("batch", 8)) // 2)
         store.set_spec(job, spec)

@@ -38,5 +38,8 @@ class DiagonalGaussian:
 
     def kl(self) -> torch.Tensor:
         """KL(q || N(0, I)) summed over every latent element, one value per batch item."""
-        kl = 0.5 * (self.mean.pow(2) + self.logvar.exp() - 1.0 - self.logvar)
+        # In float32 whatever the forward pass ran in: under fp16 autocast exp(logvar) and
+        # mean^2 overflow, and bf16 sums lose about 3%.
+        mean, logvar = self.mean.float(), self.logvar.float()
+        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar)
         return kl.flatten(1).sum(dim=1)  # (B,)

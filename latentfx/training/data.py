@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import signal
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -144,6 +145,10 @@ def _collate(items):
 
 def _one_thread(_worker_id: int) -> None:
     torch.set_num_threads(1)  # decoding processes must not fight the optimiser for cores
+    # A terminal's Ctrl-C reaches the whole process group: a decoding process that died of
+    # it would break the main process's wait for a batch before it could save. The main
+    # process stops and shuts the decoders down itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class StepBatches(Sampler):

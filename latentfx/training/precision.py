@@ -41,7 +41,7 @@ def choose_precision(name: str, device: torch.device) -> Precision:
     if name == "auto":
         if device.type != "cuda":
             return Precision(None, False)
-        name = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        name = "bf16" if _native_bf16() else "fp16"
     if name == "fp32":
         return Precision(None, False)
     if name == "fp16":
@@ -50,5 +50,14 @@ def choose_precision(name: str, device: torch.device) -> Precision:
                              f"use bf16 or fp32")
         return Precision(torch.float16, True)
     if name == "bf16":
+        if device.type == "cuda" and not _native_bf16():
+            raise InputError("--precision bf16: this GPU has no native bfloat16 (it would be "
+                             "emulated, slowly); use fp16 or auto")
         return Precision(torch.bfloat16, False)
     raise InputError(f"unknown precision {name!r}; choose one of auto, fp32, bf16, fp16")
+
+
+def _native_bf16() -> bool:
+    """Whether the CUDA device computes in bfloat16 itself (Ampere and later); torch's own
+    check also says yes where bfloat16 is only emulated."""
+    return torch.cuda.is_bf16_supported(including_emulation=False)

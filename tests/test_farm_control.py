@@ -475,3 +475,20 @@ def test_no_import_circle_in_the_farm():
 
     circles = [c for m in graph if (c := circle_from(m, [m]))]
     assert not circles, " -> ".join(circles[0])
+
+
+def test_a_chunk_set_aside_is_queued_from_now(farm):
+    """A training slice sets its chunk aside for a fresh message: the chunk's queued time is
+    the moment it was set aside, so the reconciler gives that message a lease to be recorded
+    before it calls it lost (it measured from the submit, long past)."""
+    import time
+
+    store = farm.store()
+    job = new_job(farm, chunks=1)
+    claim = store.claim(job, 0, worker="w", pid=1, lease_seconds=60, max_attempts=3)
+    before = time.time()
+    assert store.set_aside(job, 0, claim.token)
+    chunk = store.chunk(job, 0)
+    assert chunk["state"] == "queued" and chunk["attempts"] == 0
+    assert float(chunk["queued_at"]) >= before
+    assert not store.set_aside(job, 0, claim.token)  # no longer its owner

@@ -173,7 +173,8 @@ return 1
 # well (a time slice of a long training run, checkpointed), so it is no worker lost.
 _SET_ASIDE = """
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'queued', 'owner', '', 'lease', '0', 'error', '')
+redis.call('HSET', KEYS[1], 'state', 'queued', 'owner', '', 'lease', '0', 'error', '',
+           'queued_at', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'attempts', -1)
 return 1
 """
@@ -555,7 +556,10 @@ class JobStore:
 
     def set_aside(self, job: str, index: int, token: str) -> bool:
         """Queue the chunk again without counting this delivery's attempt, if it owns it."""
-        return bool(self._set_aside(keys=[self.chunk_key(job, index)], args=[token]))
+        # queued_at is now: the reconciler gives its new message a lease to be recorded
+        # before it counts it as lost (the submit time was long past).
+        return bool(self._set_aside(keys=[self.chunk_key(job, index)],
+                                    args=[token, time.time()]))
 
     # -- the assembly's life ------------------------------------------------------------------
     def claim_assembly(self, job: str, *, lease_seconds: float, max_attempts: int) -> Claim:

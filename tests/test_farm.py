@@ -15,19 +15,13 @@ from click.testing import CliRunner
 
 import cli
 from conftest import ROOT
-from farm_harness import Farm, RedisServer, wait_for
+from farm_harness import Farm, RedisServer, farm_with_workers, wait_for
 from latentfx.video.reader import read_frames
 
 
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory):
-    base = tmp_path_factory.mktemp("farm")
-    server = RedisServer(base / "redis").start()
-    farm = Farm(server, base / "storage")
-    farm.start_worker("w1")
-    yield farm
-    farm.stop_workers()
-    server.kill()
+    yield from farm_with_workers(tmp_path_factory.mktemp("farm"), "w1")
 
 
 def invoke(farm, *args):

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import cli
 from conftest import ROOT
-from farm_harness import Farm, RedisServer
+from farm_harness import farm_with_workers
 from workers import control, execution, tasks
 from workers.queueing import broker_priority, enqueue_chunks
 from workers.app import get_app
@@ -23,10 +23,7 @@ from workers.task_names import ASSEMBLE, RENDER_CHUNK
 
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory):
-    base = tmp_path_factory.mktemp("control")
-    server = RedisServer(base / "redis").start()
-    yield Farm(server, base / "storage")
-    server.kill()
+    yield from farm_with_workers(tmp_path_factory.mktemp("control"))  # no workers: scripted
 
 
 def new_job(farm, *, chunks=2, priority=7, kind="walk", spec=None) -> str:

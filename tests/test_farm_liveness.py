@@ -6,19 +6,13 @@ import time
 
 import pytest
 
-from farm_harness import Farm, RedisServer, wait_for
+from farm_harness import farm_with_workers, wait_for
 from test_farm import running_attempt, slow_walk_args, submit
 
 
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory):
-    base = tmp_path_factory.mktemp("liveness")
-    server = RedisServer(base / "redis").start()
-    farm = Farm(server, base / "storage", LATENTFX_LEASE=2)
-    farm.start_worker("w1")
-    yield farm
-    farm.stop_workers()
-    server.kill()
+    yield from farm_with_workers(tmp_path_factory.mktemp("liveness"), "w1", LATENTFX_LEASE=2)
 
 
 def test_a_whole_job_longer_than_the_lease_runs_once(farm):

@@ -4,16 +4,13 @@ persistence and eviction policy and the storage root's marker."""
 
 import pytest
 
-from farm_harness import Farm, RedisServer
+from farm_harness import farm_with_workers
 from test_farm import invoke
 
 
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory):
-    base = tmp_path_factory.mktemp("records")
-    server = RedisServer(base / "redis").start()
-    yield Farm(server, base / "storage")
-    server.kill()
+    yield from farm_with_workers(tmp_path_factory.mktemp("records"))  # no workers: scripted
 
 
 def new_job(store) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from latentfx.errors import InputError
 from latentfx.images.loading import IMAGE_EXTENSIONS
 from latentfx.io.atomic import atomic_path
+from latentfx.io.safetensors_files import file_sha256
 from latentfx.video.reader import VIDEO_EXTENSIONS
 from pipelines.registry import JOBS, JobKind
 from pipelines.specs import Spec
@@ -114,8 +115,6 @@ def _shared_copy(source: Path, folder: Path) -> Path:
     """<folder>/<sha256>.safetensors (or .vec.safetensors), written once, atomically: jobs
     that send the same model share one copy; `latentfx purge` removes it when no job is
     left that refers to it."""
-    from latentfx.io.safetensors_files import file_sha256
-
     suffix = VECTOR_SUFFIX if source.name.lower().endswith(VECTOR_SUFFIX) else SAFETENSORS
     target = folder / f"{file_sha256(source)}{suffix}"
     if target.exists():

@@ -78,4 +78,4 @@ def scale_and_shift(config: dict) -> tuple[float, float]:
 
 def kind_for_channels(channels: int) -> Kind:
     """The first kind with this many latent channels (for suggestions that need one)."""
-    return kinds_with(channels)[0] if kinds_with(channels) else KINDS["sd"]
+    return next(iter(kinds_with(channels)), KINDS["sd"])

@@ -29,12 +29,12 @@ import click
 
 from latentfx import __version__
 from latentfx.errors import Interrupted, LatentfxError
-from latentfx.options import (AUGMENTS, DEFAULT_FEATURES, DEVICES, FAMILIES, FIT_POLICIES,
-                              FRAME_FITS, INFERENCE_FITS, MORPHS, NOTE, PRECISIONS, PRIORS,
-                              VAE_KINDS)
+from latentfx.options import (ALONG, AUGMENTS, DEFAULT_FEATURES, DEVICES, FAMILIES,
+                              FIT_POLICIES, FRAME_FITS, INFERENCE_FITS, MORPHS, NOTE,
+                              PRECISIONS, PRIORS, VAE_KINDS)
 
 RUN_SETTINGS = ("family", "size", "latent", "widths", "blocks", "batch", "epochs", "lr", "beta",
-                "kl_warmup", "seed", "fit", "augment", "save_every")
+                "kl_warmup", "seed", "fit", "augment", "save_every", "label_weight")
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INPUT, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 
@@ -387,6 +387,17 @@ def cli():
 @click.option("--save-every", type=int, default=500, show_default=True,
               help="Write checkpoint, model, sample and reconstruction grids and loss curve "
                    "every N steps.")
+@click.option("--labels", type=click.Path(dir_okay=False), default=None,
+              help="Vector models: a CSV with a `path` column (relative to FOLDER); its 0/1 "
+                   "columns are labels that the latent space is guided to lay out as "
+                   "directions (other columns are ignored). Makes `vector --attr` vectors, "
+                   "samples and walks keep those labels; see the README.")
+@click.option("--folder-labels", is_flag=True,
+              help="Vector models: guide by sub-folder names instead (FOLDER/cats/..., "
+                   "FOLDER/dogs/...).")
+@click.option("--label-weight", type=float, default=None,
+              help="Weight of the guide labels' loss against the reconstruction "
+                   "(default 1e-2 with --labels or --folder-labels).")
 @click.option("--nproc", type=click.IntRange(1), default=1, show_default=True,
               help="Train in N processes on this machine (one per GPU; gloo on the CPU), "
                    "as `torchrun --nproc-per-node N` would. --batch stays the global batch, "
@@ -428,6 +439,7 @@ def train(ctx, folder, output, farm, **options):
     nproc = options.pop("nproc")
     spec = pipeline.TrainSpec(folder=folder, output=output, **options)
     if nproc > 1:
+        spec = spec.checked()  # once, here, before N processes import torch
         from latentfx.training.distributed import launch
 
         fields = [name for name in spec.to_dict() if name not in ("folder", "output", "run_dir",
@@ -651,6 +663,12 @@ def sample(count, farm, **options):
 @click.option("--space", type=click.Choice(["latent", "pixel"]), default="latent",
               show_default=True, help="pixel: a plain crossfade, for comparison.")
 @morph_option
+@click.option("--along", type=click.Choice(ALONG), default=None,
+              help="Vector models: data bends the walk to stay where the model's fitted prior "
+                   "has density, so it crosses the gaps between kinds of picture in a few "
+                   "quick steps, often through a third real-looking one, instead of dwelling "
+                   "on double exposures; line follows --interp as it is. Default: data where "
+                   "the model has a fitted prior.")
 @click.option("--compare", is_flag=True,
               help="Render the pixel crossfade (left) beside the latent walk (right), and "
                    "the morph beside both when morphing.")

@@ -8,9 +8,10 @@ of the generator that the model never saw (another seed than its training data's
   (b) the share of prior samples the classifier reads with confidence >= 0.9 in every group
       at once, for the N(0, I) prior and, where the model has one, the fitted data prior
       (target >= 80%);
-  (c) the share of walk midpoints (slerp at t = 0.5 between two items' posterior means, as
-      `walk` does) read with confidence >= 0.9 in every group: one clean picture, not a
-      ghost of two (target >= 80%); against the pixel crossfade's midpoint;
+  (c) the share of walk midpoints (t = 0.5 between two items' posterior means, on the slerp
+      line and along the data, as `walk --along line|data` takes them) read with confidence
+      >= 0.9 in every group: one clean picture, not a ghost of two (target >= 80%); against
+      the pixel crossfade's midpoint;
   (d) held-out ROC AUC of each label's attribute vector (centroid difference on 70% of the
       items, scored on the rest, as `latentfx vector`), the lowest label of each group shown
       (target >= 0.95 for shapes' kind and colour, glyphs' character, weight and slant);
@@ -147,8 +148,8 @@ def reconstruction_measures(dataset, probs, labels) -> list[Measure]:
     return out
 
 
-def sample_measures(model, classifier, *, priors, n: int, seed: int, real_share: float,
-                    pictures: dict) -> list[Measure]:
+def sample_measures(model, classifier, dataset, *, priors, n: int, seed: int,
+                    real_share: float, pictures: dict) -> list[Measure]:
     from meaning_metrics import JOINT, confident_share
 
     from latentfx.errors import InputError
@@ -162,17 +163,32 @@ def sample_measures(model, classifier, *, priors, n: int, seed: int, real_share:
             continue
         samples = decoded(model, z)
         pictures[f"samples-{prior}"] = Sheet(in_rows(samples, columns=8))
-        shares[prior] = confident_share(classifier.probabilities(samples))
+        probs = classifier.probabilities(samples)
+        shares[prior] = confident_share(probs)
         other = [f"{p} prior {s[JOINT]:.0%}" for p, s in shares.items() if p != prior]
         out.append(Measure(f"(b) {prior}-prior samples confident, every group",
                            shares[prior][JOINT], TARGET_SAMPLES,
-                           note=", ".join(other + [f"real pictures {real_share:.0%}"])))
+                           note=", ".join(other + [f"real pictures {real_share:.0%}",
+                                                   coverage(probs, dataset)])))
     return out
+
+
+def coverage(probs: dict, dataset) -> str:
+    """How many classes of the first group the confident samples show: samples that are
+    clean but all alike would be no generator."""
+    from meaning_metrics import confident
+
+    group = next(iter(dataset.groups))
+    sure = confident(probs)[group]
+    shown = probs[group][sure].argmax(1).unique().numel()
+    return f"{shown} of {len(dataset.classes(group))} {group} classes shown"
 
 
 def midpoint_measures(model, classifier, images, z, pictures: dict, *,
                       recon_share: float) -> list[Measure]:
-    """Pairs (i, i + N/2) of unseen items: the latent walk's midpoint against a crossfade's."""
+    """Pairs (i, i + N/2) of unseen items: the latent walk's midpoint, on the line (slerp) and
+    along the data where the model has a fitted prior (as `walk --along`), against a
+    crossfade's."""
     import torch
 
     from meaning_metrics import JOINT, confident_share
@@ -180,20 +196,41 @@ def midpoint_measures(model, classifier, images, z, pictures: dict, *,
     from latentfx.walk.interpolation import slerp
 
     half = len(z) // 2
-    a, b = slice(0, half), slice(half, 2 * half)
-    latent_mid = decoded(model, slerp(z[a], z[b], torch.full((half,), 0.5)))
-    pixel_mid = 0.5 * (images[a] + images[b])
-    pictures["midpoints"] = Sheet(
-        torch.stack([images[a], latent_mid, pixel_mid, images[b]], 1)[:SHEET_ROWS],
-        ["start", "slerp midpoint", "crossfade midpoint", "end"])
-    latent = confident_share(classifier.probabilities(latent_mid))
+    a, b = z[:half], z[half: 2 * half]
+    mids = {"line": slerp(a, b, torch.full((half,), 0.5))}
+    if model.fitted_prior is not None:
+        mids["data"] = along_the_data(model, a, b)
+    decoded_mids = {along: decoded(model, m) for along, m in mids.items()}
+    pixel_mid = 0.5 * (images[:half] + images[half: 2 * half])
+    columns = [images[:half], *decoded_mids.values(), pixel_mid, images[half: 2 * half]]
+    pictures["midpoints"] = Sheet(torch.stack(columns, 1)[:SHEET_ROWS],
+                                  ["start", *[f"{k} midpoint" for k in decoded_mids],
+                                   "crossfade midpoint", "end"])
     pixel = confident_share(classifier.probabilities(pixel_mid))
-    groups = ", ".join(f"{g} {latent[g]:.0%} (crossfade {pixel[g]:.0%})"
-                       for g in latent if g != JOINT)
-    print(f"(c) clean midpoints per group: {groups}")
-    return [Measure("(c) walk midpoints clean, every group", latent[JOINT], TARGET_MIDPOINTS,
-                    note=f"pixel crossfade {pixel[JOINT]:.0%}, reconstructions "
-                         f"{recon_share:.0%}")]
+    out = []
+    for along, mid in decoded_mids.items():
+        latent = confident_share(classifier.probabilities(mid))
+        groups = ", ".join(f"{g} {latent[g]:.0%} (crossfade {pixel[g]:.0%})"
+                           for g in latent if g != JOINT)
+        print(f"(c) clean midpoints along the {along}, per group: {groups}")
+        out.append(Measure(f"(c) walk midpoints clean along the {along}, every group",
+                           latent[JOINT], TARGET_MIDPOINTS,
+                           note=f"pixel crossfade {pixel[JOINT]:.0%}, reconstructions "
+                                f"{recon_share:.0%}"))
+    return out
+
+
+def along_the_data(model, a, b):
+    """The midpoints (u = 0.5) of the slerp segments a -> b bent along the model's fitted
+    prior, exactly as `walk --along data` bends them (latentfx/walk/data_path.py)."""
+    import torch
+
+    from latentfx.walk.data_path import POINTS, bend_along
+    from latentfx.walk.interpolation import slerp
+
+    u = torch.linspace(0, 1, POINTS)
+    lines = torch.stack([slerp(a, b, torch.full((len(a),), float(t))) for t in u], 1)
+    return bend_along(model.fitted_prior, lines)[:, (POINTS - 1) // 2]
 
 
 def attribute_directions(dataset, z, labels, *, seed: int) -> tuple[list, object]:
@@ -391,7 +428,8 @@ def main(argv=None) -> None:
     # 3. Prior samples, walk midpoints, attribute vectors and their sweeps.
     pictures: dict = {}
     real_share = confident_share(real_probs)[JOINT]
-    measures += sample_measures(model, classifier, priors=[args.prior] if args.prior else PRIORS,
+    measures += sample_measures(model, classifier, dataset,
+                                priors=[args.prior] if args.prior else PRIORS,
                                 n=args.n, seed=args.seed, real_share=real_share,
                                 pictures=pictures)
     measures += midpoint_measures(model, classifier, images, z, pictures,

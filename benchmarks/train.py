@@ -132,8 +132,8 @@ def _upfront_class():
             self.kept = [fit_image(image_to_tensor(load_image(files.folder / name)),
                                    size=self.size, fit=self.fit) for name in files.names]
 
-        def fitted(self, index: int):
-            return self.kept[index], []
+        def _decoded(self, index: int):
+            return self.kept[index], index, []
 
     return UpFront
 

@@ -8,7 +8,6 @@ manifest.
 
 from __future__ import annotations
 
-import csv
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -108,7 +107,7 @@ def _labels(spec: EncodeSpec, paths: list[str]):
     """(attribute names, (N, A) tensor) from a CSV or from sub-folder names; ([], None)."""
     import torch
 
-    from latentfx.latents.stores import folder_labels
+    from latentfx.latents.label_tables import csv_labels, folder_labels
 
     if spec.folder_labels:
         names, rows = folder_labels(paths)
@@ -117,23 +116,5 @@ def _labels(spec: EncodeSpec, paths: list[str]):
         return names, torch.tensor(rows)
     if not spec.labels:
         return [], None
-    with open(spec.labels, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or "path" not in rows[0]:
-        raise InputError(f"{spec.labels}: needs a header row with a `path` column")
-    by_path = {Path(r["path"]).as_posix(): r for r in rows}
-    names = [c for c in rows[0] if c != "path" and all(_is_number(r[c]) for r in rows)]
-    if not names:
-        raise InputError(f"{spec.labels}: no numeric attribute columns")
-    missing = [p for p in paths if p not in by_path]
-    if missing:
-        raise InputError(f"{spec.labels}: no row for {len(missing)} image(s), e.g. {missing[0]}")
-    return names, torch.tensor([[float(by_path[p][n]) for n in names] for p in paths])
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
+    names, rows = csv_labels(spec.labels, paths)
+    return names, torch.tensor(rows)

@@ -119,7 +119,7 @@ def _colour_by(store, color_by: str | None) -> str | None:
     """What colours the points when --color-by is not given: the sub-folders when the labels
     are one per sub-folder (encode --folder-labels: the first label alone would only split
     the first folder from the rest), else the first label, else nothing."""
-    from latentfx.latents.stores import folder_labels
+    from latentfx.latents.label_tables import folder_labels
 
     if color_by or not store.attributes:
         return color_by

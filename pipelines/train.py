@@ -25,8 +25,15 @@ from latentfx.options import AUGMENTS, FAMILIES, FIT_POLICIES, PRECISIONS
 from pipelines.specs import Spec, input_path, output_path
 
 
+# The weight of the guide labels' loss against the per-pixel-value MSE: measured on shapes
+# and glyphs (benchmarks/meaning.py), strong enough to make each label a direction with a
+# margin, weak enough to leave the reconstructions as sharp.
+LABEL_WEIGHT = 1e-2
+
 # What may change between the sessions of a run: how it runs, and how long.
 RUNTIME_FIELDS = ("steps", "device", "workers", "precision", "compile")
+# Given again when resuming (the run keeps the labels, the files are read afresh).
+LABEL_FIELDS = ("labels", "folder_labels")
 
 
 class TrainingInterrupted(Interrupted):
@@ -52,6 +59,9 @@ class TrainSpec(Spec):
     fit: str = "center-crop"
     augment: str = "flip"
     save_every: int = 500
+    labels: str | None = input_path(None)  # CSV (a `path` column): its 0/1 columns guide
+    folder_labels: bool = False            # or the sub-folder names (latentfx/models/vector.py)
+    label_weight: float | None = None      # None: LABEL_WEIGHT when labels are given
     device: str = "auto"
     workers: int | None = None  # decoding processes (None: latentfx.training.data's default)
     precision: str = "auto"  # latentfx.options.PRECISIONS; see latentfx/training/precision.py
@@ -83,14 +93,35 @@ class TrainSpec(Spec):
             raise InputError(f"--size must be at least 8, got {self.size}")
         if self.lr <= 0 or (self.beta is not None and self.beta < 0) or self.kl_warmup < 0:
             raise InputError("--lr must be > 0, --beta and --kl-warmup >= 0")
+        self._validate_labels()
         check_output_file(self.output, suffixes={".safetensors": "safetensors"})
+
+    def _validate_labels(self) -> None:
+        """The label options, and the table's header and columns (the csv module only: this
+        runs before torch is imported). Rows missing for some images are found after the
+        folder is scanned."""
+        from latentfx.latents.label_tables import check_label_table
+
+        guided = bool(self.labels or self.folder_labels)
+        if self.labels and self.folder_labels:
+            raise InputError("give --labels or --folder-labels, not both")
+        # A resumed run keeps its own family (the CLI refuses --family with --resume).
+        if guided and self.family != "vector" and not self.resume:
+            raise InputError("--labels / --folder-labels guide a vector model's latent space; "
+                             "add --family vector")
+        if self.label_weight is not None and (self.label_weight <= 0 or not guided):
+            raise InputError(f"--label-weight must be > 0 and goes with --labels or "
+                             f"--folder-labels, got {self.label_weight:g}")
+        if self.labels:
+            check_label_table(self.labels)
 
     def resume_command(self) -> str:
         """The command line that continues this run (what --resume accepts: the run's own
         settings come from its checkpoint, so only where it is and how it runs are given)."""
         import shlex
 
-        return shlex.join(["latentfx", "train", *self.arguments(RUNTIME_FIELDS, resume=True)])
+        return shlex.join(["latentfx", "train", *self.arguments(RUNTIME_FIELDS + LABEL_FIELDS,
+                                                                resume=True)])
 
     def arguments(self, names, *, resume: bool | None = None) -> list[str]:
         """FOLDER -o OUTPUT and the options for the fields `names` that differ from their
@@ -171,8 +202,9 @@ def run(spec: TrainSpec, *, progress: Callable[[int, int, str], None] | None = N
     if resumed:
         _check_same_images(spec, resumed, files)
     options, state = _options_and_state(spec, resumed, len(files.names))
+    config, labels = _guide_labels(spec, resumed, config, files.names)
     data = TrainingImages(files, size=config.image_size, fit=options.fit, mode=options.augment,
-                          seed=options.seed)
+                          seed=options.seed, labels=labels)
 
     # 3. Model and optimiser, on the device; with several processes, this one's share.
     device = start(ranks, device, batch=options.batch)
@@ -252,8 +284,48 @@ def _options_and_state(spec: TrainSpec, resumed, n_images: int):
     options = TrainOptions(steps=steps, batch=spec.batch, lr=spec.lr,
                            beta=family.beta if spec.beta is None else spec.beta,
                            kl_warmup=spec.kl_warmup, seed=spec.seed, fit=spec.fit,
-                           augment=spec.augment, save_every=spec.save_every)
+                           augment=spec.augment, save_every=spec.save_every,
+                           label_weight=_label_weight(spec))
     return options, TrainState()
+
+
+def _label_weight(spec: TrainSpec) -> float:
+    if not (spec.labels or spec.folder_labels):
+        return 0.0
+    return LABEL_WEIGHT if spec.label_weight is None else spec.label_weight
+
+
+def _guide_labels(spec: TrainSpec, resumed, config, names: list[str]):
+    """(config naming the guide labels, (N, L) 0/1 tensor or None) for the files `names`.
+    The labels are the 0/1 columns of --labels (other numeric columns, such as a size, are
+    measurements, not labels) or one per sub-folder; a resumed run reads the same ones."""
+    import torch
+
+    from latentfx.latents.label_tables import binary_columns, csv_labels, folder_labels
+
+    if not (spec.labels or spec.folder_labels):
+        if resumed and config.guide_labels:
+            raise InputError(f"this run is guided by {len(config.guide_labels)} labels; give "
+                             f"its --labels / --folder-labels again to resume it")
+        return config, None
+    if spec.folder_labels:
+        columns, rows = folder_labels(names)
+        where = f"{spec.folder}: --folder-labels"
+    else:
+        columns, rows = csv_labels(spec.labels, names)
+        where = f"--labels {spec.labels}"
+    keep = binary_columns(columns, rows)
+    if not keep:
+        raise InputError(f"{where}: none of its labels ({', '.join(columns) or 'none'}) holds "
+                         f"for some of these images and not for others (a label is a column "
+                         f"of 0s and 1s, or two or more sub-folders)")
+    guide = tuple(columns[j] for j in keep)
+    if resumed and guide != config.guide_labels:
+        raise InputError(f"{where}: its labels ({', '.join(guide)}) differ from the ones this "
+                         f"run was guided by ({', '.join(config.guide_labels) or 'none'}); "
+                         f"give those, or start a new run with another -o / --run-dir")
+    table = torch.tensor([[row[j] for j in keep] for row in rows])
+    return replace(config, guide_labels=guide), table
 
 
 def _check_same_images(spec: TrainSpec, resumed, files) -> None:

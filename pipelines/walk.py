@@ -58,8 +58,9 @@ class WalkSpec(ModelSpec):
     space: str = "latent"
     compare: bool = False
     morph: str | None = None   # default: flow for models whose latent is a picture, else none
-    # Written before walks could morph: rendered without (a dissolve).
-    LEGACY_VALUES = {"morph": "none"}
+    along: str | None = None   # line or data; default: data for vector models with a prior
+    # Written before walks could morph or bend along the data: rendered without.
+    LEGACY_VALUES = {"morph": "none", "along": "line"}
     crf: int | None = None
     codec: str | None = None
     frames_dir: str | None = output_path(None)
@@ -71,7 +72,7 @@ class WalkSpec(ModelSpec):
     def resolved(self) -> "WalkSpec":
         """The spec with every default that depends on other options filled in, so that a
         manifest records exactly what was rendered."""
-        from latentfx.priors.choice import resolve_prior
+        from latentfx.priors.choice import resolve_along, resolve_prior
         from latentfx.walk.keyframes import draws_from_prior
         from latentfx.walk.morph import resolve_morph
 
@@ -87,8 +88,10 @@ class WalkSpec(ModelSpec):
             frames = DEFAULT_FRAMES
         prior = resolve_prior(self.model, self.prior, draws=draws_from_prior(keyframes))
         morph = resolve_morph(self.model, self.morph, space=self.space)
+        along = resolve_along(self.model, self.along, space=self.space)
         return dataclasses.replace(self, keyframes=list(keyframes), interp=interp, ease=ease,
                                    frames=frames, random=False, prior=prior, morph=morph,
+                                   along=along,
                                    durations=tuple(self.durations) if self.durations else None,
                                    size=tuple(self.size) if self.size else None)
 
@@ -190,7 +193,7 @@ def prepare(spec: WalkSpec, *, progress=None) -> Walk:
                         duration=spec.duration, durations=spec.durations, hold=spec.hold,
                         loop=spec.loop, residual=spec.residual, pacing=spec.pacing,
                         space=spec.space, compare=spec.compare, morph=spec.morph,
-                        temperature=spec.temperature,
+                        temperature=spec.temperature, along=spec.along,
                         prior=spec.prior, progress=progress)
     say_cost(model, frames.size, frame_count(spec), progress)
     return Walk(spec, frames, info.model_id)

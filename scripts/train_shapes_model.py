@@ -20,12 +20,15 @@ DATASET = dict(n=20000, seed=0, size=64)
 RECIPE = dict(family="vector", size=64, latent="16", widths=(16, 32, 64, 128), blocks=1,
               batch=32, lr=2e-3, beta=1e-1, kl_warmup=500, seed=0, fit="center-crop",
               augment="none", save_every=250)
+# The latent space is guided by the generator's labels (kind, colour, background: the 0/1
+# columns of labels.csv; size and position are measurements and stay unguided).
+GUIDE = "labels.csv"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("build/shapes-run"))
-    parser.add_argument("--steps", type=int, default=12000)
+    parser.add_argument("--steps", type=int, default=20000)
     args = parser.parse_args()
 
     from bundled_training import train_recipe
@@ -35,7 +38,7 @@ def main() -> None:
     if not (images / "labels.csv").exists():
         write_dataset(images, DATASET["n"], seed=DATASET["seed"], size=DATASET["size"])
     train_recipe(images=images, output=args.work / "shapes.safetensors", steps=args.steps,
-                 recipe=RECIPE)
+                 recipe={**RECIPE, "labels": str(images / GUIDE)})
 
 
 if __name__ == "__main__":

@@ -162,5 +162,6 @@ def test_a_tiny_run_reports_every_measure(tiny_vector_model, tmp_path, capsys):
                     "(c) walk midpoints clean", "(d) attribute AUC, background",
                     "(e) monotone sweeps"):
         assert measure in out
-    assert "| tiny-vector | (c) walk midpoints clean, every group |" in out
+    for along in ("line", "data"):  # tiny-vector has a fitted prior: both walks are measured
+        assert f"| tiny-vector | (c) walk midpoints clean along the {along}, every group |" in out
     assert {p.name for p in tmp_path.iterdir()} >= {"samples-normal.png", "midpoints.png"}

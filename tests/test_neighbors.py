@@ -40,8 +40,10 @@ def test_pooled_neighbours_share_what_the_query_shows(shapes_store):
         values = [r[factor] for r in rows.values()]
         chance = sum((values.count(v) / len(values)) ** 2 for v in set(values))
         assert pooled[factor] >= max(0.8, 1.8 * chance), (factor, pooled, chance)
-    # The shapes model's latents hold the colour loosely; its encoder's features do not.
-    assert pooled["colour"] > latent["colour"] + 0.2, (pooled, latent)
+    # The encoder's features find the query's colour at least as often as the latents do
+    # (in which the guided shapes model lays colours out as directions, but beside position
+    # and size, which take most of a latent's distances).
+    assert pooled["colour"] >= latent["colour"], (pooled, latent)
 
 
 def test_the_cli_prints_distances_and_writes_a_sheet(shapes_store, tmp_path):

@@ -266,9 +266,10 @@ def test_image_walks_read_no_prior(tiny_vector_model, shapes_folder, tmp_path):
     from pipelines.walk import WalkSpec
 
     keys = [str(shapes_folder / f"shape_{i:06d}.png") for i in (1, 2)]
-    # (--morph none: whether a walk morphs is the other thing read from the model file.)
+    # (--morph none, --along line: whether a walk morphs or bends along the data are the other
+    # things read from the model file.)
     spec = WalkSpec(keyframes=keys, output=str(tmp_path / "w.gif"), model="missing.safetensors",
-                    morph="none")
+                    morph="none", along="line")
     assert spec.resolved().prior is None  # nothing is drawn, so the model file is not read
 
 

@@ -29,7 +29,7 @@ PATH_FIELDS = {
     "degrees": ({"start": PATHS, "end": PATHS, "via": PATHS, "pool": PATHS,
                  "features": FEATURES, "folder": PATHS, **DECODER}, ("output", "sheet")),
     "apply": ({"image": PATHS, "vectors": PAIRS, **DECODER}, ("output",)),
-    "train": ({"folder": PATHS}, ("output", "run_dir")),
+    "train": ({"folder": PATHS, "labels": PATHS}, ("output", "run_dir")),
 }
 SHOWS_STORE_IMAGES = {"map": "store", "degrees": "pool"}
 

@@ -79,7 +79,7 @@ def test_a_file_that_fails_to_decode_is_replaced_by_the_next_and_listed(tmp_path
     files = scan_training_files(folder)
     assert files.names == ["0.png", "1.png", "2.png"]  # found only when decoded
     data = TrainingImages(files, size=16, fit="center-crop", mode="none", seed=0)
-    x, bad = data[(5, 1)]
+    x, _, bad = data[(5, 1)]
     assert torch.equal(x, data[(5, 2)][0])  # the substitute is the next file, always
     assert [name for name, _ in bad] == ["1.png"] and "decode" in bad[0][1]
 

@@ -22,6 +22,7 @@ from .settings import FarmSettings
 SAFETENSORS, VECTOR_SUFFIX = ".safetensors", ".vec.safetensors"
 # Names a safetensors file goes by: FLUX's original autoencoder release is `ae.sft`.
 SAFETENSORS_NAMES = (SAFETENSORS, ".sft")
+LABEL_TABLES = {".csv"}  # encode --labels, train --labels: rows name paths within the folder
 
 
 def submit(kind_name: str, spec, settings: FarmSettings, *, queue: str = "gpu",
@@ -101,11 +102,12 @@ def _staged(source: Path, root: Path, job_dir: Path, n: int) -> Path:
     name = source.name.lower()
     if name.endswith(SAFETENSORS_NAMES):
         return _shared_copy(source, root / MODELS)
-    if source.suffix.lower() not in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
+    if source.suffix.lower() not in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS | LABEL_TABLES:
         raise InputError(f"{source}: not an input the farm takes; it stages only images "
                          f"({', '.join(sorted(IMAGE_EXTENSIONS))}), videos "
-                         f"({', '.join(sorted(VIDEO_EXTENSIONS))}) and .safetensors (.sft) files "
-                         f"(models, latent stores, vectors); name one of those")
+                         f"({', '.join(sorted(VIDEO_EXTENSIONS))}), label tables (.csv) and "
+                         f".safetensors (.sft) files (models, latent stores, vectors); name one "
+                         f"of those")
     target = job_dir / "inputs" / f"{n:03d}-{source.name}"
     shutil.copy2(source, target)
     return target

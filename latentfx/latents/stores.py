@@ -95,9 +95,3 @@ def recorded_pictures(path: str | os.PathLike) -> tuple[str, list[str]]:
     header alone (no latents loaded)."""
     meta = _read(path, tensors=False)[0]
     return meta.get("folder", ""), list(meta.get("paths", []))
-
-
-def folder_labels(paths: list[str]) -> tuple[list[str], list[list[float]]]:
-    """One 0/1 attribute per top-level sub-folder, from store paths: (names, rows)."""
-    names = sorted({p.split("/")[0] for p in paths if "/" in p})
-    return names, [[float(p.split("/")[0] == n) for n in names] for p in paths]

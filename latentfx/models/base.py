@@ -111,12 +111,16 @@ class VAE(nn.Module, abc.ABC):
             if self.fitted_prior is None:
                 raise InputError("this model has no fitted prior; add one with `latentfx "
                                  "fit-prior`, or draw from N(0, I) with --prior normal")
-            return self.fitted_prior.sample(n, generator=generator,
-                                            temperature=temperature).to(self.device)
+            return self._data_draws(n, generator=generator, temperature=temperature)
         h = height or self.config.image_size
         w = width or self.config.image_size
         z = torch.randn((n, *self.latent_shape(h, w)), generator=generator)
         return (temperature * z).to(self.device)
+
+    def _data_draws(self, n: int, *, generator, temperature: float) -> torch.Tensor:
+        """n draws of the fitted prior, on the model's device."""
+        return self.fitted_prior.sample(n, generator=generator,
+                                        temperature=temperature).to(self.device)
 
     @property
     def device(self) -> torch.device:

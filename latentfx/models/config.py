@@ -8,7 +8,7 @@ from latentfx.options import FAMILIES
 
 
 FAMILY_ONLY = {"latent_dim": "vector", "latent_channels": "spatial",
-               "normalize_means": "vector"}  # field -> the family using it
+               "normalize_means": "vector", "guide_labels": "vector"}  # field -> the family using it
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class ModelConfig:
     vector:  the last level is flattened and mapped by dense layers to `latent_dim` numbers;
              the model works at exactly `image_size` x `image_size`. `normalize_means`
              batch-normalises the posterior means (no learned scale; see VectorVAE).
+             `guide_labels` names the 0/1 labels a linear head reads from the posterior
+             means during training (latentfx/models/vector.py); () for none.
     spatial: a 3x3 conv maps the last level to `latent_channels`; the latent is an image of
              shape (latent_channels, H/f, W/f) and any input size works.
     """
@@ -36,10 +38,12 @@ class ModelConfig:
     decoder_widths: tuple[int, ...] | None = None  # None: mirror `widths`
     decoder_blocks: int | None = None  # None: same as `blocks`
     normalize_means: bool = False  # vector only; False keeps models trained before it as they were
+    guide_labels: tuple[str, ...] = ()  # vector only: labels the latent is guided to separate
 
     def __post_init__(self):
         # Coerce lists (from JSON) to tuples so configs compare and hash reliably.
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        object.__setattr__(self, "guide_labels", tuple(str(n) for n in self.guide_labels))
         if self.decoder_widths is not None:
             object.__setattr__(self, "decoder_widths", tuple(int(w) for w in self.decoder_widths))
         self.validate()
@@ -82,6 +86,9 @@ class ModelConfig:
                     f"a vector model with {len(self.widths)} levels needs an image size that is a "
                     f"multiple of {self.factor}; got {self.image_size}"
                 )
+        elif self.guide_labels:
+            raise ValueError("label guidance is for vector models (their latent is the whole "
+                             "picture's D numbers)")
         elif self.latent_channels <= 0:
             raise ValueError(f"latent_channels must be positive, got {self.latent_channels}")
 
@@ -94,6 +101,10 @@ class ModelConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["widths"] = list(self.widths)
+        if self.guide_labels:
+            d["guide_labels"] = list(self.guide_labels)
+        else:
+            del d["guide_labels"]  # an unguided model's config reads as it did before guidance
         if self.decoder_widths is not None:
             d["decoder_widths"] = list(self.decoder_widths)
         return d

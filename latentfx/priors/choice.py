@@ -5,7 +5,7 @@ rerender draws the same."""
 from __future__ import annotations
 
 from latentfx.errors import InputError
-from latentfx.options import PRIORS, default_prior
+from latentfx.options import ALONG, PRIORS, default_along, default_prior
 
 
 def check_prior_option(value: str | None) -> None:
@@ -35,4 +35,27 @@ def resolve_prior(model: str | None, requested: str | None, *,
             f"--store STORE.safetensors), or draw from N(0, I) with --prior normal. (Vector "
             f"models trained by this latentfx carry one; a spatial model is not a generator "
             f"and has none.)")
+    return requested
+
+
+def resolve_along(model: str | None, requested: str | None, *, space: str) -> str:
+    """`requested` ("line", "data" or None) checked against the model, or the default for it
+    (latentfx.options.default_along), read from the model file's header before the job loads
+    it: InputError naming the model when it has no fitted prior to walk along."""
+    from latentfx.models.config import ModelConfig
+    from latentfx.models.sources import model_metadata
+
+    if requested is not None and requested not in ALONG:
+        raise InputError(f"--along must be one of {', '.join(ALONG)}, got {requested!r}")
+    if requested == "line" or space != "latent":  # a crossfade is a line between pictures
+        return "line"
+    meta = model_metadata(model)
+    fitted = "prior" in meta
+    picture = ModelConfig.from_dict(meta["config"]).latent_is_picture
+    if requested is None:
+        return default_along(fitted=fitted, latent_is_picture=picture, space=space)
+    if picture or not fitted:
+        raise InputError(f"--along data: model {model or 'default'} has no fitted prior over "
+                         f"whole-picture latents to walk along (a vector model trained by "
+                         f"latentfx has one; `latentfx fit-prior` adds one); drop --along")
     return requested

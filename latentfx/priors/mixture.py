@@ -27,6 +27,8 @@ mean + L @ (T * eps), so a seed gives the same latent on every device.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import torch
@@ -87,13 +89,17 @@ class GaussianMixturePrior:
         return self.means[picks] + temperature * offsets
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        """(n, D) latents -> (n,) log density under the mixture (nats)."""
-        from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
-
-        mixture = MixtureSameFamily(
-            Categorical(probs=self.weights.double()),
-            MultivariateNormal(self.means.double(), scale_tril=self.scale_tril.double()))
-        return mixture.log_prob(z.detach().double().cpu())
+        """(n, D) latents -> (n,) log density under the mixture (nats), float64 on the CPU;
+        differentiable in z (a walk along the data climbs it: latentfx/walk/data_path.py)."""
+        z = z.double().cpu()
+        tril = self.scale_tril.double()  # (K, D, D)
+        diff = z[None] - self.means.double()[:, None]  # (K, n, D)
+        # L^-1 (z - mean) per component: the Mahalanobis distance without forming inverses.
+        white = torch.linalg.solve_triangular(tril, diff.transpose(1, 2), upper=False)
+        log_det = tril.diagonal(dim1=1, dim2=2).log().sum(1)  # (K,) = log |L| = 0.5 log |cov|
+        per_component = (-0.5 * white.pow(2).sum(1) - log_det[:, None]
+                         - 0.5 * self.dims * math.log(2 * math.pi))  # (K, n)
+        return torch.logsumexp(per_component + self.weights.double().log()[:, None], dim=0)
 
     # -- in a checkpoint --------------------------------------------------------------------
 

@@ -89,32 +89,42 @@ def default_workers() -> int:
 
 
 class TrainingImages(Dataset):
-    """Item (flat position, image index) -> (float (3, size, size), bad files met)."""
+    """Item (flat position, image index) -> (float (3, size, size), its labels, bad files met).
+    `labels`: (N, L) 0/1 guide labels in the order of files.names, or None ((0,) per item)."""
 
-    def __init__(self, files: TrainingFiles, *, size: int, fit: str, mode: str, seed: int):
+    def __init__(self, files: TrainingFiles, *, size: int, fit: str, mode: str, seed: int,
+                 labels: torch.Tensor | None = None):
         self.files, self.size, self.fit, self.mode, self.seed = files, size, fit, mode, seed
+        self.labels = labels
 
     def __len__(self) -> int:
         return len(self.files.names)
 
-    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, list[tuple[str, str]]]:
+    def __getitem__(self, item: tuple[int, int]):
         flat, index = item
-        img, bad = self.fitted(index)
+        img, used, bad = self._decoded(index)
         g = torch.Generator().manual_seed((self.seed * 7_919 + flat) % (2 ** 63))
-        return augment(img, size=self.size, fit=self.fit, mode=self.mode, g=g), bad
+        labels = self.labels[used] if self.labels is not None else torch.zeros(0)
+        return augment(img, size=self.size, fit=self.fit, mode=self.mode, g=g), labels, bad
 
     def fitted(self, index: int) -> tuple[torch.Tensor, list[tuple[str, str]]]:
         """uint8 (3, h, w) of image `index`, or of the next one that decodes; the bad met."""
+        img, _, bad = self._decoded(index)
+        return img, bad
+
+    def _decoded(self, index: int) -> tuple[torch.Tensor, int, list[tuple[str, str]]]:
+        """(uint8 image, the index it is: `index` or the next that decodes, the bad met)."""
         bad = []
         n = len(self)
         for k in range(n):
-            name = self.files.names[(index + k) % n]
+            used = (index + k) % n
+            name = self.files.names[used]
             try:
                 img = image_to_tensor(load_image(self.files.folder / name))
             except BadFile as exc:
                 bad.append((name, exc.reason))
                 continue
-            return fit_image(img, size=self.size, fit=self.fit), bad
+            return fit_image(img, size=self.size, fit=self.fit), used, bad
         raise InputError(f"{self.files.folder}: none of the images could be decoded")
 
     def plain(self, index: int) -> torch.Tensor:
@@ -124,8 +134,9 @@ class TrainingImages(Dataset):
         return plain_view(img, size=self.size)
 
     def loader(self, *, batch: int, start_step: int, workers: int, pin: bool = False,
-               rank: int = 0, world: int = 1) -> Iterator[tuple[torch.Tensor, list]]:
-        """Endless batches from `start_step` on, decoded by `workers` processes (0: here).
+               rank: int = 0, world: int = 1
+               ) -> Iterator[tuple[torch.Tensor, torch.Tensor, list]]:
+        """Endless (images, labels, bad files) batches from `start_step` on, decoded by `workers` processes (0: here).
         A daemonic process (a farm worker's pool process) may not start processes of its
         own: it decodes here."""
         if multiprocessing.current_process().daemon:
@@ -139,8 +150,8 @@ class TrainingImages(Dataset):
 
 
 def _collate(items):
-    images, bad = zip(*items)
-    return torch.stack(images), [b for found in bad for b in found]
+    images, labels, bad = zip(*items)
+    return torch.stack(images), torch.stack(labels), [b for found in bad for b in found]
 
 
 def _one_thread(_worker_id: int) -> None:

@@ -15,7 +15,8 @@ import torch
 
 from latentfx.models import VAE
 from latentfx.training.data import TrainingImages
-from latentfx.training.loss import kl_weight, vae_loss
+from latentfx.models.vector import label_loss
+from latentfx.training.loss import kl_weight, vae_loss, with_labels
 from latentfx.training.distributed import SINGLE, Ranks, any_across, mean_across
 from latentfx.training.precision import Precision
 
@@ -34,9 +35,13 @@ class TrainOptions:
     fit: str = "center-crop"
     augment: str = "flip"
     save_every: int = 500
+    label_weight: float = 0.0  # of the guide labels' loss (latentfx/models/vector.py)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not d["label_weight"]:
+            del d["label_weight"]  # an unguided run's record reads as it did before guidance
+        return d
 
 
 @dataclass
@@ -127,11 +132,12 @@ def train_steps(model: VAE, opt: torch.optim.Optimizer, data: TrainingImages,
                     raise KeyboardInterrupt
                 if stop == "cancel":
                     break
-                x, bad = next(stream)
+                x, labels, bad = next(stream)
                 data.files.found_bad.update(bad)
                 started = time.perf_counter()
                 window.add(stepper(x.to(device, non_blocking=True,
-                                        memory_format=torch.channels_last), step))
+                                        memory_format=torch.channels_last),
+                                   labels.to(device, non_blocking=True), step))
                 state.step = step + 1
                 state.images_seen += x.shape[0] * ranks.world  # the global batch
                 if state.step % log_every == 0 or state.step == options.steps:
@@ -212,7 +218,7 @@ class _Stepper:
         self.generator = torch.Generator(device=device)  # reseeded per step, made once
         self.scaler = precision.scaler(device)
 
-    def __call__(self, x: torch.Tensor, step: int):
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor, step: int):
         options = self.options
         for group in self.opt.param_groups:
             group["lr"] = learning_rate(step, lr=options.lr, steps=options.steps)
@@ -224,6 +230,10 @@ class _Stepper:
             recon, posterior = self.forward(x, generator=self.generator, **extra)
         beta = kl_weight(step, beta=options.beta, warmup=options.kl_warmup)
         terms = vae_loss(x, recon, posterior, beta=beta)
+        head = getattr(self.model, "label_head", None)
+        if head is not None and options.label_weight > 0:
+            terms = with_labels(terms, options.label_weight * label_loss(head, posterior.mean,
+                                                                          labels))
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(terms.total).backward()
         self.scaler.unscale_(self.opt)  # clip the true gradients (a no-op unless fp16)

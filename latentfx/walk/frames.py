@@ -80,20 +80,21 @@ def build_walk(model: VAE, keys: list[Keyframe], *, model_id: str,
                hold: int = 0, loop: bool = False, residual: bool = False,
                pacing: str = "time", space: str = "latent", compare: bool = False,
                morph: str = "none", temperature: float = 1.0, prior: str | None = None,
-               progress: Callable[[int, int, str], None] | None = None) -> WalkFrames:
+               along: str = "line", progress: Callable[[int, int, str], None] | None = None) -> WalkFrames:
     """The walk through `keys` with this model: settle the frame size (`size` (width,
     height), or one chosen from the keyframes; `even` for containers that need even sizes),
     build the renderer(s) in `space` ("latent" or "pixel"; both side by side with `compare`;
     with `morph` "flow" the latent walk morphs, a third panel under `compare`), then the
     timeline from the timing options (segment_frame_counts). Uniform `pacing`
     renders a pre-pass of PACING_SAMPLES points per segment, `batch` at a time. `seed:N`
-    keyframes are drawn from `prior` (None: the model's default) at `temperature`."""
+    keyframes are drawn from `prior` (None: the model's default) at `temperature`. `along`
+    "data" bends the latent walk along the fitted prior (latentfx/walk/data_path.py)."""
     notes: list[str] = []
     width, height = frame_size(size, model, keys, even=even, notes=notes)
     renderers = _renderers(model, keys, model_id=model_id, height=height, width=width, fit=fit,
                            temperature=temperature, prior=prior, space=space, compare=compare,
                            interp=interp, ease=ease, loop=loop, residual=residual,
-                           morph=morph == "flow")
+                           morph=morph == "flow", along=along)
     if renderers[-1].morph is not None:
         notes.extend(_still_segments(renderers[-1].morph, keys))
     counts = segment_frame_counts(segments=renderers[0].path.segments, loop=loop,
@@ -113,7 +114,7 @@ def build_walk(model: VAE, keys: list[Keyframe], *, model_id: str,
 def _renderers(model: VAE, keys: list[Keyframe], *, model_id: str, height: int, width: int,
                fit: str, temperature: float, prior: str | None, space: str, compare: bool,
                interp: str, ease: str, loop: bool, residual: bool,
-               morph: bool) -> list[WalkRenderer]:
+               morph: bool, along: str = "line") -> list[WalkRenderer]:
     latent = LatentSpace(model, height=height, width=width, fit=fit, temperature=temperature,
                          model_id=model_id, prior=prior)
     spaces = {"latent": [(latent, morph)], "pixel": [(PixelSpace(latent), False)]}[space]
@@ -123,7 +124,8 @@ def _renderers(model: VAE, keys: list[Keyframe], *, model_id: str, height: int, 
     # it shares the timing (easing, holds, loop) so the two stay in step under --compare.
     return [WalkRenderer(s, keys, loop=loop, ease=ease,
                          interp="lerp" if isinstance(s, PixelSpace) else interp,
-                         residual=residual, morph=moves)
+                         residual=residual, morph=moves,
+                         along="line" if isinstance(s, PixelSpace) else along)
             for s, moves in spaces]
 
 

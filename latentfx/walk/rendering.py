@@ -20,6 +20,7 @@ from latentfx.errors import InputError
 from latentfx.images.resizing import fit_to, resize
 from latentfx.models import VAE
 from latentfx.walk.easing import ease
+from latentfx.walk.data_path import DataPath
 from latentfx.walk.interpolation import KeyframePath
 from latentfx.walk.keyframes import Keyframe, prior_latent
 from latentfx.walk.correspondence import flow_size
@@ -94,10 +95,12 @@ class PixelSpace:
 
 class WalkRenderer:
     def __init__(self, space, keys: list[Keyframe], *, interp: str, loop: bool, ease: str,
-                 residual: bool, morph: bool = False):
+                 residual: bool, morph: bool = False, along: str = "line"):
         self.space, self.ease_name = space, ease
         anchors = torch.cat([space.anchor(k) for k in keys])
         self.path = KeyframePath(anchors, interp=interp, loop=loop)
+        if along == "data":
+            self.path = DataPath(self.path, space.model.fitted_prior)
         self.residuals, self.morph = None, None
         if residual or morph:
             recon = self.space.decode(anchors)

@@ -107,13 +107,9 @@ class TrainingImages(Dataset):
         labels = self.labels[used] if self.labels is not None else torch.zeros(0)
         return augment(img, size=self.size, fit=self.fit, mode=self.mode, g=g), labels, bad
 
-    def fitted(self, index: int) -> tuple[torch.Tensor, list[tuple[str, str]]]:
-        """uint8 (3, h, w) of image `index`, or of the next one that decodes; the bad met."""
-        img, _, bad = self._decoded(index)
-        return img, bad
-
     def _decoded(self, index: int) -> tuple[torch.Tensor, int, list[tuple[str, str]]]:
-        """(uint8 image, the index it is: `index` or the next that decodes, the bad met)."""
+        """(uint8 (3, h, w) of image `index`, or of the next one that decodes; which index
+        that is; the bad files met)."""
         bad = []
         n = len(self)
         for k in range(n):
@@ -129,7 +125,7 @@ class TrainingImages(Dataset):
 
     def plain(self, index: int) -> torch.Tensor:
         """Image `index` as the model sees it without augmentation."""
-        img, bad = self.fitted(index)
+        img, _, bad = self._decoded(index)
         self.files.found_bad.update(bad)
         return plain_view(img, size=self.size)
 

@@ -4,6 +4,7 @@ so a resumed run continues exactly where an uninterrupted one would be."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import signal
 import threading
@@ -16,7 +17,7 @@ import torch
 from latentfx.models import VAE
 from latentfx.training.data import TrainingImages
 from latentfx.models.vector import label_loss
-from latentfx.training.loss import kl_weight, vae_loss, with_labels
+from latentfx.training.loss import kl_weight, vae_loss
 from latentfx.training.distributed import SINGLE, Ranks, any_across, mean_across
 from latentfx.training.precision import Precision
 
@@ -232,8 +233,9 @@ class _Stepper:
         terms = vae_loss(x, recon, posterior, beta=beta)
         head = getattr(self.model, "label_head", None)
         if head is not None and options.label_weight > 0:
-            terms = with_labels(terms, options.label_weight * label_loss(head, posterior.mean,
-                                                                          labels))
+            # Added to the total only: the history keeps its reconstruction and KL columns.
+            guide = options.label_weight * label_loss(head, posterior.mean, labels)
+            terms = dataclasses.replace(terms, total=terms.total + guide)
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(terms.total).backward()
         self.scaler.unscale_(self.opt)  # clip the true gradients (a no-op unless fp16)

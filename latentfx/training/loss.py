@@ -28,11 +28,6 @@ class LossTerms:
     kl: torch.Tensor  # nats per pixel value (detached)
 
 
-def with_labels(terms: LossTerms, weighted: torch.Tensor) -> LossTerms:
-    """The terms with a weighted guide-label loss added to the total (label guidance,
-    latentfx/models/vector.py); the history keeps its reconstruction and KL columns."""
-    return LossTerms(total=terms.total + weighted, recon=terms.recon, kl=terms.kl)
-
 
 def kl_weight(step: int, *, beta: float, warmup: int) -> float:
     if warmup <= 0:

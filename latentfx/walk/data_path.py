@@ -41,11 +41,11 @@ class DataPath:
     def __init__(self, base: KeyframePath, prior, *, points: int = POINTS):
         if base.keys.dim() != 2:
             raise ValueError("a walk along the data needs a vector model's latents (K, D)")
-        self.base, self.keys, self.loop = base, base.keys, base.loop
+        self.base = base
         # On the keyframes' device once; rounded, so workers on other CPUs (whose last bits
         # of Adam's steps may differ) render a farm walk's chunks along the same path.
         lines = bent_polylines(base, prior, points=points)  # (S, points, D)
-        self.polylines = (lines * 1e4).round().div(1e4).to(self.keys.device)
+        self.polylines = (lines * 1e4).round().div(1e4).to(base.keys.device)
 
     @property
     def segments(self) -> int:
@@ -76,18 +76,17 @@ def bent_polylines(base: KeyframePath, prior, *, points: int) -> torch.Tensor:
     return bend_along(prior, plain.reshape(segments, points, -1))
 
 
-def bend_along(prior, lines: torch.Tensor, **options) -> torch.Tensor:
+def bend_along(prior, lines: torch.Tensor) -> torch.Tensor:
     """bend() with the prior's density and floor."""
-    floor = typical_floor(prior.log_prob, lambda n, g: prior.sample(n, generator=g))
-    return bend(lines, prior.log_prob, floor=floor, **options)
+    return bend(lines, prior.log_prob, floor=typical_floor(prior))
 
 
-def typical_floor(log_prob, draw, *, share: float = FLOOR_SHARE, n: int = 4096) -> float:
+def typical_floor(prior, *, share: float = FLOOR_SHARE, n: int = 4096) -> float:
     """The log density below which only `share` of the prior's own draws fall: where the
-    data stops. `draw(n, generator)` samples the prior."""
-    generator = torch.Generator().manual_seed(0)
+    data stops."""
+    draws = prior.sample(n, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        return float(torch.quantile(log_prob(draw(n, generator)), share))
+        return float(torch.quantile(prior.log_prob(draws), share))
 
 
 def bend(lines: torch.Tensor, log_prob, *, floor: float, pull: float = PULL,

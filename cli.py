@@ -664,11 +664,11 @@ def sample(count, farm, **options):
               show_default=True, help="pixel: a plain crossfade, for comparison.")
 @morph_option
 @click.option("--along", type=click.Choice(ALONG), default=None,
-              help="Vector models: data bends the walk to stay where the model's fitted prior "
-                   "has density, so it crosses the gaps between kinds of picture in a few "
-                   "quick steps, often through a third real-looking one, instead of dwelling "
-                   "on double exposures; line follows --interp as it is. Default: data where "
-                   "the model has a fitted prior.")
+              help="Vector models: data carries every frame onto the pictures the model "
+                   "draws (decoded and encoded again a few times), so the walk crosses the "
+                   "gaps between kinds of picture in a few quick frames, often through a third "
+                   "real-looking one, instead of dwelling on double exposures; line follows "
+                   "--interp as it is. Default: data on vector models.")
 @click.option("--compare", is_flag=True,
               help="Render the pixel crossfade (left) beside the latent walk (right), and "
                    "the morph beside both when morphing.")

@@ -15,9 +15,10 @@ of the generator that the model never saw (another seed than its training data's
   (d) held-out ROC AUC of each label's attribute vector (centroid difference on 70% of the
       items, scored on the rest, as `latentfx vector`), the lowest label of each group shown
       (target >= 0.95 for shapes' kind and colour, glyphs' character, weight and slant);
-  (e) the share of attribute sweeps (held-out items moved by -2..2 times a label's vector)
-      along which the classifier's score for that label is monotone: no step falls by more
-      than 0.05 and the score rises by >= 0.5 from -2 to +2 (target >= 90%, same groups).
+  (e) the share of attribute sweeps (held-out items moved by -2..2 times a label's vector,
+      as `latentfx apply` moves them: kept within the encoded data's length) along which
+      the classifier's score for that label is monotone: no step falls by more than 0.05
+      and the score rises by >= 0.5 from -2 to +2 (target >= 90%, same groups).
 Beside (b) and (c) stand the shares of real pictures and of reconstructions read confidently
 in every group: the most a model can reach with this classifier.
 
@@ -174,21 +175,28 @@ def sample_measures(model, classifier, dataset, *, priors, n: int, seed: int,
 
 
 def coverage(probs: dict, dataset) -> str:
-    """How many classes of the first group the confident samples show: samples that are
-    clean but all alike would be no generator."""
+    """How many classes of each group the confident samples show, and how evenly (the
+    entropy of their class counts over its most, log of the class count: 1 is every class
+    equally often): samples that are clean but all alike, or that drop a colour, would be a
+    poor generator."""
+    import math
+
     from meaning_metrics import confident
 
-    group = next(iter(dataset.groups))
-    sure = confident(probs)[group]
-    shown = probs[group][sure].argmax(1).unique().numel()
-    return f"{shown} of {len(dataset.classes(group))} {group} classes shown"
+    sure, out = confident(probs), []
+    for group in dataset.groups:
+        classes = len(dataset.classes(group))
+        counts = probs[group][sure[group]].argmax(1).bincount(minlength=classes).float()
+        share = counts[counts > 0] / counts.sum()
+        evenness = float(-(share * share.log()).sum()) / math.log(classes)
+        out.append(f"{group} {len(share)}/{classes} evenness {evenness:.2f}")
+    return "classes shown: " + ", ".join(out)
 
 
 def midpoint_measures(model, classifier, images, z, pictures: dict, *,
                       recon_share: float) -> list[Measure]:
     """Pairs (i, i + N/2) of unseen items: the latent walk's midpoint, on the line (slerp) and
-    along the data where the model has a fitted prior (as `walk --along`), against a
-    crossfade's."""
+    along the data (as `walk --along`), against a crossfade's."""
     import torch
 
     from meaning_metrics import JOINT, confident_share
@@ -198,7 +206,7 @@ def midpoint_measures(model, classifier, images, z, pictures: dict, *,
     half = len(z) // 2
     a, b = z[:half], z[half: 2 * half]
     mids = {"line": slerp(a, b, torch.full((half,), 0.5))}
-    if model.fitted_prior is not None:
+    if hasattr(model, "settled"):  # this latentfx walks vector models along the data
         mids["data"] = along_the_data(model, a, b)
     decoded_mids = {along: decoded(model, m) for along, m in mids.items()}
     pixel_mid = 0.5 * (images[:half] + images[half: 2 * half])
@@ -221,16 +229,17 @@ def midpoint_measures(model, classifier, images, z, pictures: dict, *,
 
 
 def along_the_data(model, a, b):
-    """The midpoints (u = 0.5) of the slerp segments a -> b bent along the model's fitted
-    prior, exactly as `walk --along data` bends them (latentfx/walk/data_path.py)."""
+    """The midpoints (u = 0.5) of the walks a -> b along the data, as `walk --along data`
+    renders them: one walk a[0], b[0], a[1], b[1], ... whose even segments are the pairs."""
     import torch
 
-    from latentfx.walk.data_path import POINTS, bend_along
-    from latentfx.walk.interpolation import slerp
+    from latentfx.walk.data_path import DataPath
+    from latentfx.walk.interpolation import KeyframePath
 
-    u = torch.linspace(0, 1, POINTS)
-    lines = torch.stack([slerp(a, b, torch.full((len(a),), float(t))) for t in u], 1)
-    return bend_along(model.fitted_prior, lines)[:, (POINTS - 1) // 2]
+    keys = torch.stack([a, b], 1).reshape(-1, a.shape[1])  # (2N, D)
+    path = DataPath(KeyframePath(keys, interp="slerp", loop=False), model)
+    with torch.inference_mode():
+        return path.at(torch.arange(0, len(keys), 2), torch.full((len(a),), 0.5))
 
 
 def attribute_directions(dataset, z, labels, *, seed: int) -> tuple[list, object]:
@@ -270,17 +279,23 @@ def vector_measures(dataset, directions) -> list[Measure]:
 
 def sweep_measures(dataset, model, classifier, z, directions, held, *, bases: int,
                    pictures: dict) -> list[Measure]:
-    """Each label's vector swept over held-out items; the classifier's score for that label."""
+    """Each label's vector swept over held-out items, as `latentfx apply --sweep` moves them;
+    the classifier's score for that label."""
     import torch
 
     from meaning_metrics import is_monotone
 
+    from latentfx.latents.attribute_vectors import moved as moved_by
+
     strengths = torch.linspace(*STRENGTHS)  # (S,)
     base = z[held[:bases]]  # (K, D)
+    prior = model.fitted_prior
+    shell = getattr(prior, "typical_length", None) if prior is not None else None
     monotone: dict[str, list] = {g: [] for g in dataset.groups}
     strips, titles = [], []
     for group, class_id, name, vector, _ in directions:
-        moved = base[:, None] + strengths[None, :, None] * vector  # (K, S, D)
+        moved = torch.stack([moved_by(b[None], vector, strengths, shell=shell)
+                             for b in base])  # (K, S, D)
         swept = decoded(model, moved.reshape(-1, base.shape[1]))  # (K*S, 3, H, W)
         scores = classifier.probabilities(swept)[group][:, class_id].reshape(len(base), -1)
         monotone[group].append(is_monotone(scores))
@@ -374,8 +389,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "dataset's, 3000 shapes or 5000 glyphs)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="classifier training epochs (default: the dataset's, 6 or 8)")
-    parser.add_argument("--sweep-bases", type=int, default=8,
-                        help="held-out items each label's vector is swept over")
+    parser.add_argument("--sweep-bases", type=int, default=32,
+                        help="held-out items each label's vector is swept over (a group of one "
+                             "label, such as slant, is then measured in steps of 1/32)")
     parser.add_argument("--classifier", type=Path, default=None,
                         help="a .safetensors file for the label classifier: read when it was "
                              "trained with the same dataset, size and settings, else trained "

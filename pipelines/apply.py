@@ -1,4 +1,5 @@
-"""apply: move an image's latent along one or more attribute vectors, z + sum(s_i * v_i),
+"""apply: move an image's latent along one or more attribute vectors, z + sum(s_i * v_i)
+(on a vector model kept within the length of its encoded data: attribute_vectors.moved),
 and decode it; --residual keeps the photo's own detail, as in walks. With a sweep, the
 strength runs from one value to another: a strip of pictures, or a video through the walk's
 video writer."""
@@ -61,7 +62,7 @@ def run(spec: ApplySpec, *, progress: Callable[[int, int, str], None] | None = N
     from latentfx.images.grids import save_image
     from latentfx.images.resizing import fit_to
     from latentfx.io.manifests import input_record, write_manifest
-    from latentfx.latents.attribute_vectors import AttributeVector
+    from latentfx.latents.attribute_vectors import AttributeVector, moved
     from latentfx.walk.keyframes import load_keyframe
     from latentfx.walk.rendering import LatentSpace, frame_size
 
@@ -85,9 +86,11 @@ def run(spec: ApplySpec, *, progress: Callable[[int, int, str], None] | None = N
         decoded = space.decode(z)[0]
         residual = fit_to(key.image, height, width, spec.fit).to(decoded.device) - decoded
 
+    prior = model.fitted_prior if model.is_generator else None
+    shell = prior.typical_length if prior is not None else None
+
     def pictures(amounts):  # (n,) strengths -> (n, 3, H, W), on the model's device
-        moved = z + amounts.reshape(-1, *[1] * (z.dim() - 1)).to(z) * direction
-        return (space.decode(moved) + residual).clamp(0, 1)
+        return (space.decode(moved(z, direction, amounts, shell=shell)) + residual).clamp(0, 1)
 
     if spec.sweep is None:
         save_image(pictures(torch.ones(1))[0].cpu(), spec.output)

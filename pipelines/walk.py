@@ -59,7 +59,7 @@ class WalkSpec(ModelSpec):
     compare: bool = False
     morph: str | None = None   # default: flow for models whose latent is a picture, else none
     along: str | None = None   # line or data; default: data for vector models with a prior
-    # Written before walks could morph or bend along the data: rendered without.
+    # Written before walks could morph or go along the data: rendered without.
     LEGACY_VALUES = {"morph": "none", "along": "line"}
     crf: int | None = None
     codec: str | None = None

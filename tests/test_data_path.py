@@ -1,4 +1,4 @@
-"""Walks along the data (--along data): paths bent toward the fitted prior's density."""
+"""Walks along the data (--along data): every frame settled onto the model's pictures."""
 
 import json
 
@@ -8,51 +8,56 @@ from click.testing import CliRunner
 
 import cli
 from latentfx.errors import InputError
-from latentfx.priors.mixture import GaussianMixturePrior
-from latentfx.walk.data_path import DataPath, bend
+from latentfx.models.loading import load_model
+from latentfx.walk.data_path import DataPath
 from latentfx.walk.interpolation import KeyframePath
 from pipelines import walk
 
 
-def two_modes_and_a_bridge() -> GaussianMixturePrior:
-    """Modes at (-2, 0) and (2, 0), with the data between them going round by (0, 2)."""
-    means = torch.tensor([[-2.0, 0.0], [2.0, 0.0], [-1.2, 1.6], [1.2, 1.6], [0.0, 2.0]])
-    return GaussianMixturePrior(weights=torch.full((5,), 0.2), means=means,
-                                scale_tril=0.3 * torch.eye(2).expand(5, 2, 2).clone(), images=5)
+def round_trip_gap(model, z):
+    """How far each latent is from the posterior mean of its own picture: 0 on the manifold."""
+    with torch.no_grad():
+        return (model.encode(model.decode(z)).mode() - z).norm(dim=1)
 
 
-def test_the_mixture_density_is_the_textbook_one():
-    from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
+@pytest.fixture(scope="module")
+def vector_and_keys(tiny_vector_model, shapes_folder):
+    from latentfx.images.loading import image_to_tensor, load_image
 
-    prior = two_modes_and_a_bridge()
-    z = torch.randn(40, 2) * 2
-    reference = MixtureSameFamily(Categorical(probs=prior.weights.double()),
-                                  MultivariateNormal(prior.means.double(),
-                                                     scale_tril=prior.scale_tril.double()))
-    assert torch.allclose(prior.log_prob(z), reference.log_prob(z.double()), atol=1e-9)
-
-
-def test_a_bent_path_goes_round_by_the_data_and_keeps_its_ends():
-    prior = two_modes_and_a_bridge()
-    straight = KeyframePath(torch.tensor([[-2.0, 0.0], [2.0, 0.0]]), interp="lerp", loop=False)
-    path = DataPath(straight, prior)
-    u = torch.linspace(0, 1, 41)
-    bent = path.at(torch.zeros(41, dtype=torch.long), u)
-    line = straight.at(torch.zeros(41, dtype=torch.long), u)
-    assert torch.allclose(bent[0], line[0]) and torch.allclose(bent[-1], line[-1])
-    assert float(bent[20, 1]) > 0.5  # the middle of the walk is lifted towards the bridge
-    assert prior.log_prob(bent).mean() > prior.log_prob(line).mean() + 2
-    again = DataPath(straight, prior).at(torch.zeros(41, dtype=torch.long), u)
-    assert torch.equal(bent, again)  # deterministic: a farm chunk renders the same frames
+    model, _ = load_model(str(tiny_vector_model), device="cpu")
+    images = torch.stack([image_to_tensor(load_image(shapes_folder / f"shape_{i:06d}.png"))
+                          for i in (0, 5, 9)])
+    with torch.no_grad():
+        return model, model.encode(images).mode()
 
 
-def test_without_a_pull_the_path_stays_the_line():
-    lines = torch.linspace(0, 1, 9)[None, :, None] * torch.tensor([[[3.0, 1.0]]])
-    prior = two_modes_and_a_bridge()
-    assert torch.allclose(bend(lines, prior.log_prob, floor=0.0, pull=0.0), lines, atol=1e-3)
+def test_settling_carries_latents_onto_the_round_trip(vector_and_keys):
+    model, keys = vector_and_keys
+    line = KeyframePath(keys, interp="slerp", loop=False)
+    u = torch.linspace(0.2, 0.8, 7).repeat(2)
+    z = line.at(torch.arange(2).repeat_interleave(7), u)
+    settled = model.settled(z)
+    assert round_trip_gap(model, settled).mean() < 0.5 * round_trip_gap(model, z).mean()
+    assert torch.equal(model.settled(z, rounds=0), z)
+    # In batches of any size: a farm chunk's frames are the frames of the whole walk.
+    assert torch.allclose(torch.cat([model.settled(part) for part in z.split(3)]), settled,
+                          atol=1e-5)
 
 
-def test_a_walk_along_the_data_is_recorded_and_bends_the_frames(tiny_vector_model, tmp_path,
+def test_a_walk_along_the_data_keeps_its_keyframes_and_settles_between(vector_and_keys):
+    model, keys = vector_and_keys
+    line = KeyframePath(keys, interp="slerp", loop=False)
+    path = DataPath(line, model)
+    segment, u = torch.tensor([0, 0, 1, 1, 0]), torch.tensor([0.0, 1.0, 0.0, 1.0, 0.5])
+    along = path.at(segment, u)
+    assert torch.allclose(along[:4], keys[[0, 1, 1, 2]], atol=1e-5)  # exactly on the keys
+    # between them: nearer the round trip's fixed points than the line is
+    middle = line.at(segment[4:], u[4:])
+    assert round_trip_gap(model, along[4:]) < round_trip_gap(model, middle)
+    assert torch.equal(DataPath(line, model).at(segment, u), along)  # deterministic
+
+
+def test_a_walk_along_the_data_is_recorded_and_settles_the_frames(tiny_vector_model, tmp_path,
                                                                 shapes_folder):
     from latentfx.video.reader import read_frames
 
@@ -69,7 +74,7 @@ def test_a_walk_along_the_data_is_recorded_and_bends_the_frames(tiny_vector_mode
         frames[along] = read_frames(out).astype(float)
     ends = [0, -1]
     assert abs(frames["data"][ends] - frames["line"][ends]).mean() < 2  # the same keyframes
-    assert abs(frames["data"][1:-1] - frames["line"][1:-1]).mean() > 2  # a bent path between
+    assert abs(frames["data"][1:-1] - frames["line"][1:-1]).mean() > 2  # settled frames between
 
 
 def test_along_data_needs_a_model_with_a_fitted_prior(tiny_spatial_model, tmp_path,

@@ -96,6 +96,12 @@ def test_mixture_sampling_is_a_pure_function_of_the_seed():
     frozen = draw(5, temperature=0.0)
     assert all(any(torch.allclose(z, m) for m in prior.means) for z in frozen)
     assert not torch.equal(draw(5, temperature=0.5), draw(5))
+    # Several draws of each chosen component, in a row (a guided model's candidates): the
+    # same components as one draw each, in the same proportions.
+    rows = draw(5, temperature=0.0, per_component=3)
+    assert rows.shape == (192, 3) and torch.equal(rows[::3], frozen)
+    assert torch.equal(rows[1::3], frozen) and torch.equal(rows[2::3], frozen)
+    assert not torch.equal(*draw(5, per_component=2)[:2])  # with their own noise
 
 
 def test_mixture_follows_off_centre_data_where_the_normal_prior_does_not():
@@ -107,6 +113,17 @@ def test_mixture_follows_off_centre_data_where_the_normal_prior_does_not():
     nearest = lambda z: torch.cdist(z, latents).min(dim=1).values.mean()
     assert nearest(fitted) < 0.5 * nearest(normal)
     assert prior.log_prob(fitted).mean() > prior.log_prob(normal).mean() + 5
+
+
+def test_the_mixture_density_is_the_textbook_one():
+    from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
+
+    prior = GaussianMixturePrior.fit(off_centre_latents())
+    z = torch.randn(40, 3) * 2
+    reference = MixtureSameFamily(Categorical(probs=prior.weights.double()),
+                                  MultivariateNormal(prior.means.double(),
+                                                     scale_tril=prior.scale_tril.double()))
+    assert torch.allclose(prior.log_prob(z), reference.log_prob(z.double()), atol=1e-9)
 
 
 def test_component_counts_the_data_can_support():
@@ -139,8 +156,9 @@ def test_the_prior_round_trips_through_a_checkpoint_exactly(tiny_vector_model, t
     assert back.metadata["prior"] == prior.describe()
     assert back.metadata["prior"]["components"] == 3 and back.metadata["prior"]["images"] == 400
     g = lambda: torch.Generator().manual_seed(9)
+    # the data prior's draws, settled onto the model's pictures (VectorVAE.settled)
     assert torch.equal(loaded.sample_prior(4, generator=g(), prior="data"),
-                       prior.sample(4, generator=g()))
+                       loaded.settled(prior.sample(4, generator=g())))
 
 
 def test_a_checkpoint_without_a_prior_keeps_its_bytes(tiny_vector_model, tmp_path):
@@ -266,7 +284,7 @@ def test_image_walks_read_no_prior(tiny_vector_model, shapes_folder, tmp_path):
     from pipelines.walk import WalkSpec
 
     keys = [str(shapes_folder / f"shape_{i:06d}.png") for i in (1, 2)]
-    # (--morph none, --along line: whether a walk morphs or bends along the data are the other
+    # (--morph none, --along line: whether a walk morphs or goes along the data are the other
     # things read from the model file.)
     spec = WalkSpec(keyframes=keys, output=str(tmp_path / "w.gif"), model="missing.safetensors",
                     morph="none", along="line")

@@ -300,3 +300,30 @@ def test_apply_finds_vectors_named_as_the_readme_writes_them(labelled, tmp_path,
                                       "-o", "g.png"])
     assert missing.exit_code == 3
     assert "tried grey, grey.safetensors, grey.vec.safetensors" in missing.output
+
+
+def test_a_move_past_the_data_is_scaled_back_onto_its_shell():
+    from latentfx.latents.attribute_vectors import moved
+
+    z, direction = torch.tensor([[3.0, 0.0]]), torch.tensor([[0.0, 2.0]])
+    amounts = torch.tensor([0.0, 1.0, 2.0])
+    free = moved(z, direction, amounts)
+    assert torch.allclose(free, torch.tensor([[3.0, 0.0], [3.0, 2.0], [3.0, 4.0]]))
+    kept = moved(z, direction, amounts, shell=3.5)
+    assert torch.allclose(kept[0], z[0])  # inside the shell: as it was
+    assert torch.allclose(kept[1:].norm(dim=1), torch.tensor([3.5, 3.5]))  # beyond: onto it
+    assert torch.allclose(kept[1:] / kept[1:].norm(dim=1, keepdim=True),
+                          free[1:] / free[1:].norm(dim=1, keepdim=True))  # the same direction
+
+
+def test_the_shell_is_the_mixtures_root_mean_square_length():
+    from latentfx.priors.mixture import GaussianMixturePrior
+
+    prior = GaussianMixturePrior(weights=torch.tensor([0.25, 0.75]),
+                                 means=torch.tensor([[3.0, 0.0], [0.0, 1.0]]),
+                                 scale_tril=torch.eye(2).expand(2, 2, 2) * 0.5, images=4)
+    draws = prior.sample(200000, generator=torch.Generator().manual_seed(0))
+    assert prior.typical_length == pytest.approx(float(draws.pow(2).sum(1).mean().sqrt()),
+                                                 rel=1e-2)
+    # (0.25 * (9 + 0.5) + 0.75 * (1 + 0.5)) ** 0.5
+    assert prior.typical_length == pytest.approx(3.5 ** 0.5)

@@ -41,7 +41,7 @@ def resolve_prior(model: str | None, requested: str | None, *,
 def resolve_along(model: str | None, requested: str | None, *, space: str) -> str:
     """`requested` ("line", "data" or None) checked against the model, or the default for it
     (latentfx.options.default_along), read from the model file's header before the job loads
-    it: InputError naming the model when it has no fitted prior to walk along."""
+    it: InputError naming the model when its latent is not a whole picture to settle."""
     from latentfx.models.config import ModelConfig
     from latentfx.models.sources import model_metadata
 
@@ -49,13 +49,11 @@ def resolve_along(model: str | None, requested: str | None, *, space: str) -> st
         raise InputError(f"--along must be one of {', '.join(ALONG)}, got {requested!r}")
     if requested == "line" or space != "latent":  # a crossfade is a line between pictures
         return "line"
-    meta = model_metadata(model)
-    fitted = "prior" in meta
-    picture = ModelConfig.from_dict(meta["config"]).latent_is_picture
+    picture = ModelConfig.from_dict(model_metadata(model)["config"]).latent_is_picture
     if requested is None:
-        return default_along(fitted=fitted, latent_is_picture=picture, space=space)
-    if picture or not fitted:
-        raise InputError(f"--along data: model {model or 'default'} has no fitted prior over "
-                         f"whole-picture latents to walk along (a vector model trained by "
-                         f"latentfx has one; `latentfx fit-prior` adds one); drop --along")
+        return default_along(latent_is_picture=picture, space=space)
+    if picture:
+        raise InputError(f"--along data: model {model or 'default'} is a spatial model, whose "
+                         f"latent is a picture of the image, not a point of the data to walk "
+                         f"along (a vector model's is); drop --along")
     return requested

@@ -61,6 +61,14 @@ class GaussianMixturePrior:
     def dims(self) -> int:
         return int(self.means.shape[1])
 
+    @property
+    def typical_length(self) -> float:
+        """The root mean square length of the mixture's draws, sqrt(E |z|^2): the radius of
+        the shell where the encoded data lies."""
+        spread = self.scale_tril.double().pow(2).sum(dim=(1, 2))  # (K,) trace of each covariance
+        second = self.means.double().pow(2).sum(1) + spread
+        return float((self.weights.double() * second).sum().sqrt())
+
     # -- fitting ----------------------------------------------------------------------------
 
     @classmethod
@@ -79,18 +87,20 @@ class GaussianMixturePrior:
     # -- drawing and scoring ----------------------------------------------------------------
 
     def sample(self, n: int, *, generator: torch.Generator | None = None,
-               temperature: float = 1.0) -> torch.Tensor:
-        """(n, D) latents, on the CPU. Components are chosen first, then the noise drawn:
-        a pure function of the generator's state. `temperature` scales the noise within the
-        chosen component (T -> 0 gives its mean)."""
+               temperature: float = 1.0, per_component: int = 1) -> torch.Tensor:
+        """(n * per_component, D) latents, on the CPU: n components chosen, then
+        `per_component` draws of each, in a row. Components are chosen first, then the noise
+        drawn: a pure function of the generator's state. `temperature` scales the noise
+        within the chosen component (T -> 0 gives its mean)."""
         picks = torch.multinomial(self.weights, n, replacement=True, generator=generator)  # (n,)
-        eps = torch.randn((n, self.dims), generator=generator)  # (n, D)
+        picks = picks.repeat_interleave(per_component)
+        eps = torch.randn((len(picks), self.dims), generator=generator)  # (n * k, D)
         offsets = (self.scale_tril[picks] @ eps.unsqueeze(-1)).squeeze(-1)  # (n, D)
         return self.means[picks] + temperature * offsets
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """(n, D) latents -> (n,) log density under the mixture (nats), float64 on the CPU;
-        differentiable in z (a walk along the data climbs it: latentfx/walk/data_path.py)."""
+        differentiable in z."""
         z = z.double().cpu()
         tril = self.scale_tril.double()  # (K, D, D)
         diff = z[None] - self.means.double()[:, None]  # (K, n, D)

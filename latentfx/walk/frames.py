@@ -88,7 +88,8 @@ def build_walk(model: VAE, keys: list[Keyframe], *, model_id: str,
     timeline from the timing options (segment_frame_counts). Uniform `pacing`
     renders a pre-pass of PACING_SAMPLES points per segment, `batch` at a time. `seed:N`
     keyframes are drawn from `prior` (None: the model's default) at `temperature`. `along`
-    "data" bends the latent walk along the fitted prior (latentfx/walk/data_path.py)."""
+    "data" settles the latent walk's frames onto the model's pictures (latentfx/walk/
+    data_path.py)."""
     notes: list[str] = []
     width, height = frame_size(size, model, keys, even=even, notes=notes)
     renderers = _renderers(model, keys, model_id=model_id, height=height, width=width, fit=fit,

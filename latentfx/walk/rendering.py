@@ -100,7 +100,7 @@ class WalkRenderer:
         anchors = torch.cat([space.anchor(k) for k in keys])
         self.path = KeyframePath(anchors, interp=interp, loop=loop)
         if along == "data":
-            self.path = DataPath(self.path, space.model.fitted_prior)
+            self.path = DataPath(self.path, space.model)
         self.residuals, self.morph = None, None
         if residual or morph:
             recon = self.space.decode(anchors)

@@ -176,3 +176,18 @@ def test_a_guided_model_samples_where_its_labels_read_decisively(guided_model):
                                                           .manual_seed(1)))
         assert entropy(model.sample_prior(256, generator=torch.Generator().manual_seed(1),
                                           prior="data")).mean() < entropy(settled).mean()
+
+
+def test_sharpening_steps_down_the_label_entropy_as_autograd_would(guided_model):
+    from latentfx.models.vector import label_entropy, sharpened
+
+    head = load_model(str(guided_model), device="cpu")[0].label_head
+    z = torch.randn(32, 8, generator=torch.Generator().manual_seed(2))
+    at = z.clone().requires_grad_(True)
+    label_entropy(head, at).sum().backward()
+    one_step = sharpened(head, z, steps=1, rate=0.2)
+    assert torch.allclose(one_step, z - 0.2 * at.grad, atol=1e-5)
+    with torch.inference_mode():  # where walks and samples run: no autograd needed
+        far = sharpened(head, z)
+    assert (label_entropy(head, far) <= label_entropy(head, z) + 1e-6).all()
+    assert label_entropy(head, far).mean() < 0.5 * label_entropy(head, z).mean()

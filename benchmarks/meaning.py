@@ -290,11 +290,10 @@ def sweep_measures(dataset, model, classifier, z, directions, held, *, bases: in
     strengths = torch.linspace(*STRENGTHS)  # (S,)
     base = z[held[:bases]]  # (K, D)
     prior = model.fitted_prior
-    shell = getattr(prior, "typical_length", None) if prior is not None else None
     monotone: dict[str, list] = {g: [] for g in dataset.groups}
     strips, titles = [], []
     for group, class_id, name, vector, _ in directions:
-        moved = torch.stack([moved_by(b[None], vector, strengths, shell=shell)
+        moved = torch.stack([moved_by(b[None], vector, strengths, prior=prior)
                              for b in base])  # (K, S, D)
         swept = decoded(model, moved.reshape(-1, base.shape[1]))  # (K*S, 3, H, W)
         scores = classifier.probabilities(swept)[group][:, class_id].reshape(len(base), -1)

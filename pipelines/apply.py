@@ -87,10 +87,9 @@ def run(spec: ApplySpec, *, progress: Callable[[int, int, str], None] | None = N
         residual = fit_to(key.image, height, width, spec.fit).to(decoded.device) - decoded
 
     prior = model.fitted_prior if model.is_generator else None
-    shell = prior.typical_length if prior is not None else None
 
     def pictures(amounts):  # (n,) strengths -> (n, 3, H, W), on the model's device
-        return (space.decode(moved(z, direction, amounts, shell=shell)) + residual).clamp(0, 1)
+        return (space.decode(moved(z, direction, amounts, prior=prior)) + residual).clamp(0, 1)
 
     if spec.sweep is None:
         save_image(pictures(torch.ones(1))[0].cpu(), spec.output)

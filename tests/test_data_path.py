@@ -57,6 +57,20 @@ def test_a_walk_along_the_data_keeps_its_keyframes_and_settles_between(vector_an
     assert torch.equal(DataPath(line, model).at(segment, u), along)  # deterministic
 
 
+def test_without_a_fitted_prior_a_walk_along_the_data_only_settles(vector_and_keys,
+                                                                   monkeypatch):
+    model, keys = vector_and_keys
+    assert model.fitted_prior is not None
+    line = KeyframePath(keys, interp="slerp", loop=False)
+    segment, u = torch.tensor([0, 1, 1]), torch.tensor([0.0, 0.5, 1.0])
+    pulled = DataPath(line, model).at(segment, u)
+    monkeypatch.setattr(model, "fitted_prior", None)
+    plain = DataPath(line, model).at(segment, u)
+    assert torch.allclose(plain[[0, 2]], pulled[[0, 2]], atol=1e-5)  # keyframes either way
+    assert torch.allclose(plain[1], model.settled(line.at(segment[1:2], u[1:2]))[0])
+    assert not torch.allclose(plain[1], pulled[1], atol=1e-3)  # the pull moved the middle
+
+
 def test_a_walk_along_the_data_is_recorded_and_settles_the_frames(tiny_vector_model, tmp_path,
                                                                 shapes_folder):
     from latentfx.video.reader import read_frames

@@ -126,6 +126,18 @@ def test_the_mixture_density_is_the_textbook_one():
     assert torch.allclose(prior.log_prob(z), reference.log_prob(z.double()), atol=1e-9)
 
 
+def test_a_pull_goes_a_share_of_the_way_to_the_claiming_components_mean():
+    prior = GaussianMixturePrior(weights=torch.tensor([0.5, 0.5]),
+                                 means=torch.tensor([[0.0, 0.0], [10.0, 0.0]]),
+                                 scale_tril=torch.eye(2).expand(2, 2, 2).clone(), images=4)
+    z = torch.tensor([[1.0, 2.0], [9.0, -2.0], [5.0, 0.0]])
+    pulled = prior.pulled(z, 0.5)
+    assert torch.allclose(pulled[:2], torch.tensor([[0.5, 1.0], [9.5, -1.0]]), atol=1e-4)
+    assert torch.allclose(pulled[2], z[2])  # claimed equally: the weighted mean is itself
+    assert torch.equal(prior.pulled(z, 0.0), z)
+    assert pulled.dtype == z.dtype
+
+
 def test_component_counts_the_data_can_support():
     assert candidate_counts(5) == [1]
     assert candidate_counts(40) == [1, 2, 3]  # 32 fitted after a fifth is held out

@@ -302,6 +302,14 @@ def test_apply_finds_vectors_named_as_the_readme_writes_them(labelled, tmp_path,
     assert "tried grey, grey.safetensors, grey.vec.safetensors" in missing.output
 
 
+def mixture(weights, means, spread):
+    from latentfx.priors.mixture import GaussianMixturePrior
+
+    k, d = len(means), len(means[0])
+    return GaussianMixturePrior(weights=torch.tensor(weights), means=torch.tensor(means),
+                                scale_tril=torch.eye(d).expand(k, d, d) * spread, images=4)
+
+
 def test_a_move_past_the_data_is_scaled_back_onto_its_shell():
     from latentfx.latents.attribute_vectors import moved
 
@@ -309,11 +317,30 @@ def test_a_move_past_the_data_is_scaled_back_onto_its_shell():
     amounts = torch.tensor([0.0, 1.0, 2.0])
     free = moved(z, direction, amounts)
     assert torch.allclose(free, torch.tensor([[3.0, 0.0], [3.0, 2.0], [3.0, 4.0]]))
-    kept = moved(z, direction, amounts, shell=3.5)
+    prior = mixture([1.0], [[0.0, 0.0]], 3.5 / 2 ** 0.5)  # typical length 3.5
+    kept = moved(z, direction, amounts, prior=prior)
     assert torch.allclose(kept[0], z[0])  # inside the shell: as it was
     assert torch.allclose(kept[1:].norm(dim=1), torch.tensor([3.5, 3.5]))  # beyond: onto it
     assert torch.allclose(kept[1:] / kept[1:].norm(dim=1, keepdim=True),
                           free[1:] / free[1:].norm(dim=1, keepdim=True))  # the same direction
+
+
+def test_taking_an_attribute_away_stops_at_the_datas_lowest_reading():
+    from latentfx.latents.attribute_vectors import moved
+
+    # readings along y: components at 0, -1 and 0, each 0.5 wide, so the lowest is -1 - 2 * 0.5;
+    # the far component keeps the shell (about 7) out of the way
+    prior = mixture([0.25, 0.25, 0.5], [[0.0, 0.0], [0.0, -1.0], [10.0, 0.0]], 0.5)
+    assert prior.lowest_along(torch.tensor([0.0, 1.0])) == pytest.approx(-2.0)
+    direction = torch.tensor([[0.0, 1.0]])
+    swept = moved(torch.tensor([[0.0, 0.5]]), direction, torch.tensor([-5.0, -1.0, 0.0, 3.0]),
+                  prior=prior)
+    assert torch.allclose(swept[:, 1], torch.tensor([-2.0, -0.5, 0.5, 3.5]))  # no cap above
+    below = moved(torch.tensor([[0.0, -3.0]]), direction, torch.tensor([-1.0, 1.0]),
+                  prior=prior)
+    assert torch.allclose(below[:, 1], torch.tensor([-3.0, -2.0]))  # not pushed further down
+    assert torch.equal(moved(torch.zeros(1, 2), torch.zeros(1, 2), torch.tensor([-1.0]),
+                             prior=prior), torch.zeros(1, 2))
 
 
 def test_the_shell_is_the_mixtures_root_mean_square_length():

@@ -40,6 +40,7 @@ MIN_IMAGES_PER_COMPONENT = 10  # fewer cannot pin down a component's mean and co
 VALIDATION_SHARE = 0.2       # of the latents, held out to choose the number of components
 PATIENCE = 2                 # candidates tried past the best before the search stops
 MAX_FIT_LATENTS = 20_000     # a larger set is subsampled (with a fixed seed) for the fit
+LOW_SPREAD = 2.0  # standard deviations: lowest_along's reach below each component's mean
 REG_COVAR = 1e-4             # added to the diagonals: latents have unit scale, so this is tiny
 RANDOM_STATE = 0
 TENSOR_PREFIX = "prior."
@@ -68,6 +69,14 @@ class GaussianMixturePrior:
         spread = self.scale_tril.double().pow(2).sum(dim=(1, 2))  # (K,) trace of each covariance
         second = self.means.double().pow(2).sum(1) + spread
         return float((self.weights.double() * second).sum().sqrt())
+
+    def lowest_along(self, unit: torch.Tensor, spread: float = LOW_SPREAD) -> float:
+        """The lowest reading z . unit the mixture reaches: over its components, the mean's
+        reading less `spread` standard deviations along `unit` ((D,), unit length)."""
+        unit = unit.detach().float().cpu()
+        readings = self.means @ unit  # (K,)
+        deviations = (self.scale_tril.transpose(1, 2) @ unit).norm(dim=1)  # sqrt(u' C u)
+        return float((readings - spread * deviations).min())
 
     # -- fitting ----------------------------------------------------------------------------
 
@@ -101,6 +110,18 @@ class GaussianMixturePrior:
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """(n, D) latents -> (n,) log density under the mixture (nats), float64 on the CPU;
         differentiable in z."""
+        return torch.logsumexp(self._joint_log_probs(z), dim=0)
+
+    def pulled(self, z: torch.Tensor, share: float) -> torch.Tensor:
+        """(n, D) latents moved `share` of the way to the mean of the components that claim
+        them (weighted by their responsibilities, so it changes smoothly with z); same dtype
+        and device."""
+        responsibilities = torch.softmax(self._joint_log_probs(z), dim=0)  # (K, n)
+        target = (responsibilities.t() @ self.means.double()).to(z)  # (n, D)
+        return z + share * (target - z)
+
+    def _joint_log_probs(self, z: torch.Tensor) -> torch.Tensor:
+        """(n, D) -> (K, n) log of weight_k N(z; mean_k, cov_k), float64 on the CPU."""
         z = z.double().cpu()
         tril = self.scale_tril.double()  # (K, D, D)
         diff = z[None] - self.means.double()[:, None]  # (K, n, D)
@@ -109,7 +130,7 @@ class GaussianMixturePrior:
         log_det = tril.diagonal(dim1=1, dim2=2).log().sum(1)  # (K,) = log |L| = 0.5 log |cov|
         per_component = (-0.5 * white.pow(2).sum(1) - log_det[:, None]
                          - 0.5 * self.dims * math.log(2 * math.pi))  # (K, n)
-        return torch.logsumexp(per_component + self.weights.double().log()[:, None], dim=0)
+        return per_component + self.weights.double().log()[:, None]
 
     # -- in a checkpoint --------------------------------------------------------------------
 

@@ -28,6 +28,15 @@ import torch
 
 from latentfx.walk.interpolation import Align, KeyframePath
 
+# Settling stops at the nearest fixed point of the round trip, and between two letters that is
+# often a stroke of one (a lone diagonal between an A and an M) that no font draws. Pulling the
+# settled latent halfway to the mean of its mixture components (the typical picture of its
+# cluster: GaussianMixturePrior.pulled) and settling again lands on a picture of the kind the
+# data has. Measured on 150 midpoints between unseen items (the judge of benchmarks/meaning.py):
+# glyphs 65% -> 79% clean, shapes 85% -> 89%; 8 rounds of settling with no pull 69% and 87%; a
+# pull of 0.7 of the way 83% and 77%; pulling before settling 71% and 78%.
+PULL = 0.5
+
 
 class DataPath:
     """A KeyframePath whose points are settled by `model` (a VectorVAE)."""
@@ -37,7 +46,7 @@ class DataPath:
             raise ValueError("a walk along the data needs a vector model's latents (K, D)")
         self.base, self.model = base, model
         keys = base.keys.to(model.device)
-        self.shift = model.settled(keys) - keys  # (K, D): what settling does to each keyframe
+        self.shift = self._carried(keys) - keys  # (K, D): what settling does to each keyframe
 
     @property
     def segments(self) -> int:
@@ -56,7 +65,14 @@ class DataPath:
         t = u.to(z.device, z.dtype).clamp(0, 1).unsqueeze(1)
         shift = taken_back(t) * self.shift[i.to(z.device)] + \
             taken_back(1 - t) * self.shift[j.to(z.device)]
-        return self.model.settled(z) - shift
+        return self._carried(z) - shift
+
+    def _carried(self, z: torch.Tensor) -> torch.Tensor:
+        """z settled; with a fitted prior, then pulled halfway to the mean of the mixture
+        components that claim it and settled again (see PULL)."""
+        z = self.model.settled(z)
+        prior = self.model.fitted_prior
+        return z if prior is None else self.model.settled(prior.pulled(z, PULL))
 
 
 def taken_back(t: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,8 @@ is a function of the frame's latent alone, so a frame depends only on its place 
 timeline and a farm chunk renders the same frames as a local walk.
 
 Measured (benchmarks/meaning.py, midpoints between unseen items read as one clean picture):
-shapes 23% on the line, 81% along the data; glyphs 22% and 51%. An earlier version bent the
+shapes 24% on the line, 85% along the data; glyphs 25% and 82% (settling alone: 81% and
+51%, then 82% and 69% with a guided model's sharpening, before the pull below). An earlier version bent the
 path towards the fitted prior's density (52% and 26%) and took 2 to 3 s before the first
 frame. The price is smoothness: where the model has no picture between two, the walk cuts
 from one to the next in a frame or two rather than blending.

@@ -16,9 +16,9 @@ of the generator that the model never saw (another seed than its training data's
       items, scored on the rest, as `latentfx vector`), the lowest label of each group shown
       (target >= 0.95 for shapes' kind and colour, glyphs' character, weight and slant);
   (e) the share of attribute sweeps (held-out items moved by -2..2 times a label's vector,
-      as `latentfx apply` moves them: kept within the encoded data's length) along which
-      the classifier's score for that label is monotone: no step falls by more than 0.05
-      and the score rises by >= 0.5 from -2 to +2 (target >= 90%, same groups).
+      as `latentfx apply` moves them: attribute_vectors.moved) along which the classifier's
+      score for that label is monotone: no step falls by more than 0.05 and the score rises
+      by >= 0.5 from -2 to +2 (target >= 90%, same groups), over 96 items per label.
 Beside (b) and (c) stand the shares of real pictures and of reconstructions read confidently
 in every group: the most a model can reach with this classifier.
 
@@ -388,9 +388,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "dataset's, 3000 shapes or 5000 glyphs)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="classifier training epochs (default: the dataset's, 6 or 8)")
-    parser.add_argument("--sweep-bases", type=int, default=32,
-                        help="held-out items each label's vector is swept over (a group of one "
-                             "label, such as slant, is then measured in steps of 1/32)")
+    parser.add_argument("--sweep-bases", type=int, default=96,
+                        help="held-out items each label's vector is swept over, at most the "
+                             "30%% of --n held out from the vectors (a group of one label, such "
+                             "as slant, is measured in steps of 1/96: with 32, one sweep moved "
+                             "it by 3 points, and one judge trained again moved it by 7)")
     parser.add_argument("--classifier", type=Path, default=None,
                         help="a .safetensors file for the label classifier: read when it was "
                              "trained with the same dataset, size and settings, else trained "

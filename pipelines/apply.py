@@ -1,5 +1,5 @@
 """apply: move an image's latent along one or more attribute vectors, z + sum(s_i * v_i)
-(on a vector model kept within the length of its encoded data: attribute_vectors.moved),
+(on a vector model kept on its encoded data and its clusters: attribute_vectors.moved),
 and decode it; --residual keeps the photo's own detail, as in walks. With a sweep, the
 strength runs from one value to another: a strip of pictures, or a video through the walk's
 video writer."""

@@ -331,7 +331,7 @@ def test_taking_an_attribute_away_stops_at_the_datas_lowest_reading():
     # readings along y: components at 0, -1 and 0, each 0.5 wide, so the lowest is -1 - 2 * 0.5;
     # the far component keeps the shell (about 7) out of the way
     prior = mixture([0.25, 0.25, 0.5], [[0.0, 0.0], [0.0, -1.0], [10.0, 0.0]], 0.5)
-    assert prior.lowest_along(torch.tensor([0.0, 1.0])) == pytest.approx(-2.0)
+    assert prior.reach_along(torch.tensor([0.0, 1.0])) == pytest.approx((-2.0, 1.0))
     direction = torch.tensor([[0.0, 1.0]])
     swept = moved(torch.tensor([[0.0, 0.5]]), direction, torch.tensor([-5.0, -1.0, 0.0, 3.0]),
                   prior=prior)
@@ -354,3 +354,59 @@ def test_the_shell_is_the_mixtures_root_mean_square_length():
                                                  rel=1e-2)
     # (0.25 * (9 + 0.5) + 0.75 * (1 + 0.5)) ** 0.5
     assert prior.typical_length == pytest.approx(3.5 ** 0.5)
+
+
+# Three tight clusters, one kind each (circle, square, triangle), and a far one that claims
+# none of their latents but widens the shell out of the way.
+KINDS = {"circle": [0.0, 0.0], "square": [2.0, 0.0], "triangle": [0.0, 2.0]}
+
+
+def kinds_prior():
+    from latentfx.priors.mixture import GaussianMixturePrior
+
+    means = torch.tensor([*KINDS.values(), [-10.0, -10.0]])
+    return GaussianMixturePrior(weights=torch.full((4,), 0.25), means=means,
+                                scale_tril=torch.eye(2).expand(4, 2, 2) * 0.1, images=4)
+
+
+def test_between_share_is_the_part_of_the_spread_between_component_means():
+    prior = mixture([0.5, 0.5], [[-1.0, 0.0], [1.0, 0.0]], 0.5)
+    assert prior.between_share(torch.tensor([1.0, 0.0])) == pytest.approx(1 / 1.25)
+    assert prior.between_share(torch.tensor([0.0, 1.0])) == pytest.approx(0.0)
+
+
+def test_a_move_towards_another_kind_lands_in_its_cluster_and_stays_there():
+    from latentfx.latents.attribute_vectors import moved
+
+    circle = torch.tensor([[0.05, 0.05]])  # an item of the circle cluster, a little off-centre
+    square = torch.tensor(KINDS["square"]) - torch.tensor(KINDS["circle"])
+    to_square = torch.tensor([2.0, 0.0]) - torch.tensor([0.0, 1.0])  # squares - the rest
+    swept = moved(circle, to_square, torch.tensor([0.0, 1.0, 2.0, 3.0]), prior=kinds_prior())
+    assert torch.equal(swept[0], circle[0])  # amount 0: the item itself
+    # a square with the item's own offset, however far past the squares the amount reaches
+    # (the clusters hold 99.8% of the spread along the vector, so 3% of the move is straight)
+    assert (swept[1:] - (circle + square)).norm(dim=1).max() < 0.25
+    straight = moved(circle, to_square, torch.tensor([3.0]))
+    assert (straight - torch.tensor(KINDS["square"])).norm() > 3  # where no square lies
+
+
+def test_a_move_against_a_kind_lands_on_the_nearest_other_kind_not_between_them():
+    from latentfx.latents.attribute_vectors import moved
+
+    circle = torch.tensor([[0.1, 0.0]])  # nearer the squares than the triangles
+    to_circle = torch.tensor([0.0, 0.0]) - torch.tensor([1.0, 1.0])  # circles - the rest
+    away = moved(circle, to_circle, torch.tensor([-1.0]), prior=kinds_prior())
+    assert torch.allclose(away, torch.tensor([[2.1, 0.0]]), atol=1e-3)
+    between = moved(circle, to_circle, torch.tensor([-1.0]))  # the straight move
+    assert min((between[0] - torch.tensor(m)).norm() for m in KINDS.values()) > 0.9
+
+
+def test_where_the_clusters_mix_an_attribute_the_move_along_it_stays_straight():
+    from latentfx.latents.attribute_vectors import moved
+
+    # two clusters side by side, each holding the whole range of the attribute (along y)
+    prior = mixture([0.5, 0.5], [[-3.0, 0.0], [3.0, 0.0]], 2.0)
+    item, up = torch.tensor([[-3.0, 0.5]]), torch.tensor([0.0, 1.0])
+    amounts = torch.tensor([-1.0, 0.0, 1.0, 2.0])
+    assert torch.allclose(moved(item, up, amounts, prior=prior), moved(item, up, amounts),
+                          atol=1e-4)

@@ -40,7 +40,7 @@ MIN_IMAGES_PER_COMPONENT = 10  # fewer cannot pin down a component's mean and co
 VALIDATION_SHARE = 0.2       # of the latents, held out to choose the number of components
 PATIENCE = 2                 # candidates tried past the best before the search stops
 MAX_FIT_LATENTS = 20_000     # a larger set is subsampled (with a fixed seed) for the fit
-LOW_SPREAD = 2.0  # standard deviations: lowest_along's reach below each component's mean
+REACH_SPREAD = 2.0  # standard deviations: reach_along's reach past each component's mean
 REG_COVAR = 1e-4             # added to the diagonals: latents have unit scale, so this is tiny
 RANDOM_STATE = 0
 TENSOR_PREFIX = "prior."
@@ -70,13 +70,29 @@ class GaussianMixturePrior:
         second = self.means.double().pow(2).sum(1) + spread
         return float((self.weights.double() * second).sum().sqrt())
 
-    def lowest_along(self, unit: torch.Tensor, spread: float = LOW_SPREAD) -> float:
-        """The lowest reading z . unit the mixture reaches: over its components, the mean's
-        reading less `spread` standard deviations along `unit` ((D,), unit length)."""
-        unit = unit.detach().float().cpu()
+    def reach_along(self, unit: torch.Tensor, spread: float = REACH_SPREAD
+                    ) -> tuple[float, float]:
+        """(lowest, highest) reading z . unit the mixture reaches: over its components, the
+        mean's reading less and plus `spread` standard deviations along `unit` ((D,), unit
+        length)."""
+        unit = unit.detach().float().cpu().reshape(-1)
         readings = self.means @ unit  # (K,)
         deviations = (self.scale_tril.transpose(1, 2) @ unit).norm(dim=1)  # sqrt(u' C u)
-        return float((readings - spread * deviations).min())
+        return (float((readings - spread * deviations).min()),
+                float((readings + spread * deviations).max()))
+
+    def between_share(self, unit: torch.Tensor) -> float:
+        """Of the data's variance along `unit` ((D,), unit length), the share that lies between
+        the components' means rather than within them: near 1 where each component holds one
+        side of an attribute (the shapes model's components are each one kind), low where the
+        components mix both sides (bold and regular letters in one component)."""
+        unit = unit.detach().double().cpu().reshape(-1)
+        readings = self.means.double() @ unit  # (K,)
+        within = (self.scale_tril.double().transpose(1, 2) @ unit).pow(2).sum(1)  # (K,) u'Cu
+        weights = self.weights.double()
+        between = (weights * readings.pow(2)).sum() - (weights * readings).sum().pow(2)
+        total = between + (weights * within).sum()
+        return float(between / total) if total > 0 else 0.0
 
     # -- fitting ----------------------------------------------------------------------------
 
@@ -112,13 +128,16 @@ class GaussianMixturePrior:
         differentiable in z."""
         return torch.logsumexp(self._joint_log_probs(z), dim=0)
 
-    def pulled(self, z: torch.Tensor, share: float) -> torch.Tensor:
-        """(n, D) latents moved `share` of the way to the mean of the components that claim
-        them (weighted by their responsibilities, so it changes smoothly with z); same dtype
-        and device."""
+    def cluster_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """(n, D) latents -> (n, D) the mean of the components that claim each, weighted by
+        their responsibilities (so it changes smoothly with z); same dtype and device."""
         responsibilities = torch.softmax(self._joint_log_probs(z), dim=0)  # (K, n)
-        target = (responsibilities.t() @ self.means.double()).to(z)  # (n, D)
-        return z + share * (target - z)
+        return (responsibilities.t() @ self.means.double()).to(z)
+
+    def pulled(self, z: torch.Tensor, share: float) -> torch.Tensor:
+        """(n, D) latents moved `share` of the way to their cluster_mean; same dtype and
+        device."""
+        return z + share * (self.cluster_mean(z) - z)
 
     def _joint_log_probs(self, z: torch.Tensor) -> torch.Tensor:
         """(n, D) -> (K, n) log of weight_k N(z; mean_k, cov_k), float64 on the CPU."""

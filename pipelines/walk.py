@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from latentfx.errors import InputError
-from latentfx.options import FRAME_FITS, MORPHS
+from latentfx.options import DATA_PULLS, FRAME_FITS, MORPHS
 from latentfx.priors.choice import check_prior_option
 from pipelines.specs import KEYFRAMES, ModelSpec, input_path, output_path
 
@@ -59,8 +59,9 @@ class WalkSpec(ModelSpec):
     compare: bool = False
     morph: str | None = None   # default: flow for models whose latent is a picture, else none
     along: str | None = None   # line or data; default: data for vector models with a prior
-    # Written before walks could morph or go along the data: rendered without.
-    LEGACY_VALUES = {"morph": "none", "along": "line"}
+    pulls: int = DATA_PULLS    # along the data: pull-and-settle rounds per frame
+    # Written before walks could morph or go along the data (or pull twice): rendered so.
+    LEGACY_VALUES = {"morph": "none", "along": "line", "pulls": 1}
     crf: int | None = None
     codec: str | None = None
     frames_dir: str | None = output_path(None)
@@ -125,6 +126,8 @@ class WalkSpec(ModelSpec):
             raise InputError(f"--hold must be 0 or more, got {self.hold}")
         if self.temperature <= 0:
             raise InputError(f"--temperature must be positive, got {self.temperature:g}")
+        if self.pulls < 0:  # not an option: only a hand-edited manifest or farm spec has it
+            raise InputError(f"pulls must be 0 or more, got {self.pulls}")
         check_render_options(size=self.size, batch=self.batch)
         if self.compare and self.space == "pixel":
             raise InputError("--compare already renders the pixel crossfade beside the latent "
@@ -193,7 +196,7 @@ def prepare(spec: WalkSpec, *, progress=None) -> Walk:
                         duration=spec.duration, durations=spec.durations, hold=spec.hold,
                         loop=spec.loop, residual=spec.residual, pacing=spec.pacing,
                         space=spec.space, compare=spec.compare, morph=spec.morph,
-                        temperature=spec.temperature, along=spec.along,
+                        temperature=spec.temperature, along=spec.along, pulls=spec.pulls,
                         prior=spec.prior, progress=progress)
     say_cost(model, frames.size, frame_count(spec), progress)
     return Walk(spec, frames, info.model_id)

@@ -105,3 +105,32 @@ def test_along_data_needs_a_model_with_a_fitted_prior(tiny_spatial_model, tmp_pa
 def test_a_manifest_from_before_along_rerenders_on_the_line():
     spec = walk.WalkSpec.from_dict({"keyframes": ["a.png", "b.png"], "output": "w.mp4"})
     assert spec.along == "line"
+
+
+def test_each_pull_moves_the_middle_and_a_manifest_keeps_its_count():
+    from latentfx.datasets.shapes import factors_for, render
+    from latentfx.images.loading import image_to_tensor
+    from latentfx.options import DATA_PULLS
+
+    # the bundled shapes model: the tiny one settles to where a second pull changes nothing
+    model, _ = load_model("shapes", device="cpu")
+    images = torch.stack([image_to_tensor(render(factors_for(i, seed=5), size=64))
+                          for i in range(3)])
+    with torch.no_grad():
+        keys = model.encode(images).mode()
+    line = KeyframePath(keys, interp="slerp", loop=False)
+    segment = torch.tensor([0, 1]).repeat_interleave(5)
+    u = torch.tensor([0.0, 0.3, 0.5, 0.7, 1.0]).repeat(2)
+    once, twice = (DataPath(line, model, pulls=n).at(segment, u) for n in (1, 2))
+    ends = torch.tensor([0, 4, 5, 9])
+    assert torch.allclose(once[ends], twice[ends], atol=1e-5)  # keyframes either way
+    assert not torch.allclose(once, twice, atol=1e-3)  # the second pull moves frames between
+    assert torch.equal(DataPath(line, model).at(segment, u), twice)  # DATA_PULLS is 2
+    assert DATA_PULLS == 2
+    # a walk written before pulls were counted went along the data pulling once
+    old = walk.WalkSpec.from_dict({"keyframes": ["a.png", "b.png"], "output": "w.mp4",
+                                   "along": "data"})
+    assert old.pulls == 1
+    assert walk.WalkSpec(keyframes=["a.png", "b.png"], output="w.mp4").pulls == DATA_PULLS
+    with pytest.raises(InputError, match="pulls must be 0 or more, got -1"):
+        walk.WalkSpec(keyframes=["a.png", "b.png"], output="w.mp4", pulls=-1).validate()

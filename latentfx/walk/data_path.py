@@ -16,8 +16,8 @@ is a function of the frame's latent alone, so a frame depends only on its place 
 timeline and a farm chunk renders the same frames as a local walk.
 
 Measured (benchmarks/meaning.py, midpoints between unseen items read as one clean picture):
-shapes 24% on the line, 85% along the data; glyphs 25% and 82% (settling alone: 81% and
-51%, then 82% and 69% with a guided model's sharpening, before the pull below). An earlier version bent the
+shapes 23% on the line, 89% along the data; glyphs 22% and 85% (settling alone: 81% and
+51%, then 82% and 69% with a guided model's sharpening, before the pulls below). An earlier version bent the
 path towards the fitted prior's density (52% and 26%) and took 2 to 3 s before the first
 frame. The price is smoothness: where the model has no picture between two, the walk cuts
 from one to the next in a frame or two rather than blending.
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import torch
 
+from latentfx.options import DATA_PULLS
 from latentfx.walk.interpolation import Align, KeyframePath
 
 # Settling stops at the nearest fixed point of the round trip, and between two letters that is
@@ -36,16 +37,21 @@ from latentfx.walk.interpolation import Align, KeyframePath
 # data has. Measured on 150 midpoints between unseen items (the judge of benchmarks/meaning.py):
 # glyphs 65% -> 79% clean, shapes 85% -> 89%; 8 rounds of settling with no pull 69% and 87%; a
 # pull of 0.7 of the way 83% and 77%; pulling before settling 71% and 78%.
+# Pulling and settling twice (latentfx.options.DATA_PULLS), on 300 midpoints of each of three
+# sets of unseen items (benchmarks/meaning.py's seeds 100, 200, 300): glyphs 84%, 76%, 77% ->
+# 85%, 81%, 81%; shapes 86%, 83%, 82% -> 89%, 86%, 87%. Three times: 87%, 81%, 83% and 89%,
+# 88%, 87%, for a third more time per frame; pulls of 0.6 or 0.7 twice helped glyphs and cost
+# shapes (0.7: 72%, 69%, 70%).
 PULL = 0.5
 
 
 class DataPath:
     """A KeyframePath whose points are settled by `model` (a VectorVAE)."""
 
-    def __init__(self, base: KeyframePath, model):
+    def __init__(self, base: KeyframePath, model, *, pulls: int = DATA_PULLS):
         if base.keys.dim() != 2:
             raise ValueError("a walk along the data needs a vector model's latents (K, D)")
-        self.base, self.model = base, model
+        self.base, self.model, self.pulls = base, model, pulls
         keys = base.keys.to(model.device)
         self.shift = self._carried(keys) - keys  # (K, D): what settling does to each keyframe
 
@@ -69,11 +75,13 @@ class DataPath:
         return self._carried(z) - shift
 
     def _carried(self, z: torch.Tensor) -> torch.Tensor:
-        """z settled; with a fitted prior, then pulled halfway to the mean of the mixture
-        components that claim it and settled again (see PULL)."""
+        """z settled; with a fitted prior, then `pulls` times pulled halfway to the mean of
+        the mixture components that claim it and settled again (see PULL)."""
         z = self.model.settled(z)
         prior = self.model.fitted_prior
-        return z if prior is None else self.model.settled(prior.pulled(z, PULL))
+        for _ in range(self.pulls if prior is not None else 0):
+            z = self.model.settled(prior.pulled(z, PULL))
+        return z
 
 
 def taken_back(t: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ import torch
 
 from latentfx.errors import Interrupted
 from latentfx.models import VAE
+from latentfx.options import DATA_PULLS
 from latentfx.runtime.oom import halving_batches
 from latentfx.walk.keyframes import Keyframe
 from latentfx.walk.morph import Morph
@@ -80,7 +81,8 @@ def build_walk(model: VAE, keys: list[Keyframe], *, model_id: str,
                hold: int = 0, loop: bool = False, residual: bool = False,
                pacing: str = "time", space: str = "latent", compare: bool = False,
                morph: str = "none", temperature: float = 1.0, prior: str | None = None,
-               along: str = "line", progress: Callable[[int, int, str], None] | None = None) -> WalkFrames:
+               along: str = "line", pulls: int = DATA_PULLS,
+               progress: Callable[[int, int, str], None] | None = None) -> WalkFrames:
     """The walk through `keys` with this model: settle the frame size (`size` (width,
     height), or one chosen from the keyframes; `even` for containers that need even sizes),
     build the renderer(s) in `space` ("latent" or "pixel"; both side by side with `compare`;
@@ -88,14 +90,14 @@ def build_walk(model: VAE, keys: list[Keyframe], *, model_id: str,
     timeline from the timing options (segment_frame_counts). Uniform `pacing`
     renders a pre-pass of PACING_SAMPLES points per segment, `batch` at a time. `seed:N`
     keyframes are drawn from `prior` (None: the model's default) at `temperature`. `along`
-    "data" settles the latent walk's frames onto the model's pictures (latentfx/walk/
-    data_path.py)."""
+    "data" settles the latent walk's frames onto the model's pictures, pulling them towards
+    their clusters `pulls` times (latentfx/walk/data_path.py)."""
     notes: list[str] = []
     width, height = frame_size(size, model, keys, even=even, notes=notes)
     renderers = _renderers(model, keys, model_id=model_id, height=height, width=width, fit=fit,
                            temperature=temperature, prior=prior, space=space, compare=compare,
                            interp=interp, ease=ease, loop=loop, residual=residual,
-                           morph=morph == "flow", along=along)
+                           morph=morph == "flow", along=along, pulls=pulls)
     if renderers[-1].morph is not None:
         notes.extend(_still_segments(renderers[-1].morph, keys))
     counts = segment_frame_counts(segments=renderers[0].path.segments, loop=loop,
@@ -115,7 +117,8 @@ def build_walk(model: VAE, keys: list[Keyframe], *, model_id: str,
 def _renderers(model: VAE, keys: list[Keyframe], *, model_id: str, height: int, width: int,
                fit: str, temperature: float, prior: str | None, space: str, compare: bool,
                interp: str, ease: str, loop: bool, residual: bool,
-               morph: bool, along: str = "line") -> list[WalkRenderer]:
+               morph: bool, along: str = "line", pulls: int = DATA_PULLS
+               ) -> list[WalkRenderer]:
     latent = LatentSpace(model, height=height, width=width, fit=fit, temperature=temperature,
                          model_id=model_id, prior=prior)
     spaces = {"latent": [(latent, morph)], "pixel": [(PixelSpace(latent), False)]}[space]
@@ -126,7 +129,7 @@ def _renderers(model: VAE, keys: list[Keyframe], *, model_id: str, height: int, 
     return [WalkRenderer(s, keys, loop=loop, ease=ease,
                          interp="lerp" if isinstance(s, PixelSpace) else interp,
                          residual=residual, morph=moves,
-                         along="line" if isinstance(s, PixelSpace) else along)
+                         along="line" if isinstance(s, PixelSpace) else along, pulls=pulls)
             for s, moves in spaces]
 
 

@@ -19,6 +19,7 @@ import torch
 from latentfx.errors import InputError
 from latentfx.images.resizing import fit_to, resize
 from latentfx.models import VAE
+from latentfx.options import DATA_PULLS
 from latentfx.walk.easing import ease
 from latentfx.walk.data_path import DataPath
 from latentfx.walk.interpolation import KeyframePath
@@ -95,12 +96,13 @@ class PixelSpace:
 
 class WalkRenderer:
     def __init__(self, space, keys: list[Keyframe], *, interp: str, loop: bool, ease: str,
-                 residual: bool, morph: bool = False, along: str = "line"):
+                 residual: bool, morph: bool = False, along: str = "line",
+                 pulls: int = DATA_PULLS):
         self.space, self.ease_name = space, ease
         anchors = torch.cat([space.anchor(k) for k in keys])
         self.path = KeyframePath(anchors, interp=interp, loop=loop)
         if along == "data":
-            self.path = DataPath(self.path, space.model)
+            self.path = DataPath(self.path, space.model, pulls=pulls)
         self.residuals, self.morph = None, None
         if residual or morph:
             recon = self.space.decode(anchors)

@@ -33,6 +33,10 @@ class ApplySpec(ModelSpec):
     frames: int = 48                         # frames of a swept video
     fps: float = 24.0
     device: str = "auto"
+    # A vector model's moves follow its fitted prior's clusters (attribute_vectors.moved);
+    # a manifest written before they did rerenders with the straight move.
+    clusters: bool = True
+    LEGACY_VALUES = {"clusters": False}
 
     def validate(self) -> None:
         from latentfx.video.writer import video_target
@@ -89,7 +93,8 @@ def run(spec: ApplySpec, *, progress: Callable[[int, int, str], None] | None = N
     prior = model.fitted_prior if model.is_generator else None
 
     def pictures(amounts):  # (n,) strengths -> (n, 3, H, W), on the model's device
-        return (space.decode(moved(z, direction, amounts, prior=prior)) + residual).clamp(0, 1)
+        return (space.decode(moved(z, direction, amounts, prior=prior, clusters=spec.clusters))
+                + residual).clamp(0, 1)
 
     if spec.sweep is None:
         save_image(pictures(torch.ones(1))[0].cpu(), spec.output)

@@ -126,8 +126,9 @@ class WalkSpec(ModelSpec):
             raise InputError(f"--hold must be 0 or more, got {self.hold}")
         if self.temperature <= 0:
             raise InputError(f"--temperature must be positive, got {self.temperature:g}")
-        if self.pulls < 0:  # not an option: only a hand-edited manifest or farm spec has it
-            raise InputError(f"pulls must be 0 or more, got {self.pulls}")
+        # not an option: only a hand-edited manifest or farm spec can get it wrong
+        if isinstance(self.pulls, bool) or not isinstance(self.pulls, int) or self.pulls < 0:
+            raise InputError(f"pulls must be a whole number, 0 or more, got {self.pulls!r}")
         check_render_options(size=self.size, batch=self.batch)
         if self.compare and self.space == "pixel":
             raise InputError("--compare already renders the pixel crossfade beside the latent "

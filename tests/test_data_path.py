@@ -132,5 +132,23 @@ def test_each_pull_moves_the_middle_and_a_manifest_keeps_its_count():
                                    "along": "data"})
     assert old.pulls == 1
     assert walk.WalkSpec(keyframes=["a.png", "b.png"], output="w.mp4").pulls == DATA_PULLS
-    with pytest.raises(InputError, match="pulls must be 0 or more, got -1"):
-        walk.WalkSpec(keyframes=["a.png", "b.png"], output="w.mp4", pulls=-1).validate()
+    for bad in (-1, 2.5, "2", True):
+        with pytest.raises(InputError, match="pulls must be a whole number, 0 or more"):
+            walk.WalkSpec(keyframes=["a.png", "b.png"], output="w.mp4", pulls=bad).validate()
+
+
+def test_a_walk_spec_renders_with_its_own_pull_count(tmp_path):
+    from latentfx.datasets.shapes import factors_for, render
+
+    keys = []
+    for i in range(2):
+        keys.append(str(tmp_path / f"k{i}.png"))
+        render(factors_for(i, seed=5), size=64).save(keys[-1])
+    frames = {}
+    for pulls in (1, 2):
+        spec = walk.WalkSpec(keyframes=keys, output=str(tmp_path / "w.mp4"), model="shapes",
+                             frames=5, pulls=pulls, device="cpu").checked().resolved()
+        assert spec.along == "data" and spec.pulls == pulls
+        frames[pulls] = torch.cat([f for _, f in walk.frame_batches(walk.prepare(spec))])
+    assert torch.allclose(frames[1][[0, -1]], frames[2][[0, -1]], atol=1e-4)  # the keyframes
+    assert not torch.allclose(frames[1][1:-1], frames[2][1:-1], atol=1e-3)  # what lies between

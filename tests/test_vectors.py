@@ -410,3 +410,50 @@ def test_where_the_clusters_mix_an_attribute_the_move_along_it_stays_straight():
     amounts = torch.tensor([-1.0, 0.0, 1.0, 2.0])
     assert torch.allclose(moved(item, up, amounts, prior=prior), moved(item, up, amounts),
                           atol=1e-4)
+
+
+def test_far_moves_read_their_clusters_within_the_datas_reach():
+    from latentfx.latents.attribute_vectors import moved
+    from latentfx.priors.mixture import GaussianMixturePrior
+
+    # the kinds, and a wide far cluster: past the squares, its density falls slowest, so a
+    # latent far beyond them is claimed by it unless the claims are read within reach
+    means = torch.tensor([*KINDS.values(), [-10.0, -10.0]])
+    spreads = torch.tensor([0.1, 0.1, 0.1, 1.0])
+    prior = GaussianMixturePrior(weights=torch.full((4,), 0.25), means=means,
+                                 scale_tril=torch.eye(2) * spreads[:, None, None], images=4)
+    circle, to_square = torch.tensor([[0.05, 0.05]]), torch.tensor([2.0, -1.0])
+    far = moved(circle, to_square, torch.tensor([3.0]), prior=prior)
+    across = torch.tensor([1.0, 2.0]) / 5 ** 0.5  # at right angles to the vector
+    square = circle + torch.tensor([2.0, 0.0])  # the item's offset in the squares' cluster
+    assert float((far - square) @ across) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_amount_zero_is_the_item_even_outside_the_shell():
+    from latentfx.latents.attribute_vectors import moved
+
+    prior = kinds_prior()
+    item = torch.tensor([[12.0, 1.0]])  # longer than the shell (about 7.3)
+    assert float(item.norm()) > prior.typical_length
+    swept = moved(item, torch.tensor([2.0, -1.0]), torch.tensor([0.0, 1.0]), prior=prior)
+    assert torch.allclose(swept[0], item[0], atol=1e-5)
+
+
+def test_apply_follows_the_clusters_and_an_older_manifest_moves_straight(labelled, tmp_path):
+    from pipelines.apply import ApplySpec, run
+
+    base, rows = labelled
+    square, _ = make_vector(base, "kind_square")
+    circle = next(r["path"] for r in rows if r["kind_circle"] == "1" and
+                  r["background_dark"] == "1" and r["colour_white"] == "0")
+    strips = {}
+    for clusters in (True, False):
+        out = tmp_path / f"{clusters}.png"
+        run(ApplySpec(image=str(base / "img" / circle), output=str(out), model="shapes",
+                      vectors=[(str(square), 1.0)], sweep=(-2.0, 2.0), clusters=clusters,
+                      device="cpu"))
+        strips[clusters] = np.asarray(Image.open(out)).astype(float)
+    assert (np.abs(strips[True] - strips[False]) > 30).sum() > 100  # the plumbing reaches `moved`
+    old = ApplySpec.from_dict({"image": "a.png", "output": "b.png", "vectors": [["v", 1.0]]})
+    assert old.clusters is False
+    assert ApplySpec(image="a.png", output="b.png", vectors=[("v", 1.0)]).clusters is True

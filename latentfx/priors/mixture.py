@@ -70,16 +70,16 @@ class GaussianMixturePrior:
         second = self.means.double().pow(2).sum(1) + spread
         return float((self.weights.double() * second).sum().sqrt())
 
-    def reach_along(self, unit: torch.Tensor, spread: float = REACH_SPREAD
-                    ) -> tuple[float, float]:
+    def reach_along(self, unit: torch.Tensor, *, below: float = REACH_SPREAD,
+                    above: float = REACH_SPREAD) -> tuple[float, float]:
         """(lowest, highest) reading z . unit the mixture reaches: over its components, the
-        mean's reading less and plus `spread` standard deviations along `unit` ((D,), unit
-        length)."""
+        mean's reading less `below` and plus `above` standard deviations along `unit` ((D,),
+        unit length)."""
         unit = unit.detach().float().cpu().reshape(-1)
         readings = self.means @ unit  # (K,)
         deviations = (self.scale_tril.transpose(1, 2) @ unit).norm(dim=1)  # sqrt(u' C u)
-        return (float((readings - spread * deviations).min()),
-                float((readings + spread * deviations).max()))
+        return (float((readings - below * deviations).min()),
+                float((readings + above * deviations).max()))
 
     def between_share(self, unit: torch.Tensor) -> float:
         """Of the data's variance along `unit` ((D,), unit length), the share that lies between
@@ -90,7 +90,8 @@ class GaussianMixturePrior:
         readings = self.means.double() @ unit  # (K,)
         within = (self.scale_tril.double().transpose(1, 2) @ unit).pow(2).sum(1)  # (K,) u'Cu
         weights = self.weights.double()
-        between = (weights * readings.pow(2)).sum() - (weights * readings).sum().pow(2)
+        centred = readings - (weights * readings).sum()  # no cancellation far off-centre
+        between = (weights * centred.pow(2)).sum()
         total = between + (weights * within).sum()
         return float(between / total) if total > 0 else 0.0
 

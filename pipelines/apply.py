@@ -1,5 +1,6 @@
 """apply: move an image's latent along one or more attribute vectors, z + sum(s_i * v_i)
-(on a vector model kept on its encoded data and its clusters: attribute_vectors.moved),
+(on a vector model kept on its encoded data and its clusters, one vector after another:
+attribute_vectors.moved),
 and decode it; --residual keeps the photo's own detail, as in walks. With a sweep, the
 strength runs from one value to another: a strip of pictures, or a video through the walk's
 video writer."""
@@ -78,13 +79,19 @@ def run(spec: ApplySpec, *, progress: Callable[[int, int, str], None] | None = N
     space = LatentSpace(model, height=height, width=width, fit=spec.fit, temperature=1.0,
                         model_id=info.model_id)
     z = space.anchor(key)
-    direction = torch.zeros_like(z)
+    steps = []  # each vector at its own strength
     for path, strength in spec.vectors:
         v = AttributeVector.load(path)
         if v.model_id != info.model_id:
             raise InputError(f"{path}: made with model {v.model_id[:16]}, not with this one "
                              f"({info.model_id[:16]}); vectors only apply to their own model")
-        direction = direction + strength * _fitted(v.vector, z)
+        steps.append(strength * _fitted(v.vector, z))
+    # Moves that follow the clusters are taken one vector after another: the sum of "triangle"
+    # and "red" is claimed by whichever cluster lies nearer (a red square), while a move
+    # along one and then the other reaches a red triangle. A manifest written before moves
+    # followed the clusters moved along the sum.
+    if not spec.clusters:
+        steps = [sum(steps)]
     residual = 0.0
     if spec.residual and key.is_image:  # on the model's device, where pictures are blended
         decoded = space.decode(z)[0]
@@ -92,9 +99,15 @@ def run(spec: ApplySpec, *, progress: Callable[[int, int, str], None] | None = N
 
     prior = model.fitted_prior if model.is_generator else None
 
+    def latents(amounts):  # (n,) strengths -> (n, ...): z moved along each step in turn
+        out = moved(z, steps[0], amounts, prior=prior, clusters=spec.clusters)
+        for step in steps[1:]:
+            out = torch.cat([moved(row[None], step, amount[None], prior=prior,
+                                   clusters=spec.clusters) for row, amount in zip(out, amounts)])
+        return out
+
     def pictures(amounts):  # (n,) strengths -> (n, 3, H, W), on the model's device
-        return (space.decode(moved(z, direction, amounts, prior=prior, clusters=spec.clusters))
-                + residual).clamp(0, 1)
+        return (space.decode(latents(amounts)) + residual).clamp(0, 1)
 
     if spec.sweep is None:
         save_image(pictures(torch.ones(1))[0].cpu(), spec.output)

@@ -457,3 +457,26 @@ def test_apply_follows_the_clusters_and_an_older_manifest_moves_straight(labelle
     old = ApplySpec.from_dict({"image": "a.png", "output": "b.png", "vectors": [["v", 1.0]]})
     assert old.clusters is False
     assert ApplySpec(image="a.png", output="b.png", vectors=[("v", 1.0)]).clusters is True
+
+
+def test_several_vectors_are_followed_one_after_another(labelled, tmp_path):
+    """A blue square moved along "triangle" and "red" becomes a red triangle, as the model's
+    own label read-out sees the picture apply wrote (along their sum, the red squares'
+    cluster lies nearer and the square stayed a square)."""
+    from latentfx.images.loading import image_to_tensor, load_image
+    from latentfx.models.loading import load_model
+    from pipelines.apply import ApplySpec, run
+
+    base, rows = labelled
+    vectors = [(str(make_vector(base, attr)[0]), 1.0) for attr in ("kind_triangle", "colour_red")]
+    square = next(r["path"] for r in rows if r["kind_square"] == "1" and r["colour_blue"] == "1")
+    out = tmp_path / "red-triangle.png"
+    run(ApplySpec(image=str(base / "img" / square), output=str(out), model="shapes",
+                  vectors=vectors, device="cpu"))
+    model, _ = load_model("shapes", device="cpu")
+    with torch.no_grad():
+        picture = image_to_tensor(load_image(out).resize((64, 64), Image.BILINEAR))[None]
+        logits = model.label_head(model.encode(picture).mode())[0]
+    read = dict(zip(model.config.guide_labels, logits.tolist()))
+    assert read["kind_triangle"] > 0 and read["colour_red"] > 0, read
+    assert read["kind_square"] < 0 and read["colour_blue"] < 0, read

@@ -75,9 +75,8 @@ class GaussianMixturePrior:
         """(lowest, highest) reading z . unit the mixture reaches: over its components, the
         mean's reading less `below` and plus `above` standard deviations along `unit` ((D,),
         unit length)."""
-        unit = unit.detach().float().cpu().reshape(-1)
-        readings = self.means @ unit  # (K,)
-        deviations = (self.scale_tril.transpose(1, 2) @ unit).norm(dim=1)  # sqrt(u' C u)
+        readings, variances = self._along(unit)
+        deviations = variances.sqrt()
         return (float((readings - below * deviations).min()),
                 float((readings + above * deviations).max()))
 
@@ -86,14 +85,20 @@ class GaussianMixturePrior:
         the components' means rather than within them: near 1 where each component holds one
         side of an attribute (the shapes model's components are each one kind), low where the
         components mix both sides (bold and regular letters in one component)."""
-        unit = unit.detach().double().cpu().reshape(-1)
-        readings = self.means.double() @ unit  # (K,)
-        within = (self.scale_tril.double().transpose(1, 2) @ unit).pow(2).sum(1)  # (K,) u'Cu
+        readings, within = self._along(unit)
         weights = self.weights.double()
         centred = readings - (weights * readings).sum()  # no cancellation far off-centre
         between = (weights * centred.pow(2)).sum()
         total = between + (weights * within).sum()
         return float(between / total) if total > 0 else 0.0
+
+    def _along(self, unit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(D,) unit direction -> (K,) each component's mean reading along it and (K,) its
+        variance along it (u' C u), float64 on the CPU."""
+        unit = unit.detach().double().cpu().reshape(-1)
+        readings = self.means.double() @ unit
+        variances = (self.scale_tril.double().transpose(1, 2) @ unit).pow(2).sum(1)
+        return readings, variances
 
     # -- fitting ----------------------------------------------------------------------------
 
